@@ -117,7 +117,8 @@ export class MessageEmitter {
     const struct: Struct = { tsName, fields: [] };
     this.structs.push(struct);
     for (const f of fields) {
-      const versions = parseRange(f.versions);
+      // A tagged field may omit "versions": it then exists in its tagged versions.
+      const versions = parseRange(f.versions ?? f.taggedVersions);
       if (!versions) continue;
       struct.fields.push({
         spec: f,
@@ -251,7 +252,7 @@ export class MessageEmitter {
       if (inVersion === "false") continue;
       const taggedCond = f.tagged ? `(flexible && ${this.cond(f.tagged)})` : "false";
       const guard = taggedCond === "false" ? inVersion : `${inVersion} && !${taggedCond}`;
-      const valueExpr = `(v.${f.tsName} ?? ${this.defaultExpr(f)})`;
+      const valueExpr = `(v.${f.tsName} === undefined ? ${this.defaultExpr(f)} : v.${f.tsName})`;
       const body = this.writeValue(f, f.type, valueExpr, "w", this.compactExpr(f), 0);
       if (guard === "true") lines.push(`  ${body}`);
       else lines.push(`  if (${guard}) {\n    ${body}\n  }`);
@@ -264,7 +265,7 @@ export class MessageEmitter {
     } else {
       lines.push("    const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];");
       for (const f of taggedFields) {
-        const valueExpr = `(v.${f.tsName} ?? ${this.defaultExpr(f)})`;
+        const valueExpr = `(v.${f.tsName} === undefined ? ${this.defaultExpr(f)} : v.${f.tsName})`;
         lines.push(`    if (${this.cond(f.tagged)}) {`);
         lines.push(`      const x = ${valueExpr};`);
         lines.push(`      if (${this.notDefault(f, "x")}) {`);

@@ -11,6 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { MessageEmitter } from "./emit-message.ts";
+import { kebab } from "./naming.ts";
 import type { MessageSpec } from "./spec.ts";
 import { loadSpecs, parseRange } from "./spec.ts";
 
@@ -51,13 +52,6 @@ void encodeWith;
 void uuidEquals;
 void sortTaggedFields;
 `;
-
-export function kebab(name: string): string {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
-    .replace(/([A-Z])([A-Z][a-z])/g, "$1-$2")
-    .toLowerCase();
-}
 
 interface ApiEntry {
   apiKey: number;

@@ -12,7 +12,8 @@ export interface VersionRange {
 export interface FieldSpec {
   readonly name: string;
   readonly type: string;
-  readonly versions: string;
+  /** Absent on some tagged fields, which then exist in their taggedVersions. */
+  readonly versions?: string;
   readonly nullableVersions?: string;
   readonly default?: string | number | boolean;
   readonly ignorable?: boolean;

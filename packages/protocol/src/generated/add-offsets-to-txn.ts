@@ -50,10 +50,10 @@ export function defaultAddOffsetsToTxnRequest(): AddOffsetsToTxnRequest {
 
 export function writeAddOffsetsToTxnRequest(w: Writer, v: Input<AddOffsetsToTxnRequest>, version: number): void {
   const flexible = version >= 3;
-  w.writeString(v.transactionalId ?? "", flexible);
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -115,8 +115,8 @@ export function defaultAddOffsetsToTxnResponse(): AddOffsetsToTxnResponse {
 
 export function writeAddOffsetsToTxnResponse(w: Writer, v: Input<AddOffsetsToTxnResponse>, version: number): void {
   const flexible = version >= 3;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -96,7 +96,7 @@ export function writeAddPartitionsToTxnRequest(w: Writer, v: Input<AddPartitions
   const flexible = version >= 3;
   if (version >= 4) {
     {
-      const a0 = v.transactions ?? [];
+      const a0 = v.transactions === undefined ? [] : v.transactions;
       if (a0 === null) throw new EncodeError("transactions is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -108,17 +108,17 @@ export function writeAddPartitionsToTxnRequest(w: Writer, v: Input<AddPartitions
     }
   }
   if (version <= 3) {
-    w.writeString(v.v3AndBelowTransactionalId ?? "", flexible);
+    w.writeString(v.v3AndBelowTransactionalId === undefined ? "" : v.v3AndBelowTransactionalId, flexible);
   }
   if (version <= 3) {
-    w.writeInt64(v.v3AndBelowProducerId ?? 0n);
+    w.writeInt64(v.v3AndBelowProducerId === undefined ? 0n : v.v3AndBelowProducerId);
   }
   if (version <= 3) {
-    w.writeInt16(v.v3AndBelowProducerEpoch ?? 0);
+    w.writeInt16(v.v3AndBelowProducerEpoch === undefined ? 0 : v.v3AndBelowProducerEpoch);
   }
   if (version <= 3) {
     {
-      const a0 = v.v3AndBelowTopics ?? [];
+      const a0 = v.v3AndBelowTopics === undefined ? [] : v.v3AndBelowTopics;
       if (a0 === null) throw new EncodeError("v3AndBelowTopics is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -142,20 +142,20 @@ export function writeAddPartitionsToTxnTransaction(
 ): void {
   const flexible = version >= 3;
   if (version >= 4) {
-    w.writeString(v.transactionalId ?? "", flexible);
+    w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
   }
   if (version >= 4) {
-    w.writeInt64(v.producerId ?? 0n);
+    w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
   }
   if (version >= 4) {
-    w.writeInt16(v.producerEpoch ?? 0);
+    w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
   }
   if (version >= 4) {
-    w.writeBool(v.verifyOnly ?? false);
+    w.writeBool(v.verifyOnly === undefined ? false : v.verifyOnly);
   }
   if (version >= 4) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null) throw new EncodeError("topics is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -174,9 +174,9 @@ export function writeAddPartitionsToTxnTransaction(
 
 export function writeAddPartitionsToTxnTopic(w: Writer, v: Input<AddPartitionsToTxnTopic>, version: number): void {
   const flexible = version >= 3;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -421,13 +421,13 @@ export function writeAddPartitionsToTxnResponse(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (version >= 4) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (version >= 4) {
     {
-      const a0 = v.resultsByTransaction ?? [];
+      const a0 = v.resultsByTransaction === undefined ? [] : v.resultsByTransaction;
       if (a0 === null) throw new EncodeError("resultsByTransaction is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -440,7 +440,7 @@ export function writeAddPartitionsToTxnResponse(
   }
   if (version <= 3) {
     {
-      const a0 = v.resultsByTopicV3AndBelow ?? [];
+      const a0 = v.resultsByTopicV3AndBelow === undefined ? [] : v.resultsByTopicV3AndBelow;
       if (a0 === null) throw new EncodeError("resultsByTopicV3AndBelow is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -460,11 +460,11 @@ export function writeAddPartitionsToTxnResponse(
 export function writeAddPartitionsToTxnResult(w: Writer, v: Input<AddPartitionsToTxnResult>, version: number): void {
   const flexible = version >= 3;
   if (version >= 4) {
-    w.writeString(v.transactionalId ?? "", flexible);
+    w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
   }
   if (version >= 4) {
     {
-      const a0 = v.topicResults ?? [];
+      const a0 = v.topicResults === undefined ? [] : v.topicResults;
       if (a0 === null) throw new EncodeError("topicResults is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -487,9 +487,9 @@ export function writeAddPartitionsToTxnTopicResult(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.resultsByPartition ?? [];
+    const a0 = v.resultsByPartition === undefined ? [] : v.resultsByPartition;
     if (a0 === null) throw new EncodeError("resultsByPartition is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -511,8 +511,8 @@ export function writeAddPartitionsToTxnPartitionResult(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.partitionErrorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.partitionErrorCode === undefined ? 0 : v.partitionErrorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

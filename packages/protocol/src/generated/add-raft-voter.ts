@@ -71,14 +71,14 @@ export function defaultListener(): Listener {
 export function writeAddRaftVoterRequest(w: Writer, v: Input<AddRaftVoterRequest>, version: number): void {
   const flexible = true;
   {
-    const s = v.clusterId ?? "";
+    const s = v.clusterId === undefined ? "" : v.clusterId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.timeoutMs ?? 0);
-  w.writeInt32(v.voterId ?? 0);
-  w.writeUuid(v.voterDirectoryId ?? ZERO_UUID);
+  w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
+  w.writeInt32(v.voterId === undefined ? 0 : v.voterId);
+  w.writeUuid(v.voterDirectoryId === undefined ? ZERO_UUID : v.voterDirectoryId);
   {
-    const a0 = v.listeners ?? [];
+    const a0 = v.listeners === undefined ? [] : v.listeners;
     if (a0 === null) throw new EncodeError("listeners is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -96,9 +96,9 @@ export function writeAddRaftVoterRequest(w: Writer, v: Input<AddRaftVoterRequest
 
 export function writeListener(w: Writer, v: Input<Listener>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
-  w.writeString(v.host ?? "", flexible);
-  w.writeUint16(v.port ?? 0);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeUint16(v.port === undefined ? 0 : v.port);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -192,10 +192,10 @@ export function defaultAddRaftVoterResponse(): AddRaftVoterResponse {
 
 export function writeAddRaftVoterResponse(w: Writer, v: Input<AddRaftVoterResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -96,7 +96,7 @@ export function defaultOpData(): OpData {
 export function writeAlterClientQuotasRequest(w: Writer, v: Input<AlterClientQuotasRequest>, version: number): void {
   const flexible = version >= 1;
   {
-    const a0 = v.entries ?? [];
+    const a0 = v.entries === undefined ? [] : v.entries;
     if (a0 === null) throw new EncodeError("entries is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -106,7 +106,7 @@ export function writeAlterClientQuotasRequest(w: Writer, v: Input<AlterClientQuo
       }
     }
   }
-  w.writeBool(v.validateOnly ?? false);
+  w.writeBool(v.validateOnly === undefined ? false : v.validateOnly);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -120,7 +120,7 @@ export function writeAlterClientQuotasRequestEntryData(
 ): void {
   const flexible = version >= 1;
   {
-    const a0 = v.entity ?? [];
+    const a0 = v.entity === undefined ? [] : v.entity;
     if (a0 === null) throw new EncodeError("entity is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -131,7 +131,7 @@ export function writeAlterClientQuotasRequestEntryData(
     }
   }
   {
-    const a0 = v.ops ?? [];
+    const a0 = v.ops === undefined ? [] : v.ops;
     if (a0 === null) throw new EncodeError("ops is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -153,9 +153,9 @@ export function writeAlterClientQuotasRequestEntityData(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeString(v.entityType ?? "", flexible);
+  w.writeString(v.entityType === undefined ? "" : v.entityType, flexible);
   {
-    const s = v.entityName ?? "";
+    const s = v.entityName === undefined ? "" : v.entityName;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -166,9 +166,9 @@ export function writeAlterClientQuotasRequestEntityData(
 
 export function writeOpData(w: Writer, v: Input<OpData>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.key ?? "", flexible);
-  w.writeFloat64(v.value ?? 0);
-  w.writeBool(v.remove ?? false);
+  w.writeString(v.key === undefined ? "" : v.key, flexible);
+  w.writeFloat64(v.value === undefined ? 0 : v.value);
+  w.writeBool(v.remove === undefined ? false : v.remove);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -341,9 +341,9 @@ export function defaultAlterClientQuotasResponseEntityData(): AlterClientQuotasR
 
 export function writeAlterClientQuotasResponse(w: Writer, v: Input<AlterClientQuotasResponse>, version: number): void {
   const flexible = version >= 1;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.entries ?? [];
+    const a0 = v.entries === undefined ? [] : v.entries;
     if (a0 === null) throw new EncodeError("entries is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -365,13 +365,13 @@ export function writeAlterClientQuotasResponseEntryData(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.entity ?? [];
+    const a0 = v.entity === undefined ? [] : v.entity;
     if (a0 === null) throw new EncodeError("entity is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -393,9 +393,9 @@ export function writeAlterClientQuotasResponseEntityData(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeString(v.entityType ?? "", flexible);
+  w.writeString(v.entityType === undefined ? "" : v.entityType, flexible);
   {
-    const s = v.entityName ?? "";
+    const s = v.entityName === undefined ? "" : v.entityName;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -80,7 +80,7 @@ export function defaultAlterableConfig(): AlterableConfig {
 export function writeAlterConfigsRequest(w: Writer, v: Input<AlterConfigsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.resources ?? [];
+    const a0 = v.resources === undefined ? [] : v.resources;
     if (a0 === null) throw new EncodeError("resources is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -90,7 +90,7 @@ export function writeAlterConfigsRequest(w: Writer, v: Input<AlterConfigsRequest
       }
     }
   }
-  w.writeBool(v.validateOnly ?? false);
+  w.writeBool(v.validateOnly === undefined ? false : v.validateOnly);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -99,10 +99,10 @@ export function writeAlterConfigsRequest(w: Writer, v: Input<AlterConfigsRequest
 
 export function writeAlterConfigsResource(w: Writer, v: Input<AlterConfigsResource>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   {
-    const a0 = v.configs ?? [];
+    const a0 = v.configs === undefined ? [] : v.configs;
     if (a0 === null) throw new EncodeError("configs is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -120,9 +120,9 @@ export function writeAlterConfigsResource(w: Writer, v: Input<AlterConfigsResour
 
 export function writeAlterableConfig(w: Writer, v: Input<AlterableConfig>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const s = v.value ?? "";
+    const s = v.value === undefined ? "" : v.value;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -257,9 +257,9 @@ export function defaultAlterConfigsResourceResponse(): AlterConfigsResourceRespo
 
 export function writeAlterConfigsResponse(w: Writer, v: Input<AlterConfigsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -281,13 +281,13 @@ export function writeAlterConfigsResourceResponse(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

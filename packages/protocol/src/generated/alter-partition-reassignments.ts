@@ -80,9 +80,9 @@ export function writeAlterPartitionReassignmentsRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.timeoutMs ?? 60000);
+  w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -100,9 +100,9 @@ export function writeAlterPartitionReassignmentsRequest(
 
 export function writeReassignableTopic(w: Writer, v: Input<ReassignableTopic>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -120,9 +120,9 @@ export function writeReassignableTopic(w: Writer, v: Input<ReassignableTopic>, v
 
 export function writeReassignablePartition(w: Writer, v: Input<ReassignablePartition>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   {
-    const a0 = v.replicas ?? null;
+    const a0 = v.replicas === undefined ? null : v.replicas;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -306,14 +306,14 @@ export function writeAlterPartitionReassignmentsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -331,9 +331,9 @@ export function writeAlterPartitionReassignmentsResponse(
 
 export function writeReassignableTopicResponse(w: Writer, v: Input<ReassignableTopicResponse>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -355,10 +355,10 @@ export function writeReassignablePartitionResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

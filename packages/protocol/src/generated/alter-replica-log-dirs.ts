@@ -78,7 +78,7 @@ export function writeAlterReplicaLogDirsRequest(
 ): void {
   const flexible = version >= 2;
   {
-    const a0 = v.dirs ?? [];
+    const a0 = v.dirs === undefined ? [] : v.dirs;
     if (a0 === null) throw new EncodeError("dirs is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -96,9 +96,9 @@ export function writeAlterReplicaLogDirsRequest(
 
 export function writeAlterReplicaLogDir(w: Writer, v: Input<AlterReplicaLogDir>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.path ?? "", flexible);
+  w.writeString(v.path === undefined ? "" : v.path, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -116,9 +116,9 @@ export function writeAlterReplicaLogDir(w: Writer, v: Input<AlterReplicaLogDir>,
 
 export function writeAlterReplicaLogDirTopic(w: Writer, v: Input<AlterReplicaLogDirTopic>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -289,9 +289,9 @@ export function writeAlterReplicaLogDirsResponse(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -313,9 +313,9 @@ export function writeAlterReplicaLogDirTopicResult(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeString(v.topicName ?? "", flexible);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -337,8 +337,8 @@ export function writeAlterReplicaLogDirPartitionResult(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -90,7 +90,7 @@ export function writeAlterUserScramCredentialsRequest(
 ): void {
   const flexible = true;
   {
-    const a0 = v.deletions ?? [];
+    const a0 = v.deletions === undefined ? [] : v.deletions;
     if (a0 === null) throw new EncodeError("deletions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -101,7 +101,7 @@ export function writeAlterUserScramCredentialsRequest(
     }
   }
   {
-    const a0 = v.upsertions ?? [];
+    const a0 = v.upsertions === undefined ? [] : v.upsertions;
     if (a0 === null) throw new EncodeError("upsertions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -119,8 +119,8 @@ export function writeAlterUserScramCredentialsRequest(
 
 export function writeScramCredentialDeletion(w: Writer, v: Input<ScramCredentialDeletion>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
-  w.writeInt8(v.mechanism ?? 0);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeInt8(v.mechanism === undefined ? 0 : v.mechanism);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -129,11 +129,11 @@ export function writeScramCredentialDeletion(w: Writer, v: Input<ScramCredential
 
 export function writeScramCredentialUpsertion(w: Writer, v: Input<ScramCredentialUpsertion>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
-  w.writeInt8(v.mechanism ?? 0);
-  w.writeInt32(v.iterations ?? 0);
-  w.writeBytes(v.salt ?? EMPTY_BYTES, flexible);
-  w.writeBytes(v.saltedPassword ?? EMPTY_BYTES, flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeInt8(v.mechanism === undefined ? 0 : v.mechanism);
+  w.writeInt32(v.iterations === undefined ? 0 : v.iterations);
+  w.writeBytes(v.salt === undefined ? EMPTY_BYTES : v.salt, flexible);
+  w.writeBytes(v.saltedPassword === undefined ? EMPTY_BYTES : v.saltedPassword, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -277,9 +277,9 @@ export function writeAlterUserScramCredentialsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -301,10 +301,10 @@ export function writeAlterUserScramCredentialsResult(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.user ?? "", flexible);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeString(v.user === undefined ? "" : v.user, flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

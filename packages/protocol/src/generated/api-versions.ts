@@ -45,10 +45,10 @@ export function defaultApiVersionsRequest(): ApiVersionsRequest {
 export function writeApiVersionsRequest(w: Writer, v: Input<ApiVersionsRequest>, version: number): void {
   const flexible = version >= 3;
   if (version >= 3) {
-    w.writeString(v.clientSoftwareName ?? "", flexible);
+    w.writeString(v.clientSoftwareName === undefined ? "" : v.clientSoftwareName, flexible);
   }
   if (version >= 3) {
-    w.writeString(v.clientSoftwareVersion ?? "", flexible);
+    w.writeString(v.clientSoftwareVersion === undefined ? "" : v.clientSoftwareVersion, flexible);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -182,9 +182,9 @@ export function defaultFinalizedFeatureKey(): FinalizedFeatureKey {
 
 export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse>, version: number): void {
   const flexible = version >= 3;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.apiKeys ?? [];
+    const a0 = v.apiKeys === undefined ? [] : v.apiKeys;
     if (a0 === null) throw new EncodeError("apiKeys is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -195,11 +195,11 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
     }
   }
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   if (version >= 3 && !(flexible && version >= 3)) {
     {
-      const a0 = v.supportedFeatures ?? [];
+      const a0 = v.supportedFeatures === undefined ? [] : v.supportedFeatures;
       if (a0 === null) throw new EncodeError("supportedFeatures is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -211,11 +211,11 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
     }
   }
   if (version >= 3 && !(flexible && version >= 3)) {
-    w.writeInt64(v.finalizedFeaturesEpoch ?? -1n);
+    w.writeInt64(v.finalizedFeaturesEpoch === undefined ? -1n : v.finalizedFeaturesEpoch);
   }
   if (version >= 3 && !(flexible && version >= 3)) {
     {
-      const a0 = v.finalizedFeatures ?? [];
+      const a0 = v.finalizedFeatures === undefined ? [] : v.finalizedFeatures;
       if (a0 === null) throw new EncodeError("finalizedFeatures is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -227,12 +227,12 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
     }
   }
   if (version >= 3 && !(flexible && version >= 3)) {
-    w.writeBool(v.zkMigrationReady ?? false);
+    w.writeBool(v.zkMigrationReady === undefined ? false : v.zkMigrationReady);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 3) {
-      const x = v.supportedFeatures ?? [];
+      const x = v.supportedFeatures === undefined ? [] : v.supportedFeatures;
       if (x === null || x.length !== 0) {
         const tw = new Writer();
         {
@@ -250,7 +250,7 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
       }
     }
     if (version >= 3) {
-      const x = v.finalizedFeaturesEpoch ?? -1n;
+      const x = v.finalizedFeaturesEpoch === undefined ? -1n : v.finalizedFeaturesEpoch;
       if (x !== -1n) {
         const tw = new Writer();
         tw.writeInt64(x);
@@ -258,7 +258,7 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
       }
     }
     if (version >= 3) {
-      const x = v.finalizedFeatures ?? [];
+      const x = v.finalizedFeatures === undefined ? [] : v.finalizedFeatures;
       if (x === null || x.length !== 0) {
         const tw = new Writer();
         {
@@ -276,7 +276,7 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
       }
     }
     if (version >= 3) {
-      const x = v.zkMigrationReady ?? false;
+      const x = v.zkMigrationReady === undefined ? false : v.zkMigrationReady;
       if (x !== false) {
         const tw = new Writer();
         tw.writeBool(x);
@@ -289,9 +289,9 @@ export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse
 
 export function writeApiVersion(w: Writer, v: Input<ApiVersion>, version: number): void {
   const flexible = version >= 3;
-  w.writeInt16(v.apiKey ?? 0);
-  w.writeInt16(v.minVersion ?? 0);
-  w.writeInt16(v.maxVersion ?? 0);
+  w.writeInt16(v.apiKey === undefined ? 0 : v.apiKey);
+  w.writeInt16(v.minVersion === undefined ? 0 : v.minVersion);
+  w.writeInt16(v.maxVersion === undefined ? 0 : v.maxVersion);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -301,13 +301,13 @@ export function writeApiVersion(w: Writer, v: Input<ApiVersion>, version: number
 export function writeSupportedFeatureKey(w: Writer, v: Input<SupportedFeatureKey>, version: number): void {
   const flexible = version >= 3;
   if (version >= 3) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 3) {
-    w.writeInt16(v.minVersion ?? 0);
+    w.writeInt16(v.minVersion === undefined ? 0 : v.minVersion);
   }
   if (version >= 3) {
-    w.writeInt16(v.maxVersion ?? 0);
+    w.writeInt16(v.maxVersion === undefined ? 0 : v.maxVersion);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -318,13 +318,13 @@ export function writeSupportedFeatureKey(w: Writer, v: Input<SupportedFeatureKey
 export function writeFinalizedFeatureKey(w: Writer, v: Input<FinalizedFeatureKey>, version: number): void {
   const flexible = version >= 3;
   if (version >= 3) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 3) {
-    w.writeInt16(v.maxVersionLevel ?? 0);
+    w.writeInt16(v.maxVersionLevel === undefined ? 0 : v.maxVersionLevel);
   }
   if (version >= 3) {
-    w.writeInt16(v.minVersionLevel ?? 0);
+    w.writeInt16(v.minVersionLevel === undefined ? 0 : v.minVersionLevel);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

@@ -49,7 +49,7 @@ export function writeConsumerGroupDescribeRequest(
 ): void {
   const flexible = true;
   {
-    const a0 = v.groupIds ?? [];
+    const a0 = v.groupIds === undefined ? [] : v.groupIds;
     if (a0 === null) throw new EncodeError("groupIds is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -59,7 +59,7 @@ export function writeConsumerGroupDescribeRequest(
       }
     }
   }
-  w.writeBool(v.includeAuthorizedOperations ?? false);
+  w.writeBool(v.includeAuthorizedOperations === undefined ? false : v.includeAuthorizedOperations);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -248,9 +248,9 @@ export function writeConsumerGroupDescribeResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.groups ?? [];
+    const a0 = v.groups === undefined ? [] : v.groups;
     if (a0 === null) throw new EncodeError("groups is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -268,18 +268,18 @@ export function writeConsumerGroupDescribeResponse(
 
 export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version: number): void {
   const flexible = true;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.groupState ?? "", flexible);
-  w.writeInt32(v.groupEpoch ?? 0);
-  w.writeInt32(v.assignmentEpoch ?? 0);
-  w.writeString(v.assignorName ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.groupState === undefined ? "" : v.groupState, flexible);
+  w.writeInt32(v.groupEpoch === undefined ? 0 : v.groupEpoch);
+  w.writeInt32(v.assignmentEpoch === undefined ? 0 : v.assignmentEpoch);
+  w.writeString(v.assignorName === undefined ? "" : v.assignorName, flexible);
   {
-    const a0 = v.members ?? [];
+    const a0 = v.members === undefined ? [] : v.members;
     if (a0 === null) throw new EncodeError("members is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -289,7 +289,7 @@ export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version
       }
     }
   }
-  w.writeInt32(v.authorizedOperations ?? -2147483648);
+  w.writeInt32(v.authorizedOperations === undefined ? -2147483648 : v.authorizedOperations);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -298,20 +298,20 @@ export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version
 
 export function writeMember(w: Writer, v: Input<Member>, version: number): void {
   const flexible = true;
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   {
-    const s = v.instanceId ?? null;
+    const s = v.instanceId === undefined ? null : v.instanceId;
     w.writeString(s, flexible);
   }
   {
-    const s = v.rackId ?? null;
+    const s = v.rackId === undefined ? null : v.rackId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.memberEpoch ?? 0);
-  w.writeString(v.clientId ?? "", flexible);
-  w.writeString(v.clientHost ?? "", flexible);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
+  w.writeString(v.clientId === undefined ? "" : v.clientId, flexible);
+  w.writeString(v.clientHost === undefined ? "" : v.clientHost, flexible);
   {
-    const a0 = v.subscribedTopicNames ?? [];
+    const a0 = v.subscribedTopicNames === undefined ? [] : v.subscribedTopicNames;
     if (a0 === null) throw new EncodeError("subscribedTopicNames is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -322,11 +322,11 @@ export function writeMember(w: Writer, v: Input<Member>, version: number): void 
     }
   }
   {
-    const s = v.subscribedTopicRegex ?? null;
+    const s = v.subscribedTopicRegex === undefined ? null : v.subscribedTopicRegex;
     w.writeString(s, flexible);
   }
-  writeAssignment(w, v.assignment ?? defaultAssignment(), version);
-  writeAssignment(w, v.targetAssignment ?? defaultAssignment(), version);
+  writeAssignment(w, v.assignment === undefined ? defaultAssignment() : v.assignment, version);
+  writeAssignment(w, v.targetAssignment === undefined ? defaultAssignment() : v.targetAssignment, version);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -335,10 +335,10 @@ export function writeMember(w: Writer, v: Input<Member>, version: number): void 
 
 export function writeTopicPartitions(w: Writer, v: Input<TopicPartitions>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
-  w.writeString(v.topicName ?? "", flexible);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -357,7 +357,7 @@ export function writeTopicPartitions(w: Writer, v: Input<TopicPartitions>, versi
 export function writeAssignment(w: Writer, v: Input<Assignment>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.topicPartitions ?? [];
+    const a0 = v.topicPartitions === undefined ? [] : v.topicPartitions;
     if (a0 === null) throw new EncodeError("topicPartitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

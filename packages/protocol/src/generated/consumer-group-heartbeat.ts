@@ -88,20 +88,20 @@ export function writeConsumerGroupHeartbeatRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.memberId ?? "", flexible);
-  w.writeInt32(v.memberEpoch ?? 0);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
   {
-    const s = v.instanceId ?? null;
+    const s = v.instanceId === undefined ? null : v.instanceId;
     w.writeString(s, flexible);
   }
   {
-    const s = v.rackId ?? null;
+    const s = v.rackId === undefined ? null : v.rackId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.rebalanceTimeoutMs ?? -1);
+  w.writeInt32(v.rebalanceTimeoutMs === undefined ? -1 : v.rebalanceTimeoutMs);
   {
-    const a0 = v.subscribedTopicNames ?? null;
+    const a0 = v.subscribedTopicNames === undefined ? null : v.subscribedTopicNames;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -112,17 +112,17 @@ export function writeConsumerGroupHeartbeatRequest(
   }
   if (version >= 1) {
     {
-      const s = v.subscribedTopicRegex ?? null;
+      const s = v.subscribedTopicRegex === undefined ? null : v.subscribedTopicRegex;
       if (s === null && !(version >= 1)) throw new EncodeError(`subscribedTopicRegex is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const s = v.serverAssignor ?? null;
+    const s = v.serverAssignor === undefined ? null : v.serverAssignor;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.topicPartitions ?? null;
+    const a0 = v.topicPartitions === undefined ? null : v.topicPartitions;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -143,9 +143,9 @@ export function writeConsumerGroupHeartbeatRequestTopicPartitions(
   version: number,
 ): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -349,20 +349,20 @@ export function writeConsumerGroupHeartbeatResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const s = v.memberId ?? null;
+    const s = v.memberId === undefined ? null : v.memberId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.memberEpoch ?? 0);
-  w.writeInt32(v.heartbeatIntervalMs ?? 0);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
+  w.writeInt32(v.heartbeatIntervalMs === undefined ? 0 : v.heartbeatIntervalMs);
   {
-    const s = v.assignment ?? null;
+    const s = v.assignment === undefined ? null : v.assignment;
     if (s === null) w.writeInt8(-1);
     else {
       w.writeInt8(1);
@@ -378,7 +378,7 @@ export function writeConsumerGroupHeartbeatResponse(
 export function writeAssignment(w: Writer, v: Input<Assignment>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.topicPartitions ?? [];
+    const a0 = v.topicPartitions === undefined ? [] : v.topicPartitions;
     if (a0 === null) throw new EncodeError("topicPartitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -400,9 +400,9 @@ export function writeConsumerGroupHeartbeatResponseTopicPartitions(
   version: number,
 ): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -73,7 +73,7 @@ export function defaultAclCreation(): AclCreation {
 export function writeCreateAclsRequest(w: Writer, v: Input<CreateAclsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.creations ?? [];
+    const a0 = v.creations === undefined ? [] : v.creations;
     if (a0 === null) throw new EncodeError("creations is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -91,15 +91,15 @@ export function writeCreateAclsRequest(w: Writer, v: Input<CreateAclsRequest>, v
 
 export function writeAclCreation(w: Writer, v: Input<AclCreation>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   if (version >= 1) {
-    w.writeInt8(v.resourcePatternType ?? 3);
+    w.writeInt8(v.resourcePatternType === undefined ? 3 : v.resourcePatternType);
   }
-  w.writeString(v.principal ?? "", flexible);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt8(v.operation ?? 0);
-  w.writeInt8(v.permissionType ?? 0);
+  w.writeString(v.principal === undefined ? "" : v.principal, flexible);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt8(v.operation === undefined ? 0 : v.operation);
+  w.writeInt8(v.permissionType === undefined ? 0 : v.permissionType);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -216,9 +216,9 @@ export function defaultAclCreationResult(): AclCreationResult {
 
 export function writeCreateAclsResponse(w: Writer, v: Input<CreateAclsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -236,9 +236,9 @@ export function writeCreateAclsResponse(w: Writer, v: Input<CreateAclsResponse>,
 
 export function writeAclCreationResult(w: Writer, v: Input<AclCreationResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

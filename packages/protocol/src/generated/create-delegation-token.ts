@@ -72,20 +72,20 @@ export function writeCreateDelegationTokenRequest(
   const flexible = version >= 2;
   if (version >= 3) {
     {
-      const s = v.ownerPrincipalType ?? "";
+      const s = v.ownerPrincipalType === undefined ? "" : v.ownerPrincipalType;
       if (s === null && !(version >= 3)) throw new EncodeError(`ownerPrincipalType is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 3) {
     {
-      const s = v.ownerPrincipalName ?? "";
+      const s = v.ownerPrincipalName === undefined ? "" : v.ownerPrincipalName;
       if (s === null && !(version >= 3)) throw new EncodeError(`ownerPrincipalName is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const a0 = v.renewers ?? [];
+    const a0 = v.renewers === undefined ? [] : v.renewers;
     if (a0 === null) throw new EncodeError("renewers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -95,7 +95,7 @@ export function writeCreateDelegationTokenRequest(
       }
     }
   }
-  w.writeInt64(v.maxLifetimeMs ?? 0n);
+  w.writeInt64(v.maxLifetimeMs === undefined ? 0n : v.maxLifetimeMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -104,8 +104,8 @@ export function writeCreateDelegationTokenRequest(
 
 export function writeCreatableRenewers(w: Writer, v: Input<CreatableRenewers>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.principalType ?? "", flexible);
-  w.writeString(v.principalName ?? "", flexible);
+  w.writeString(v.principalType === undefined ? "" : v.principalType, flexible);
+  w.writeString(v.principalName === undefined ? "" : v.principalName, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -233,21 +233,21 @@ export function writeCreateDelegationTokenResponse(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeString(v.principalType ?? "", flexible);
-  w.writeString(v.principalName ?? "", flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeString(v.principalType === undefined ? "" : v.principalType, flexible);
+  w.writeString(v.principalName === undefined ? "" : v.principalName, flexible);
   if (version >= 3) {
-    w.writeString(v.tokenRequesterPrincipalType ?? "", flexible);
+    w.writeString(v.tokenRequesterPrincipalType === undefined ? "" : v.tokenRequesterPrincipalType, flexible);
   }
   if (version >= 3) {
-    w.writeString(v.tokenRequesterPrincipalName ?? "", flexible);
+    w.writeString(v.tokenRequesterPrincipalName === undefined ? "" : v.tokenRequesterPrincipalName, flexible);
   }
-  w.writeInt64(v.issueTimestampMs ?? 0n);
-  w.writeInt64(v.expiryTimestampMs ?? 0n);
-  w.writeInt64(v.maxTimestampMs ?? 0n);
-  w.writeString(v.tokenId ?? "", flexible);
-  w.writeBytes(v.hmac ?? EMPTY_BYTES, flexible);
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt64(v.issueTimestampMs === undefined ? 0n : v.issueTimestampMs);
+  w.writeInt64(v.expiryTimestampMs === undefined ? 0n : v.expiryTimestampMs);
+  w.writeInt64(v.maxTimestampMs === undefined ? 0n : v.maxTimestampMs);
+  w.writeString(v.tokenId === undefined ? "" : v.tokenId, flexible);
+  w.writeBytes(v.hmac === undefined ? EMPTY_BYTES : v.hmac, flexible);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

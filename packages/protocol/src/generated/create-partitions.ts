@@ -80,7 +80,7 @@ export function defaultCreatePartitionsAssignment(): CreatePartitionsAssignment 
 export function writeCreatePartitionsRequest(w: Writer, v: Input<CreatePartitionsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -90,8 +90,8 @@ export function writeCreatePartitionsRequest(w: Writer, v: Input<CreatePartition
       }
     }
   }
-  w.writeInt32(v.timeoutMs ?? 0);
-  w.writeBool(v.validateOnly ?? false);
+  w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
+  w.writeBool(v.validateOnly === undefined ? false : v.validateOnly);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -100,10 +100,10 @@ export function writeCreatePartitionsRequest(w: Writer, v: Input<CreatePartition
 
 export function writeCreatePartitionsTopic(w: Writer, v: Input<CreatePartitionsTopic>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
-  w.writeInt32(v.count ?? 0);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeInt32(v.count === undefined ? 0 : v.count);
   {
-    const a0 = v.assignments ?? [];
+    const a0 = v.assignments === undefined ? [] : v.assignments;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -125,7 +125,7 @@ export function writeCreatePartitionsAssignment(
 ): void {
   const flexible = version >= 2;
   {
-    const a0 = v.brokerIds ?? [];
+    const a0 = v.brokerIds === undefined ? [] : v.brokerIds;
     if (a0 === null) throw new EncodeError("brokerIds is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -278,9 +278,9 @@ export function defaultCreatePartitionsTopicResult(): CreatePartitionsTopicResul
 
 export function writeCreatePartitionsResponse(w: Writer, v: Input<CreatePartitionsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -302,10 +302,10 @@ export function writeCreatePartitionsTopicResult(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

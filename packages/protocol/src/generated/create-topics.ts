@@ -105,7 +105,7 @@ export function defaultCreatableTopicConfig(): CreatableTopicConfig {
 export function writeCreateTopicsRequest(w: Writer, v: Input<CreateTopicsRequest>, version: number): void {
   const flexible = version >= 5;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -115,9 +115,9 @@ export function writeCreateTopicsRequest(w: Writer, v: Input<CreateTopicsRequest
       }
     }
   }
-  w.writeInt32(v.timeoutMs ?? 60000);
+  w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
   if (version >= 1) {
-    w.writeBool(v.validateOnly ?? false);
+    w.writeBool(v.validateOnly === undefined ? false : v.validateOnly);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -127,11 +127,11 @@ export function writeCreateTopicsRequest(w: Writer, v: Input<CreateTopicsRequest
 
 export function writeCreatableTopic(w: Writer, v: Input<CreatableTopic>, version: number): void {
   const flexible = version >= 5;
-  w.writeString(v.name ?? "", flexible);
-  w.writeInt32(v.numPartitions ?? 0);
-  w.writeInt16(v.replicationFactor ?? 0);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeInt32(v.numPartitions === undefined ? 0 : v.numPartitions);
+  w.writeInt16(v.replicationFactor === undefined ? 0 : v.replicationFactor);
   {
-    const a0 = v.assignments ?? [];
+    const a0 = v.assignments === undefined ? [] : v.assignments;
     if (a0 === null) throw new EncodeError("assignments is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -142,7 +142,7 @@ export function writeCreatableTopic(w: Writer, v: Input<CreatableTopic>, version
     }
   }
   {
-    const a0 = v.configs ?? [];
+    const a0 = v.configs === undefined ? [] : v.configs;
     if (a0 === null) throw new EncodeError("configs is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -164,9 +164,9 @@ export function writeCreatableReplicaAssignment(
   version: number,
 ): void {
   const flexible = version >= 5;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   {
-    const a0 = v.brokerIds ?? [];
+    const a0 = v.brokerIds === undefined ? [] : v.brokerIds;
     if (a0 === null) throw new EncodeError("brokerIds is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -184,9 +184,9 @@ export function writeCreatableReplicaAssignment(
 
 export function writeCreatableTopicConfig(w: Writer, v: Input<CreatableTopicConfig>, version: number): void {
   const flexible = version >= 5;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const s = v.value ?? "";
+    const s = v.value === undefined ? "" : v.value;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -406,10 +406,10 @@ export function defaultCreatableTopicConfigs(): CreatableTopicConfigs {
 export function writeCreateTopicsResponse(w: Writer, v: Input<CreateTopicsResponse>, version: number): void {
   const flexible = version >= 5;
   if (version >= 2) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -427,29 +427,29 @@ export function writeCreateTopicsResponse(w: Writer, v: Input<CreateTopicsRespon
 
 export function writeCreatableTopicResult(w: Writer, v: Input<CreatableTopicResult>, version: number): void {
   const flexible = version >= 5;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   if (version >= 7) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 1) {
     {
-      const s = v.errorMessage ?? "";
+      const s = v.errorMessage === undefined ? "" : v.errorMessage;
       w.writeString(s, flexible);
     }
   }
   if (version >= 5 && !(flexible && version >= 5)) {
-    w.writeInt16(v.topicConfigErrorCode ?? 0);
+    w.writeInt16(v.topicConfigErrorCode === undefined ? 0 : v.topicConfigErrorCode);
   }
   if (version >= 5) {
-    w.writeInt32(v.numPartitions ?? -1);
+    w.writeInt32(v.numPartitions === undefined ? -1 : v.numPartitions);
   }
   if (version >= 5) {
-    w.writeInt16(v.replicationFactor ?? -1);
+    w.writeInt16(v.replicationFactor === undefined ? -1 : v.replicationFactor);
   }
   if (version >= 5) {
     {
-      const a0 = v.configs ?? [];
+      const a0 = v.configs === undefined ? [] : v.configs;
       if (a0 === null && !(version >= 5)) throw new EncodeError(`configs is not nullable in v${version}`);
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -463,7 +463,7 @@ export function writeCreatableTopicResult(w: Writer, v: Input<CreatableTopicResu
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 5) {
-      const x = v.topicConfigErrorCode ?? 0;
+      const x = v.topicConfigErrorCode === undefined ? 0 : v.topicConfigErrorCode;
       if (x !== 0) {
         const tw = new Writer();
         tw.writeInt16(x);
@@ -477,23 +477,23 @@ export function writeCreatableTopicResult(w: Writer, v: Input<CreatableTopicResu
 export function writeCreatableTopicConfigs(w: Writer, v: Input<CreatableTopicConfigs>, version: number): void {
   const flexible = version >= 5;
   if (version >= 5) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 5) {
     {
-      const s = v.value ?? "";
+      const s = v.value === undefined ? "" : v.value;
       if (s === null && !(version >= 5)) throw new EncodeError(`value is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 5) {
-    w.writeBool(v.readOnly ?? false);
+    w.writeBool(v.readOnly === undefined ? false : v.readOnly);
   }
   if (version >= 5) {
-    w.writeInt8(v.configSource ?? -1);
+    w.writeInt8(v.configSource === undefined ? -1 : v.configSource);
   }
   if (version >= 5) {
-    w.writeBool(v.isSensitive ?? false);
+    w.writeBool(v.isSensitive === undefined ? false : v.isSensitive);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

@@ -73,7 +73,7 @@ export function defaultDeleteAclsFilter(): DeleteAclsFilter {
 export function writeDeleteAclsRequest(w: Writer, v: Input<DeleteAclsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.filters ?? [];
+    const a0 = v.filters === undefined ? [] : v.filters;
     if (a0 === null) throw new EncodeError("filters is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -91,24 +91,24 @@ export function writeDeleteAclsRequest(w: Writer, v: Input<DeleteAclsRequest>, v
 
 export function writeDeleteAclsFilter(w: Writer, v: Input<DeleteAclsFilter>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt8(v.resourceTypeFilter ?? 0);
+  w.writeInt8(v.resourceTypeFilter === undefined ? 0 : v.resourceTypeFilter);
   {
-    const s = v.resourceNameFilter ?? "";
+    const s = v.resourceNameFilter === undefined ? "" : v.resourceNameFilter;
     w.writeString(s, flexible);
   }
   if (version >= 1) {
-    w.writeInt8(v.patternTypeFilter ?? 3);
+    w.writeInt8(v.patternTypeFilter === undefined ? 3 : v.patternTypeFilter);
   }
   {
-    const s = v.principalFilter ?? "";
+    const s = v.principalFilter === undefined ? "" : v.principalFilter;
     w.writeString(s, flexible);
   }
   {
-    const s = v.hostFilter ?? "";
+    const s = v.hostFilter === undefined ? "" : v.hostFilter;
     w.writeString(s, flexible);
   }
-  w.writeInt8(v.operation ?? 0);
-  w.writeInt8(v.permissionType ?? 0);
+  w.writeInt8(v.operation === undefined ? 0 : v.operation);
+  w.writeInt8(v.permissionType === undefined ? 0 : v.permissionType);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -265,9 +265,9 @@ export function defaultDeleteAclsMatchingAcl(): DeleteAclsMatchingAcl {
 
 export function writeDeleteAclsResponse(w: Writer, v: Input<DeleteAclsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.filterResults ?? [];
+    const a0 = v.filterResults === undefined ? [] : v.filterResults;
     if (a0 === null) throw new EncodeError("filterResults is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -285,13 +285,13 @@ export function writeDeleteAclsResponse(w: Writer, v: Input<DeleteAclsResponse>,
 
 export function writeDeleteAclsFilterResult(w: Writer, v: Input<DeleteAclsFilterResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.matchingAcls ?? [];
+    const a0 = v.matchingAcls === undefined ? [] : v.matchingAcls;
     if (a0 === null) throw new EncodeError("matchingAcls is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -309,20 +309,20 @@ export function writeDeleteAclsFilterResult(w: Writer, v: Input<DeleteAclsFilter
 
 export function writeDeleteAclsMatchingAcl(w: Writer, v: Input<DeleteAclsMatchingAcl>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   if (version >= 1) {
-    w.writeInt8(v.patternType ?? 3);
+    w.writeInt8(v.patternType === undefined ? 3 : v.patternType);
   }
-  w.writeString(v.principal ?? "", flexible);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt8(v.operation ?? 0);
-  w.writeInt8(v.permissionType ?? 0);
+  w.writeString(v.principal === undefined ? "" : v.principal, flexible);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt8(v.operation === undefined ? 0 : v.operation);
+  w.writeInt8(v.permissionType === undefined ? 0 : v.permissionType);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -42,7 +42,7 @@ export function defaultDeleteGroupsRequest(): DeleteGroupsRequest {
 export function writeDeleteGroupsRequest(w: Writer, v: Input<DeleteGroupsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.groupsNames ?? [];
+    const a0 = v.groupsNames === undefined ? [] : v.groupsNames;
     if (a0 === null) throw new EncodeError("groupsNames is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -135,9 +135,9 @@ export function defaultDeletableGroupResult(): DeletableGroupResult {
 
 export function writeDeleteGroupsResponse(w: Writer, v: Input<DeleteGroupsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -155,8 +155,8 @@ export function writeDeleteGroupsResponse(w: Writer, v: Input<DeleteGroupsRespon
 
 export function writeDeletableGroupResult(w: Writer, v: Input<DeletableGroupResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

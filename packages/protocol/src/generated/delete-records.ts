@@ -77,7 +77,7 @@ export function defaultDeleteRecordsPartition(): DeleteRecordsPartition {
 export function writeDeleteRecordsRequest(w: Writer, v: Input<DeleteRecordsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -87,7 +87,7 @@ export function writeDeleteRecordsRequest(w: Writer, v: Input<DeleteRecordsReque
       }
     }
   }
-  w.writeInt32(v.timeoutMs ?? 0);
+  w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -96,9 +96,9 @@ export function writeDeleteRecordsRequest(w: Writer, v: Input<DeleteRecordsReque
 
 export function writeDeleteRecordsTopic(w: Writer, v: Input<DeleteRecordsTopic>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -116,8 +116,8 @@ export function writeDeleteRecordsTopic(w: Writer, v: Input<DeleteRecordsTopic>,
 
 export function writeDeleteRecordsPartition(w: Writer, v: Input<DeleteRecordsPartition>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt64(v.offset ?? 0n);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt64(v.offset === undefined ? 0n : v.offset);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -261,9 +261,9 @@ export function defaultDeleteRecordsPartitionResult(): DeleteRecordsPartitionRes
 
 export function writeDeleteRecordsResponse(w: Writer, v: Input<DeleteRecordsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -281,9 +281,9 @@ export function writeDeleteRecordsResponse(w: Writer, v: Input<DeleteRecordsResp
 
 export function writeDeleteRecordsTopicResult(w: Writer, v: Input<DeleteRecordsTopicResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -305,9 +305,9 @@ export function writeDeleteRecordsPartitionResult(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt64(v.lowWatermark ?? 0n);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt64(v.lowWatermark === undefined ? 0n : v.lowWatermark);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

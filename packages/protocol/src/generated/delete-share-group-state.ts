@@ -77,9 +77,9 @@ export function writeDeleteShareGroupStateRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -97,9 +97,9 @@ export function writeDeleteShareGroupStateRequest(
 
 export function writeDeleteStateData(w: Writer, v: Input<DeleteStateData>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -117,7 +117,7 @@ export function writeDeleteStateData(w: Writer, v: Input<DeleteStateData>, versi
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -267,7 +267,7 @@ export function writeDeleteShareGroupStateResponse(
 ): void {
   const flexible = true;
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -285,9 +285,9 @@ export function writeDeleteShareGroupStateResponse(
 
 export function writeDeleteStateResult(w: Writer, v: Input<DeleteStateResult>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -305,10 +305,10 @@ export function writeDeleteStateResult(w: Writer, v: Input<DeleteStateResult>, v
 
 export function writePartitionResult(w: Writer, v: Input<PartitionResult>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -65,7 +65,7 @@ export function writeDeleteTopicsRequest(w: Writer, v: Input<DeleteTopicsRequest
   const flexible = version >= 4;
   if (version >= 6) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null) throw new EncodeError("topics is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -78,7 +78,7 @@ export function writeDeleteTopicsRequest(w: Writer, v: Input<DeleteTopicsRequest
   }
   if (version <= 5) {
     {
-      const a0 = v.topicNames ?? [];
+      const a0 = v.topicNames === undefined ? [] : v.topicNames;
       if (a0 === null) throw new EncodeError("topicNames is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -89,7 +89,7 @@ export function writeDeleteTopicsRequest(w: Writer, v: Input<DeleteTopicsRequest
       }
     }
   }
-  w.writeInt32(v.timeoutMs ?? 0);
+  w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -100,13 +100,13 @@ export function writeDeleteTopicState(w: Writer, v: Input<DeleteTopicState>, ver
   const flexible = version >= 4;
   if (version >= 6) {
     {
-      const s = v.name ?? null;
+      const s = v.name === undefined ? null : v.name;
       if (s === null && !(version >= 6)) throw new EncodeError(`name is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 6) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -236,10 +236,10 @@ export function defaultDeletableTopicResult(): DeletableTopicResult {
 export function writeDeleteTopicsResponse(w: Writer, v: Input<DeleteTopicsResponse>, version: number): void {
   const flexible = version >= 4;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -258,17 +258,17 @@ export function writeDeleteTopicsResponse(w: Writer, v: Input<DeleteTopicsRespon
 export function writeDeletableTopicResult(w: Writer, v: Input<DeletableTopicResult>, version: number): void {
   const flexible = version >= 4;
   {
-    const s = v.name ?? "";
+    const s = v.name === undefined ? "" : v.name;
     if (s === null && !(version >= 6)) throw new EncodeError(`name is not nullable in v${version}`);
     w.writeString(s, flexible);
   }
   if (version >= 6) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 5) {
     {
-      const s = v.errorMessage ?? null;
+      const s = v.errorMessage === undefined ? null : v.errorMessage;
       if (s === null && !(version >= 5)) throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }

@@ -59,24 +59,24 @@ export function defaultDescribeAclsRequest(): DescribeAclsRequest {
 
 export function writeDescribeAclsRequest(w: Writer, v: Input<DescribeAclsRequest>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt8(v.resourceTypeFilter ?? 0);
+  w.writeInt8(v.resourceTypeFilter === undefined ? 0 : v.resourceTypeFilter);
   {
-    const s = v.resourceNameFilter ?? "";
+    const s = v.resourceNameFilter === undefined ? "" : v.resourceNameFilter;
     w.writeString(s, flexible);
   }
   if (version >= 1) {
-    w.writeInt8(v.patternTypeFilter ?? 3);
+    w.writeInt8(v.patternTypeFilter === undefined ? 3 : v.patternTypeFilter);
   }
   {
-    const s = v.principalFilter ?? "";
+    const s = v.principalFilter === undefined ? "" : v.principalFilter;
     w.writeString(s, flexible);
   }
   {
-    const s = v.hostFilter ?? "";
+    const s = v.hostFilter === undefined ? "" : v.hostFilter;
     w.writeString(s, flexible);
   }
-  w.writeInt8(v.operation ?? 0);
-  w.writeInt8(v.permissionType ?? 0);
+  w.writeInt8(v.operation === undefined ? 0 : v.operation);
+  w.writeInt8(v.permissionType === undefined ? 0 : v.permissionType);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -203,14 +203,14 @@ export function defaultAclDescription(): AclDescription {
 
 export function writeDescribeAclsResponse(w: Writer, v: Input<DescribeAclsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.resources ?? [];
+    const a0 = v.resources === undefined ? [] : v.resources;
     if (a0 === null) throw new EncodeError("resources is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -228,13 +228,13 @@ export function writeDescribeAclsResponse(w: Writer, v: Input<DescribeAclsRespon
 
 export function writeDescribeAclsResource(w: Writer, v: Input<DescribeAclsResource>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   if (version >= 1) {
-    w.writeInt8(v.patternType ?? 3);
+    w.writeInt8(v.patternType === undefined ? 3 : v.patternType);
   }
   {
-    const a0 = v.acls ?? [];
+    const a0 = v.acls === undefined ? [] : v.acls;
     if (a0 === null) throw new EncodeError("acls is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -252,10 +252,10 @@ export function writeDescribeAclsResource(w: Writer, v: Input<DescribeAclsResour
 
 export function writeAclDescription(w: Writer, v: Input<AclDescription>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.principal ?? "", flexible);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt8(v.operation ?? 0);
-  w.writeInt8(v.permissionType ?? 0);
+  w.writeString(v.principal === undefined ? "" : v.principal, flexible);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt8(v.operation === undefined ? 0 : v.operation);
+  w.writeInt8(v.permissionType === undefined ? 0 : v.permissionType);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -68,7 +68,7 @@ export function writeDescribeClientQuotasRequest(
 ): void {
   const flexible = version >= 1;
   {
-    const a0 = v.components ?? [];
+    const a0 = v.components === undefined ? [] : v.components;
     if (a0 === null) throw new EncodeError("components is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -78,7 +78,7 @@ export function writeDescribeClientQuotasRequest(
       }
     }
   }
-  w.writeBool(v.strict ?? false);
+  w.writeBool(v.strict === undefined ? false : v.strict);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -87,10 +87,10 @@ export function writeDescribeClientQuotasRequest(
 
 export function writeComponentData(w: Writer, v: Input<ComponentData>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.entityType ?? "", flexible);
-  w.writeInt8(v.matchType ?? 0);
+  w.writeString(v.entityType === undefined ? "" : v.entityType, flexible);
+  w.writeInt8(v.matchType === undefined ? 0 : v.matchType);
   {
-    const s = v.match ?? "";
+    const s = v.match === undefined ? "" : v.match;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -241,14 +241,14 @@ export function writeDescribeClientQuotasResponse(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.entries ?? [];
+    const a0 = v.entries === undefined ? [] : v.entries;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -266,7 +266,7 @@ export function writeDescribeClientQuotasResponse(
 export function writeEntryData(w: Writer, v: Input<EntryData>, version: number): void {
   const flexible = version >= 1;
   {
-    const a0 = v.entity ?? [];
+    const a0 = v.entity === undefined ? [] : v.entity;
     if (a0 === null) throw new EncodeError("entity is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -277,7 +277,7 @@ export function writeEntryData(w: Writer, v: Input<EntryData>, version: number):
     }
   }
   {
-    const a0 = v.values ?? [];
+    const a0 = v.values === undefined ? [] : v.values;
     if (a0 === null) throw new EncodeError("values is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -295,9 +295,9 @@ export function writeEntryData(w: Writer, v: Input<EntryData>, version: number):
 
 export function writeEntityData(w: Writer, v: Input<EntityData>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.entityType ?? "", flexible);
+  w.writeString(v.entityType === undefined ? "" : v.entityType, flexible);
   {
-    const s = v.entityName ?? "";
+    const s = v.entityName === undefined ? "" : v.entityName;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -308,8 +308,8 @@ export function writeEntityData(w: Writer, v: Input<EntityData>, version: number
 
 export function writeValueData(w: Writer, v: Input<ValueData>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.key ?? "", flexible);
-  w.writeFloat64(v.value ?? 0);
+  w.writeString(v.key === undefined ? "" : v.key, flexible);
+  w.writeFloat64(v.value === undefined ? 0 : v.value);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -44,9 +44,9 @@ export function defaultDescribeClusterRequest(): DescribeClusterRequest {
 
 export function writeDescribeClusterRequest(w: Writer, v: Input<DescribeClusterRequest>, version: number): void {
   const flexible = true;
-  w.writeBool(v.includeClusterAuthorizedOperations ?? false);
+  w.writeBool(v.includeClusterAuthorizedOperations === undefined ? false : v.includeClusterAuthorizedOperations);
   if (version >= 1) {
-    w.writeInt8(v.endpointType ?? 1);
+    w.writeInt8(v.endpointType === undefined ? 1 : v.endpointType);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -147,19 +147,19 @@ export function defaultDescribeClusterBroker(): DescribeClusterBroker {
 
 export function writeDescribeClusterResponse(w: Writer, v: Input<DescribeClusterResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (version >= 1) {
-    w.writeInt8(v.endpointType ?? 1);
+    w.writeInt8(v.endpointType === undefined ? 1 : v.endpointType);
   }
-  w.writeString(v.clusterId ?? "", flexible);
-  w.writeInt32(v.controllerId ?? -1);
+  w.writeString(v.clusterId === undefined ? "" : v.clusterId, flexible);
+  w.writeInt32(v.controllerId === undefined ? -1 : v.controllerId);
   {
-    const a0 = v.brokers ?? [];
+    const a0 = v.brokers === undefined ? [] : v.brokers;
     if (a0 === null) throw new EncodeError("brokers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -169,7 +169,7 @@ export function writeDescribeClusterResponse(w: Writer, v: Input<DescribeCluster
       }
     }
   }
-  w.writeInt32(v.clusterAuthorizedOperations ?? -2147483648);
+  w.writeInt32(v.clusterAuthorizedOperations === undefined ? -2147483648 : v.clusterAuthorizedOperations);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -178,11 +178,11 @@ export function writeDescribeClusterResponse(w: Writer, v: Input<DescribeCluster
 
 export function writeDescribeClusterBroker(w: Writer, v: Input<DescribeClusterBroker>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.brokerId ?? 0);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt32(v.port ?? 0);
+  w.writeInt32(v.brokerId === undefined ? 0 : v.brokerId);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt32(v.port === undefined ? 0 : v.port);
   {
-    const s = v.rack ?? null;
+    const s = v.rack === undefined ? null : v.rack;
     w.writeString(s, flexible);
   }
   if (flexible) {

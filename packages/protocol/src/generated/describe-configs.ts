@@ -67,7 +67,7 @@ export function defaultDescribeConfigsResource(): DescribeConfigsResource {
 export function writeDescribeConfigsRequest(w: Writer, v: Input<DescribeConfigsRequest>, version: number): void {
   const flexible = version >= 4;
   {
-    const a0 = v.resources ?? [];
+    const a0 = v.resources === undefined ? [] : v.resources;
     if (a0 === null) throw new EncodeError("resources is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -78,10 +78,10 @@ export function writeDescribeConfigsRequest(w: Writer, v: Input<DescribeConfigsR
     }
   }
   if (version >= 1) {
-    w.writeBool(v.includeSynonyms ?? false);
+    w.writeBool(v.includeSynonyms === undefined ? false : v.includeSynonyms);
   }
   if (version >= 3) {
-    w.writeBool(v.includeDocumentation ?? false);
+    w.writeBool(v.includeDocumentation === undefined ? false : v.includeDocumentation);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -91,10 +91,10 @@ export function writeDescribeConfigsRequest(w: Writer, v: Input<DescribeConfigsR
 
 export function writeDescribeConfigsResource(w: Writer, v: Input<DescribeConfigsResource>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   {
-    const a0 = v.configurationKeys ?? [];
+    const a0 = v.configurationKeys === undefined ? [] : v.configurationKeys;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -288,9 +288,9 @@ export function defaultDescribeConfigsSynonym(): DescribeConfigsSynonym {
 
 export function writeDescribeConfigsResponse(w: Writer, v: Input<DescribeConfigsResponse>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -308,15 +308,15 @@ export function writeDescribeConfigsResponse(w: Writer, v: Input<DescribeConfigs
 
 export function writeDescribeConfigsResult(w: Writer, v: Input<DescribeConfigsResult>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeInt8(v.resourceType ?? 0);
-  w.writeString(v.resourceName ?? "", flexible);
+  w.writeInt8(v.resourceType === undefined ? 0 : v.resourceType);
+  w.writeString(v.resourceName === undefined ? "" : v.resourceName, flexible);
   {
-    const a0 = v.configs ?? [];
+    const a0 = v.configs === undefined ? [] : v.configs;
     if (a0 === null) throw new EncodeError("configs is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -338,22 +338,22 @@ export function writeDescribeConfigsResourceResult(
   version: number,
 ): void {
   const flexible = version >= 4;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const s = v.value ?? "";
+    const s = v.value === undefined ? "" : v.value;
     w.writeString(s, flexible);
   }
-  w.writeBool(v.readOnly ?? false);
+  w.writeBool(v.readOnly === undefined ? false : v.readOnly);
   if (version <= 0) {
-    w.writeBool(v.isDefault ?? false);
+    w.writeBool(v.isDefault === undefined ? false : v.isDefault);
   }
   if (version >= 1) {
-    w.writeInt8(v.configSource ?? -1);
+    w.writeInt8(v.configSource === undefined ? -1 : v.configSource);
   }
-  w.writeBool(v.isSensitive ?? false);
+  w.writeBool(v.isSensitive === undefined ? false : v.isSensitive);
   if (version >= 1) {
     {
-      const a0 = v.synonyms ?? [];
+      const a0 = v.synonyms === undefined ? [] : v.synonyms;
       if (a0 === null) throw new EncodeError("synonyms is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -365,11 +365,11 @@ export function writeDescribeConfigsResourceResult(
     }
   }
   if (version >= 3) {
-    w.writeInt8(v.configType ?? 0);
+    w.writeInt8(v.configType === undefined ? 0 : v.configType);
   }
   if (version >= 3) {
     {
-      const s = v.documentation ?? "";
+      const s = v.documentation === undefined ? "" : v.documentation;
       w.writeString(s, flexible);
     }
   }
@@ -382,16 +382,16 @@ export function writeDescribeConfigsResourceResult(
 export function writeDescribeConfigsSynonym(w: Writer, v: Input<DescribeConfigsSynonym>, version: number): void {
   const flexible = version >= 4;
   if (version >= 1) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 1) {
     {
-      const s = v.value ?? "";
+      const s = v.value === undefined ? "" : v.value;
       w.writeString(s, flexible);
     }
   }
   if (version >= 1) {
-    w.writeInt8(v.source ?? 0);
+    w.writeInt8(v.source === undefined ? 0 : v.source);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

@@ -62,7 +62,7 @@ export function writeDescribeDelegationTokenRequest(
 ): void {
   const flexible = version >= 2;
   {
-    const a0 = v.owners ?? [];
+    const a0 = v.owners === undefined ? [] : v.owners;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -83,8 +83,8 @@ export function writeDescribeDelegationTokenOwner(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeString(v.principalType ?? "", flexible);
-  w.writeString(v.principalName ?? "", flexible);
+  w.writeString(v.principalType === undefined ? "" : v.principalType, flexible);
+  w.writeString(v.principalName === undefined ? "" : v.principalName, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -234,9 +234,9 @@ export function writeDescribeDelegationTokenResponse(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.tokens ?? [];
+    const a0 = v.tokens === undefined ? [] : v.tokens;
     if (a0 === null) throw new EncodeError("tokens is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -246,7 +246,7 @@ export function writeDescribeDelegationTokenResponse(
       }
     }
   }
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -255,21 +255,21 @@ export function writeDescribeDelegationTokenResponse(
 
 export function writeDescribedDelegationToken(w: Writer, v: Input<DescribedDelegationToken>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.principalType ?? "", flexible);
-  w.writeString(v.principalName ?? "", flexible);
+  w.writeString(v.principalType === undefined ? "" : v.principalType, flexible);
+  w.writeString(v.principalName === undefined ? "" : v.principalName, flexible);
   if (version >= 3) {
-    w.writeString(v.tokenRequesterPrincipalType ?? "", flexible);
+    w.writeString(v.tokenRequesterPrincipalType === undefined ? "" : v.tokenRequesterPrincipalType, flexible);
   }
   if (version >= 3) {
-    w.writeString(v.tokenRequesterPrincipalName ?? "", flexible);
+    w.writeString(v.tokenRequesterPrincipalName === undefined ? "" : v.tokenRequesterPrincipalName, flexible);
   }
-  w.writeInt64(v.issueTimestamp ?? 0n);
-  w.writeInt64(v.expiryTimestamp ?? 0n);
-  w.writeInt64(v.maxTimestamp ?? 0n);
-  w.writeString(v.tokenId ?? "", flexible);
-  w.writeBytes(v.hmac ?? EMPTY_BYTES, flexible);
+  w.writeInt64(v.issueTimestamp === undefined ? 0n : v.issueTimestamp);
+  w.writeInt64(v.expiryTimestamp === undefined ? 0n : v.expiryTimestamp);
+  w.writeInt64(v.maxTimestamp === undefined ? 0n : v.maxTimestamp);
+  w.writeString(v.tokenId === undefined ? "" : v.tokenId, flexible);
+  w.writeBytes(v.hmac === undefined ? EMPTY_BYTES : v.hmac, flexible);
   {
-    const a0 = v.renewers ?? [];
+    const a0 = v.renewers === undefined ? [] : v.renewers;
     if (a0 === null) throw new EncodeError("renewers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -291,8 +291,8 @@ export function writeDescribedDelegationTokenRenewer(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeString(v.principalType ?? "", flexible);
-  w.writeString(v.principalName ?? "", flexible);
+  w.writeString(v.principalType === undefined ? "" : v.principalType, flexible);
+  w.writeString(v.principalName === undefined ? "" : v.principalName, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

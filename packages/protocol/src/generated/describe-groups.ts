@@ -45,7 +45,7 @@ export function defaultDescribeGroupsRequest(): DescribeGroupsRequest {
 export function writeDescribeGroupsRequest(w: Writer, v: Input<DescribeGroupsRequest>, version: number): void {
   const flexible = version >= 5;
   {
-    const a0 = v.groups ?? [];
+    const a0 = v.groups === undefined ? [] : v.groups;
     if (a0 === null) throw new EncodeError("groups is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -56,7 +56,7 @@ export function writeDescribeGroupsRequest(w: Writer, v: Input<DescribeGroupsReq
     }
   }
   if (version >= 3) {
-    w.writeBool(v.includeAuthorizedOperations ?? false);
+    w.writeBool(v.includeAuthorizedOperations === undefined ? false : v.includeAuthorizedOperations);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -189,10 +189,10 @@ export function defaultDescribedGroupMember(): DescribedGroupMember {
 export function writeDescribeGroupsResponse(w: Writer, v: Input<DescribeGroupsResponse>, version: number): void {
   const flexible = version >= 5;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.groups ?? [];
+    const a0 = v.groups === undefined ? [] : v.groups;
     if (a0 === null) throw new EncodeError("groups is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -210,13 +210,13 @@ export function writeDescribeGroupsResponse(w: Writer, v: Input<DescribeGroupsRe
 
 export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version: number): void {
   const flexible = version >= 5;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.groupState ?? "", flexible);
-  w.writeString(v.protocolType ?? "", flexible);
-  w.writeString(v.protocolData ?? "", flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.groupState === undefined ? "" : v.groupState, flexible);
+  w.writeString(v.protocolType === undefined ? "" : v.protocolType, flexible);
+  w.writeString(v.protocolData === undefined ? "" : v.protocolData, flexible);
   {
-    const a0 = v.members ?? [];
+    const a0 = v.members === undefined ? [] : v.members;
     if (a0 === null) throw new EncodeError("members is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -227,7 +227,7 @@ export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version
     }
   }
   if (version >= 3) {
-    w.writeInt32(v.authorizedOperations ?? -2147483648);
+    w.writeInt32(v.authorizedOperations === undefined ? -2147483648 : v.authorizedOperations);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -237,18 +237,18 @@ export function writeDescribedGroup(w: Writer, v: Input<DescribedGroup>, version
 
 export function writeDescribedGroupMember(w: Writer, v: Input<DescribedGroupMember>, version: number): void {
   const flexible = version >= 5;
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 4) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 4)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeString(v.clientId ?? "", flexible);
-  w.writeString(v.clientHost ?? "", flexible);
-  w.writeBytes(v.memberMetadata ?? EMPTY_BYTES, flexible);
-  w.writeBytes(v.memberAssignment ?? EMPTY_BYTES, flexible);
+  w.writeString(v.clientId === undefined ? "" : v.clientId, flexible);
+  w.writeString(v.clientHost === undefined ? "" : v.clientHost, flexible);
+  w.writeBytes(v.memberMetadata === undefined ? EMPTY_BYTES : v.memberMetadata, flexible);
+  w.writeBytes(v.memberAssignment === undefined ? EMPTY_BYTES : v.memberAssignment, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -58,7 +58,7 @@ export function defaultDescribableLogDirTopic(): DescribableLogDirTopic {
 export function writeDescribeLogDirsRequest(w: Writer, v: Input<DescribeLogDirsRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -75,9 +75,9 @@ export function writeDescribeLogDirsRequest(w: Writer, v: Input<DescribeLogDirsR
 
 export function writeDescribableLogDirTopic(w: Writer, v: Input<DescribableLogDirTopic>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -246,12 +246,12 @@ export function defaultDescribeLogDirsPartition(): DescribeLogDirsPartition {
 
 export function writeDescribeLogDirsResponse(w: Writer, v: Input<DescribeLogDirsResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (version >= 3) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -269,10 +269,10 @@ export function writeDescribeLogDirsResponse(w: Writer, v: Input<DescribeLogDirs
 
 export function writeDescribeLogDirsResult(w: Writer, v: Input<DescribeLogDirsResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeString(v.logDir ?? "", flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeString(v.logDir === undefined ? "" : v.logDir, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -283,10 +283,10 @@ export function writeDescribeLogDirsResult(w: Writer, v: Input<DescribeLogDirsRe
     }
   }
   if (version >= 4) {
-    w.writeInt64(v.totalBytes ?? -1n);
+    w.writeInt64(v.totalBytes === undefined ? -1n : v.totalBytes);
   }
   if (version >= 4) {
-    w.writeInt64(v.usableBytes ?? -1n);
+    w.writeInt64(v.usableBytes === undefined ? -1n : v.usableBytes);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -296,9 +296,9 @@ export function writeDescribeLogDirsResult(w: Writer, v: Input<DescribeLogDirsRe
 
 export function writeDescribeLogDirsTopic(w: Writer, v: Input<DescribeLogDirsTopic>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -316,10 +316,10 @@ export function writeDescribeLogDirsTopic(w: Writer, v: Input<DescribeLogDirsTop
 
 export function writeDescribeLogDirsPartition(w: Writer, v: Input<DescribeLogDirsPartition>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt64(v.partitionSize ?? 0n);
-  w.writeInt64(v.offsetLag ?? 0n);
-  w.writeBool(v.isFutureKey ?? false);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt64(v.partitionSize === undefined ? 0n : v.partitionSize);
+  w.writeInt64(v.offsetLag === undefined ? 0n : v.offsetLag);
+  w.writeBool(v.isFutureKey === undefined ? false : v.isFutureKey);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

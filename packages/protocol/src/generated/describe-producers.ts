@@ -57,7 +57,7 @@ export function defaultTopicRequest(): TopicRequest {
 export function writeDescribeProducersRequest(w: Writer, v: Input<DescribeProducersRequest>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -75,9 +75,9 @@ export function writeDescribeProducersRequest(w: Writer, v: Input<DescribeProduc
 
 export function writeTopicRequest(w: Writer, v: Input<TopicRequest>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitionIndexes ?? [];
+    const a0 = v.partitionIndexes === undefined ? [] : v.partitionIndexes;
     if (a0 === null) throw new EncodeError("partitionIndexes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -240,9 +240,9 @@ export function defaultProducerState(): ProducerState {
 
 export function writeDescribeProducersResponse(w: Writer, v: Input<DescribeProducersResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -260,9 +260,9 @@ export function writeDescribeProducersResponse(w: Writer, v: Input<DescribeProdu
 
 export function writeTopicResponse(w: Writer, v: Input<TopicResponse>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -280,14 +280,14 @@ export function writeTopicResponse(w: Writer, v: Input<TopicResponse>, version: 
 
 export function writePartitionResponse(w: Writer, v: Input<PartitionResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.activeProducers ?? [];
+    const a0 = v.activeProducers === undefined ? [] : v.activeProducers;
     if (a0 === null) throw new EncodeError("activeProducers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -305,12 +305,12 @@ export function writePartitionResponse(w: Writer, v: Input<PartitionResponse>, v
 
 export function writeProducerState(w: Writer, v: Input<ProducerState>, version: number): void {
   const flexible = true;
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt32(v.producerEpoch ?? 0);
-  w.writeInt32(v.lastSequence ?? -1);
-  w.writeInt64(v.lastTimestamp ?? -1n);
-  w.writeInt32(v.coordinatorEpoch ?? 0);
-  w.writeInt64(v.currentTxnStartOffset ?? -1n);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt32(v.producerEpoch === undefined ? 0 : v.producerEpoch);
+  w.writeInt32(v.lastSequence === undefined ? -1 : v.lastSequence);
+  w.writeInt64(v.lastTimestamp === undefined ? -1n : v.lastTimestamp);
+  w.writeInt32(v.coordinatorEpoch === undefined ? 0 : v.coordinatorEpoch);
+  w.writeInt64(v.currentTxnStartOffset === undefined ? -1n : v.currentTxnStartOffset);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

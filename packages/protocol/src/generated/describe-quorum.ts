@@ -69,7 +69,7 @@ export function defaultDescribeQuorumRequestPartitionData(): DescribeQuorumReque
 export function writeDescribeQuorumRequest(w: Writer, v: Input<DescribeQuorumRequest>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -91,9 +91,9 @@ export function writeDescribeQuorumRequestTopicData(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.topicName ?? "", flexible);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -115,7 +115,7 @@ export function writeDescribeQuorumRequestPartitionData(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -327,16 +327,16 @@ export function defaultReplicaState(): ReplicaState {
 
 export function writeDescribeQuorumResponse(w: Writer, v: Input<DescribeQuorumResponse>, version: number): void {
   const flexible = true;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 2) {
     {
-      const s = v.errorMessage ?? "";
+      const s = v.errorMessage === undefined ? "" : v.errorMessage;
       if (s === null && !(version >= 2)) throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -348,7 +348,7 @@ export function writeDescribeQuorumResponse(w: Writer, v: Input<DescribeQuorumRe
   }
   if (version >= 2) {
     {
-      const a0 = v.nodes ?? [];
+      const a0 = v.nodes === undefined ? [] : v.nodes;
       if (a0 === null) throw new EncodeError("nodes is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -371,9 +371,9 @@ export function writeDescribeQuorumResponseTopicData(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.topicName ?? "", flexible);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -395,20 +395,20 @@ export function writeDescribeQuorumResponsePartitionData(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 2) {
     {
-      const s = v.errorMessage ?? "";
+      const s = v.errorMessage === undefined ? "" : v.errorMessage;
       if (s === null && !(version >= 2)) throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeInt32(v.leaderId ?? 0);
-  w.writeInt32(v.leaderEpoch ?? 0);
-  w.writeInt64(v.highWatermark ?? 0n);
+  w.writeInt32(v.leaderId === undefined ? 0 : v.leaderId);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
+  w.writeInt64(v.highWatermark === undefined ? 0n : v.highWatermark);
   {
-    const a0 = v.currentVoters ?? [];
+    const a0 = v.currentVoters === undefined ? [] : v.currentVoters;
     if (a0 === null) throw new EncodeError("currentVoters is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -419,7 +419,7 @@ export function writeDescribeQuorumResponsePartitionData(
     }
   }
   {
-    const a0 = v.observers ?? [];
+    const a0 = v.observers === undefined ? [] : v.observers;
     if (a0 === null) throw new EncodeError("observers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -438,11 +438,11 @@ export function writeDescribeQuorumResponsePartitionData(
 export function writeNode(w: Writer, v: Input<Node>, version: number): void {
   const flexible = true;
   if (version >= 2) {
-    w.writeInt32(v.nodeId ?? 0);
+    w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
   }
   if (version >= 2) {
     {
-      const a0 = v.listeners ?? [];
+      const a0 = v.listeners === undefined ? [] : v.listeners;
       if (a0 === null) throw new EncodeError("listeners is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -462,13 +462,13 @@ export function writeNode(w: Writer, v: Input<Node>, version: number): void {
 export function writeListener(w: Writer, v: Input<Listener>, version: number): void {
   const flexible = true;
   if (version >= 2) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 2) {
-    w.writeString(v.host ?? "", flexible);
+    w.writeString(v.host === undefined ? "" : v.host, flexible);
   }
   if (version >= 2) {
-    w.writeUint16(v.port ?? 0);
+    w.writeUint16(v.port === undefined ? 0 : v.port);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -478,16 +478,16 @@ export function writeListener(w: Writer, v: Input<Listener>, version: number): v
 
 export function writeReplicaState(w: Writer, v: Input<ReplicaState>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.replicaId ?? 0);
+  w.writeInt32(v.replicaId === undefined ? 0 : v.replicaId);
   if (version >= 2) {
-    w.writeUuid(v.replicaDirectoryId ?? ZERO_UUID);
+    w.writeUuid(v.replicaDirectoryId === undefined ? ZERO_UUID : v.replicaDirectoryId);
   }
-  w.writeInt64(v.logEndOffset ?? 0n);
+  w.writeInt64(v.logEndOffset === undefined ? 0n : v.logEndOffset);
   if (version >= 1) {
-    w.writeInt64(v.lastFetchTimestamp ?? -1n);
+    w.writeInt64(v.lastFetchTimestamp === undefined ? -1n : v.lastFetchTimestamp);
   }
   if (version >= 1) {
-    w.writeInt64(v.lastCaughtUpTimestamp ?? -1n);
+    w.writeInt64(v.lastCaughtUpTimestamp === undefined ? -1n : v.lastCaughtUpTimestamp);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

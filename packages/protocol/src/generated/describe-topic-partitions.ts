@@ -81,7 +81,7 @@ export function writeDescribeTopicPartitionsRequest(
 ): void {
   const flexible = true;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -91,9 +91,9 @@ export function writeDescribeTopicPartitionsRequest(
       }
     }
   }
-  w.writeInt32(v.responsePartitionLimit ?? 2000);
+  w.writeInt32(v.responsePartitionLimit === undefined ? 2000 : v.responsePartitionLimit);
   {
-    const s = v.cursor ?? null;
+    const s = v.cursor === undefined ? null : v.cursor;
     if (s === null) w.writeInt8(-1);
     else {
       w.writeInt8(1);
@@ -108,7 +108,7 @@ export function writeDescribeTopicPartitionsRequest(
 
 export function writeTopicRequest(w: Writer, v: Input<TopicRequest>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -121,8 +121,8 @@ export function writeDescribeTopicPartitionsRequestCursor(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.topicName ?? "", flexible);
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -321,9 +321,9 @@ export function writeDescribeTopicPartitionsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -334,7 +334,7 @@ export function writeDescribeTopicPartitionsResponse(
     }
   }
   {
-    const s = v.nextCursor ?? null;
+    const s = v.nextCursor === undefined ? null : v.nextCursor;
     if (s === null) w.writeInt8(-1);
     else {
       w.writeInt8(1);
@@ -353,15 +353,15 @@ export function writeDescribeTopicPartitionsResponseTopic(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.name ?? "";
+    const s = v.name === undefined ? "" : v.name;
     w.writeString(s, flexible);
   }
-  w.writeUuid(v.topicId ?? ZERO_UUID);
-  w.writeBool(v.isInternal ?? false);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
+  w.writeBool(v.isInternal === undefined ? false : v.isInternal);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -371,7 +371,7 @@ export function writeDescribeTopicPartitionsResponseTopic(
       }
     }
   }
-  w.writeInt32(v.topicAuthorizedOperations ?? -2147483648);
+  w.writeInt32(v.topicAuthorizedOperations === undefined ? -2147483648 : v.topicAuthorizedOperations);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -384,12 +384,12 @@ export function writeDescribeTopicPartitionsResponsePartition(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt32(v.leaderId ?? 0);
-  w.writeInt32(v.leaderEpoch ?? -1);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt32(v.leaderId === undefined ? 0 : v.leaderId);
+  w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   {
-    const a0 = v.replicaNodes ?? [];
+    const a0 = v.replicaNodes === undefined ? [] : v.replicaNodes;
     if (a0 === null) throw new EncodeError("replicaNodes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -400,7 +400,7 @@ export function writeDescribeTopicPartitionsResponsePartition(
     }
   }
   {
-    const a0 = v.isrNodes ?? [];
+    const a0 = v.isrNodes === undefined ? [] : v.isrNodes;
     if (a0 === null) throw new EncodeError("isrNodes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -411,7 +411,7 @@ export function writeDescribeTopicPartitionsResponsePartition(
     }
   }
   {
-    const a0 = v.eligibleLeaderReplicas ?? null;
+    const a0 = v.eligibleLeaderReplicas === undefined ? null : v.eligibleLeaderReplicas;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -421,7 +421,7 @@ export function writeDescribeTopicPartitionsResponsePartition(
     }
   }
   {
-    const a0 = v.lastKnownElr ?? null;
+    const a0 = v.lastKnownElr === undefined ? null : v.lastKnownElr;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -431,7 +431,7 @@ export function writeDescribeTopicPartitionsResponsePartition(
     }
   }
   {
-    const a0 = v.offlineReplicas ?? [];
+    const a0 = v.offlineReplicas === undefined ? [] : v.offlineReplicas;
     if (a0 === null) throw new EncodeError("offlineReplicas is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -453,8 +453,8 @@ export function writeDescribeTopicPartitionsResponseCursor(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.topicName ?? "", flexible);
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

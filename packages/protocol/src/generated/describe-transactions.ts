@@ -46,7 +46,7 @@ export function writeDescribeTransactionsRequest(
 ): void {
   const flexible = true;
   {
-    const a0 = v.transactionalIds ?? [];
+    const a0 = v.transactionalIds === undefined ? [] : v.transactionalIds;
     if (a0 === null) throw new EncodeError("transactionalIds is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -173,9 +173,9 @@ export function writeDescribeTransactionsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.transactionStates ?? [];
+    const a0 = v.transactionStates === undefined ? [] : v.transactionStates;
     if (a0 === null) throw new EncodeError("transactionStates is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -193,15 +193,15 @@ export function writeDescribeTransactionsResponse(
 
 export function writeTransactionState(w: Writer, v: Input<TransactionState>, version: number): void {
   const flexible = true;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeString(v.transactionalId ?? "", flexible);
-  w.writeString(v.transactionState ?? "", flexible);
-  w.writeInt32(v.transactionTimeoutMs ?? 0);
-  w.writeInt64(v.transactionStartTimeMs ?? 0n);
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
+  w.writeString(v.transactionState === undefined ? "" : v.transactionState, flexible);
+  w.writeInt32(v.transactionTimeoutMs === undefined ? 0 : v.transactionTimeoutMs);
+  w.writeInt64(v.transactionStartTimeMs === undefined ? 0n : v.transactionStartTimeMs);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -219,9 +219,9 @@ export function writeTransactionState(w: Writer, v: Input<TransactionState>, ver
 
 export function writeTopicData(w: Writer, v: Input<TopicData>, version: number): void {
   const flexible = true;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -59,7 +59,7 @@ export function writeDescribeUserScramCredentialsRequest(
 ): void {
   const flexible = true;
   {
-    const a0 = v.users ?? [];
+    const a0 = v.users === undefined ? [] : v.users;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -76,7 +76,7 @@ export function writeDescribeUserScramCredentialsRequest(
 
 export function writeUserName(w: Writer, v: Input<UserName>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -215,14 +215,14 @@ export function writeDescribeUserScramCredentialsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -244,14 +244,14 @@ export function writeDescribeUserScramCredentialsResult(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.user ?? "", flexible);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeString(v.user === undefined ? "" : v.user, flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.credentialInfos ?? [];
+    const a0 = v.credentialInfos === undefined ? [] : v.credentialInfos;
     if (a0 === null) throw new EncodeError("credentialInfos is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -269,8 +269,8 @@ export function writeDescribeUserScramCredentialsResult(
 
 export function writeCredentialInfo(w: Writer, v: Input<CredentialInfo>, version: number): void {
   const flexible = true;
-  w.writeInt8(v.mechanism ?? 0);
-  w.writeInt32(v.iterations ?? 0);
+  w.writeInt8(v.mechanism === undefined ? 0 : v.mechanism);
+  w.writeInt32(v.iterations === undefined ? 0 : v.iterations);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -64,10 +64,10 @@ export function defaultTopicPartitions(): TopicPartitions {
 export function writeElectLeadersRequest(w: Writer, v: Input<ElectLeadersRequest>, version: number): void {
   const flexible = version >= 2;
   if (version >= 1) {
-    w.writeInt8(v.electionType ?? 0);
+    w.writeInt8(v.electionType === undefined ? 0 : v.electionType);
   }
   {
-    const a0 = v.topicPartitions ?? [];
+    const a0 = v.topicPartitions === undefined ? [] : v.topicPartitions;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -76,7 +76,7 @@ export function writeElectLeadersRequest(w: Writer, v: Input<ElectLeadersRequest
       }
     }
   }
-  w.writeInt32(v.timeoutMs ?? 60000);
+  w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -85,9 +85,9 @@ export function writeElectLeadersRequest(w: Writer, v: Input<ElectLeadersRequest
 
 export function writeTopicPartitions(w: Writer, v: Input<TopicPartitions>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -234,12 +234,12 @@ export function defaultPartitionResult(): PartitionResult {
 
 export function writeElectLeadersResponse(w: Writer, v: Input<ElectLeadersResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (version >= 1) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   {
-    const a0 = v.replicaElectionResults ?? [];
+    const a0 = v.replicaElectionResults === undefined ? [] : v.replicaElectionResults;
     if (a0 === null) throw new EncodeError("replicaElectionResults is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -257,9 +257,9 @@ export function writeElectLeadersResponse(w: Writer, v: Input<ElectLeadersRespon
 
 export function writeReplicaElectionResult(w: Writer, v: Input<ReplicaElectionResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitionResult ?? [];
+    const a0 = v.partitionResult === undefined ? [] : v.partitionResult;
     if (a0 === null) throw new EncodeError("partitionResult is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -277,10 +277,10 @@ export function writeReplicaElectionResult(w: Writer, v: Input<ReplicaElectionRe
 
 export function writePartitionResult(w: Writer, v: Input<PartitionResult>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.partitionId ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionId === undefined ? 0 : v.partitionId);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

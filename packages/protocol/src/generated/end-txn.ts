@@ -50,10 +50,10 @@ export function defaultEndTxnRequest(): EndTxnRequest {
 
 export function writeEndTxnRequest(w: Writer, v: Input<EndTxnRequest>, version: number): void {
   const flexible = version >= 3;
-  w.writeString(v.transactionalId ?? "", flexible);
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
-  w.writeBool(v.committed ?? false);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
+  w.writeBool(v.committed === undefined ? false : v.committed);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -120,13 +120,13 @@ export function defaultEndTxnResponse(): EndTxnResponse {
 
 export function writeEndTxnResponse(w: Writer, v: Input<EndTxnResponse>, version: number): void {
   const flexible = version >= 3;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 5) {
-    w.writeInt64(v.producerId ?? -1n);
+    w.writeInt64(v.producerId === undefined ? -1n : v.producerId);
   }
   if (version >= 5) {
-    w.writeInt16(v.producerEpoch ?? -1);
+    w.writeInt16(v.producerEpoch === undefined ? -1 : v.producerEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

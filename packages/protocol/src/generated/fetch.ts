@@ -160,33 +160,33 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
   const flexible = version >= 12;
   if (version >= 12 && !(flexible && version >= 12)) {
     {
-      const s = v.clusterId ?? null;
+      const s = v.clusterId === undefined ? null : v.clusterId;
       if (s === null && !(version >= 12)) throw new EncodeError(`clusterId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version <= 14) {
-    w.writeInt32(v.replicaId ?? -1);
+    w.writeInt32(v.replicaId === undefined ? -1 : v.replicaId);
   }
   if (version >= 15 && !(flexible && version >= 15)) {
-    writeReplicaState(w, v.replicaState ?? defaultReplicaState(), version);
+    writeReplicaState(w, v.replicaState === undefined ? defaultReplicaState() : v.replicaState, version);
   }
-  w.writeInt32(v.maxWaitMs ?? 0);
-  w.writeInt32(v.minBytes ?? 0);
+  w.writeInt32(v.maxWaitMs === undefined ? 0 : v.maxWaitMs);
+  w.writeInt32(v.minBytes === undefined ? 0 : v.minBytes);
   if (version >= 3) {
-    w.writeInt32(v.maxBytes ?? 2147483647);
+    w.writeInt32(v.maxBytes === undefined ? 2147483647 : v.maxBytes);
   }
   if (version >= 4) {
-    w.writeInt8(v.isolationLevel ?? 0);
+    w.writeInt8(v.isolationLevel === undefined ? 0 : v.isolationLevel);
   }
   if (version >= 7) {
-    w.writeInt32(v.sessionId ?? 0);
+    w.writeInt32(v.sessionId === undefined ? 0 : v.sessionId);
   }
   if (version >= 7) {
-    w.writeInt32(v.sessionEpoch ?? -1);
+    w.writeInt32(v.sessionEpoch === undefined ? -1 : v.sessionEpoch);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -198,7 +198,7 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
   }
   if (version >= 7) {
     {
-      const a0 = v.forgottenTopicsData ?? [];
+      const a0 = v.forgottenTopicsData === undefined ? [] : v.forgottenTopicsData;
       if (a0 === null) throw new EncodeError("forgottenTopicsData is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -210,12 +210,12 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
     }
   }
   if (version >= 11) {
-    w.writeString(v.rackId ?? "", flexible);
+    w.writeString(v.rackId === undefined ? "" : v.rackId, flexible);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 12) {
-      const x = v.clusterId ?? null;
+      const x = v.clusterId === undefined ? null : v.clusterId;
       if (x !== null) {
         const tw = new Writer();
         {
@@ -227,7 +227,7 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
       }
     }
     if (version >= 15) {
-      const x = v.replicaState ?? defaultReplicaState();
+      const x = v.replicaState === undefined ? defaultReplicaState() : v.replicaState;
       if (
         !bytesEqual(
           encodeWith(writeReplicaState, x, version),
@@ -246,10 +246,10 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
 export function writeReplicaState(w: Writer, v: Input<ReplicaState>, version: number): void {
   const flexible = version >= 12;
   if (version >= 15) {
-    w.writeInt32(v.replicaId ?? -1);
+    w.writeInt32(v.replicaId === undefined ? -1 : v.replicaId);
   }
   if (version >= 15) {
-    w.writeInt64(v.replicaEpoch ?? -1n);
+    w.writeInt64(v.replicaEpoch === undefined ? -1n : v.replicaEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -260,13 +260,13 @@ export function writeReplicaState(w: Writer, v: Input<ReplicaState>, version: nu
 export function writeFetchTopic(w: Writer, v: Input<FetchTopic>, version: number): void {
   const flexible = version >= 12;
   if (version <= 12) {
-    w.writeString(v.topic ?? "", flexible);
+    w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   }
   if (version >= 13) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -284,25 +284,25 @@ export function writeFetchTopic(w: Writer, v: Input<FetchTopic>, version: number
 
 export function writeFetchPartition(w: Writer, v: Input<FetchPartition>, version: number): void {
   const flexible = version >= 12;
-  w.writeInt32(v.partition ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   if (version >= 9) {
-    w.writeInt32(v.currentLeaderEpoch ?? -1);
+    w.writeInt32(v.currentLeaderEpoch === undefined ? -1 : v.currentLeaderEpoch);
   }
-  w.writeInt64(v.fetchOffset ?? 0n);
+  w.writeInt64(v.fetchOffset === undefined ? 0n : v.fetchOffset);
   if (version >= 12) {
-    w.writeInt32(v.lastFetchedEpoch ?? -1);
+    w.writeInt32(v.lastFetchedEpoch === undefined ? -1 : v.lastFetchedEpoch);
   }
   if (version >= 5) {
-    w.writeInt64(v.logStartOffset ?? -1n);
+    w.writeInt64(v.logStartOffset === undefined ? -1n : v.logStartOffset);
   }
-  w.writeInt32(v.partitionMaxBytes ?? 0);
+  w.writeInt32(v.partitionMaxBytes === undefined ? 0 : v.partitionMaxBytes);
   if (version >= 17 && !(flexible && version >= 17)) {
-    w.writeUuid(v.replicaDirectoryId ?? ZERO_UUID);
+    w.writeUuid(v.replicaDirectoryId === undefined ? ZERO_UUID : v.replicaDirectoryId);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 17) {
-      const x = v.replicaDirectoryId ?? ZERO_UUID;
+      const x = v.replicaDirectoryId === undefined ? ZERO_UUID : v.replicaDirectoryId;
       if (!uuidEquals(x, ZERO_UUID)) {
         const tw = new Writer();
         tw.writeUuid(x);
@@ -316,14 +316,14 @@ export function writeFetchPartition(w: Writer, v: Input<FetchPartition>, version
 export function writeForgottenTopic(w: Writer, v: Input<ForgottenTopic>, version: number): void {
   const flexible = version >= 12;
   if (version >= 7 && version <= 12) {
-    w.writeString(v.topic ?? "", flexible);
+    w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   }
   if (version >= 13) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   if (version >= 7) {
     {
-      const a0 = v.partitions ?? [];
+      const a0 = v.partitions === undefined ? [] : v.partitions;
       if (a0 === null) throw new EncodeError("partitions is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -768,16 +768,16 @@ export function defaultNodeEndpoint(): NodeEndpoint {
 export function writeFetchResponse(w: Writer, v: Input<FetchResponse>, version: number): void {
   const flexible = version >= 12;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   if (version >= 7) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (version >= 7) {
-    w.writeInt32(v.sessionId ?? 0);
+    w.writeInt32(v.sessionId === undefined ? 0 : v.sessionId);
   }
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -789,7 +789,7 @@ export function writeFetchResponse(w: Writer, v: Input<FetchResponse>, version: 
   }
   if (version >= 16 && !(flexible && version >= 16)) {
     {
-      const a0 = v.nodeEndpoints ?? [];
+      const a0 = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
       if (a0 === null) throw new EncodeError("nodeEndpoints is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -803,7 +803,7 @@ export function writeFetchResponse(w: Writer, v: Input<FetchResponse>, version: 
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 16) {
-      const x = v.nodeEndpoints ?? [];
+      const x = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
       if (x === null || x.length !== 0) {
         const tw = new Writer();
         {
@@ -827,13 +827,13 @@ export function writeFetchResponse(w: Writer, v: Input<FetchResponse>, version: 
 export function writeFetchableTopicResponse(w: Writer, v: Input<FetchableTopicResponse>, version: number): void {
   const flexible = version >= 12;
   if (version <= 12) {
-    w.writeString(v.topic ?? "", flexible);
+    w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   }
   if (version >= 13) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -851,27 +851,27 @@ export function writeFetchableTopicResponse(w: Writer, v: Input<FetchableTopicRe
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = version >= 12;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt64(v.highWatermark ?? 0n);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt64(v.highWatermark === undefined ? 0n : v.highWatermark);
   if (version >= 4) {
-    w.writeInt64(v.lastStableOffset ?? -1n);
+    w.writeInt64(v.lastStableOffset === undefined ? -1n : v.lastStableOffset);
   }
   if (version >= 5) {
-    w.writeInt64(v.logStartOffset ?? -1n);
+    w.writeInt64(v.logStartOffset === undefined ? -1n : v.logStartOffset);
   }
   if (version >= 12 && !(flexible && version >= 12)) {
-    writeEpochEndOffset(w, v.divergingEpoch ?? defaultEpochEndOffset(), version);
+    writeEpochEndOffset(w, v.divergingEpoch === undefined ? defaultEpochEndOffset() : v.divergingEpoch, version);
   }
   if (version >= 12 && !(flexible && version >= 12)) {
-    writeLeaderIdAndEpoch(w, v.currentLeader ?? defaultLeaderIdAndEpoch(), version);
+    writeLeaderIdAndEpoch(w, v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader, version);
   }
   if (version >= 12 && !(flexible && version >= 12)) {
-    writeSnapshotId(w, v.snapshotId ?? defaultSnapshotId(), version);
+    writeSnapshotId(w, v.snapshotId === undefined ? defaultSnapshotId() : v.snapshotId, version);
   }
   if (version >= 4) {
     {
-      const a0 = v.abortedTransactions ?? [];
+      const a0 = v.abortedTransactions === undefined ? [] : v.abortedTransactions;
       if (a0 === null && !(version >= 4)) throw new EncodeError(`abortedTransactions is not nullable in v${version}`);
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -883,16 +883,16 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
     }
   }
   if (version >= 11) {
-    w.writeInt32(v.preferredReadReplica ?? -1);
+    w.writeInt32(v.preferredReadReplica === undefined ? -1 : v.preferredReadReplica);
   }
   {
-    const s = v.records ?? EMPTY_BYTES;
+    const s = v.records === undefined ? EMPTY_BYTES : v.records;
     w.writeBytes(s, flexible);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 12) {
-      const x = v.divergingEpoch ?? defaultEpochEndOffset();
+      const x = v.divergingEpoch === undefined ? defaultEpochEndOffset() : v.divergingEpoch;
       if (
         !bytesEqual(
           encodeWith(writeEpochEndOffset, x, version),
@@ -905,7 +905,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
       }
     }
     if (version >= 12) {
-      const x = v.currentLeader ?? defaultLeaderIdAndEpoch();
+      const x = v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader;
       if (
         !bytesEqual(
           encodeWith(writeLeaderIdAndEpoch, x, version),
@@ -918,7 +918,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
       }
     }
     if (version >= 12) {
-      const x = v.snapshotId ?? defaultSnapshotId();
+      const x = v.snapshotId === undefined ? defaultSnapshotId() : v.snapshotId;
       if (
         !bytesEqual(encodeWith(writeSnapshotId, x, version), encodeWith(writeSnapshotId, defaultSnapshotId(), version))
       ) {
@@ -934,10 +934,10 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
 export function writeEpochEndOffset(w: Writer, v: Input<EpochEndOffset>, version: number): void {
   const flexible = version >= 12;
   if (version >= 12) {
-    w.writeInt32(v.epoch ?? -1);
+    w.writeInt32(v.epoch === undefined ? -1 : v.epoch);
   }
   if (version >= 12) {
-    w.writeInt64(v.endOffset ?? -1n);
+    w.writeInt64(v.endOffset === undefined ? -1n : v.endOffset);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -948,10 +948,10 @@ export function writeEpochEndOffset(w: Writer, v: Input<EpochEndOffset>, version
 export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, version: number): void {
   const flexible = version >= 12;
   if (version >= 12) {
-    w.writeInt32(v.leaderId ?? -1);
+    w.writeInt32(v.leaderId === undefined ? -1 : v.leaderId);
   }
   if (version >= 12) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -961,8 +961,8 @@ export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, ver
 
 export function writeSnapshotId(w: Writer, v: Input<SnapshotId>, version: number): void {
   const flexible = version >= 12;
-  w.writeInt64(v.endOffset ?? -1n);
-  w.writeInt32(v.epoch ?? -1);
+  w.writeInt64(v.endOffset === undefined ? -1n : v.endOffset);
+  w.writeInt32(v.epoch === undefined ? -1 : v.epoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -972,10 +972,10 @@ export function writeSnapshotId(w: Writer, v: Input<SnapshotId>, version: number
 export function writeAbortedTransaction(w: Writer, v: Input<AbortedTransaction>, version: number): void {
   const flexible = version >= 12;
   if (version >= 4) {
-    w.writeInt64(v.producerId ?? 0n);
+    w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
   }
   if (version >= 4) {
-    w.writeInt64(v.firstOffset ?? 0n);
+    w.writeInt64(v.firstOffset === undefined ? 0n : v.firstOffset);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -986,17 +986,17 @@ export function writeAbortedTransaction(w: Writer, v: Input<AbortedTransaction>,
 export function writeNodeEndpoint(w: Writer, v: Input<NodeEndpoint>, version: number): void {
   const flexible = version >= 12;
   if (version >= 16) {
-    w.writeInt32(v.nodeId ?? 0);
+    w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
   }
   if (version >= 16) {
-    w.writeString(v.host ?? "", flexible);
+    w.writeString(v.host === undefined ? "" : v.host, flexible);
   }
   if (version >= 16) {
-    w.writeInt32(v.port ?? 0);
+    w.writeInt32(v.port === undefined ? 0 : v.port);
   }
   if (version >= 16) {
     {
-      const s = v.rack ?? null;
+      const s = v.rack === undefined ? null : v.rack;
       if (s === null && !(version >= 16)) throw new EncodeError(`rack is not nullable in v${version}`);
       w.writeString(s, flexible);
     }

@@ -48,14 +48,14 @@ export function defaultFindCoordinatorRequest(): FindCoordinatorRequest {
 export function writeFindCoordinatorRequest(w: Writer, v: Input<FindCoordinatorRequest>, version: number): void {
   const flexible = version >= 3;
   if (version <= 3) {
-    w.writeString(v.key ?? "", flexible);
+    w.writeString(v.key === undefined ? "" : v.key, flexible);
   }
   if (version >= 1) {
-    w.writeInt8(v.keyType ?? 0);
+    w.writeInt8(v.keyType === undefined ? 0 : v.keyType);
   }
   if (version >= 4) {
     {
-      const a0 = v.coordinatorKeys ?? [];
+      const a0 = v.coordinatorKeys === undefined ? [] : v.coordinatorKeys;
       if (a0 === null) throw new EncodeError("coordinatorKeys is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -188,31 +188,31 @@ export function defaultCoordinator(): Coordinator {
 export function writeFindCoordinatorResponse(w: Writer, v: Input<FindCoordinatorResponse>, version: number): void {
   const flexible = version >= 3;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   if (version <= 3) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (version >= 1 && version <= 3) {
     {
-      const s = v.errorMessage ?? "";
+      const s = v.errorMessage === undefined ? "" : v.errorMessage;
       if (s === null && !(version >= 1 && version <= 3))
         throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version <= 3) {
-    w.writeInt32(v.nodeId ?? 0);
+    w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
   }
   if (version <= 3) {
-    w.writeString(v.host ?? "", flexible);
+    w.writeString(v.host === undefined ? "" : v.host, flexible);
   }
   if (version <= 3) {
-    w.writeInt32(v.port ?? 0);
+    w.writeInt32(v.port === undefined ? 0 : v.port);
   }
   if (version >= 4) {
     {
-      const a0 = v.coordinators ?? [];
+      const a0 = v.coordinators === undefined ? [] : v.coordinators;
       if (a0 === null) throw new EncodeError("coordinators is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -232,23 +232,23 @@ export function writeFindCoordinatorResponse(w: Writer, v: Input<FindCoordinator
 export function writeCoordinator(w: Writer, v: Input<Coordinator>, version: number): void {
   const flexible = version >= 3;
   if (version >= 4) {
-    w.writeString(v.key ?? "", flexible);
+    w.writeString(v.key === undefined ? "" : v.key, flexible);
   }
   if (version >= 4) {
-    w.writeInt32(v.nodeId ?? 0);
+    w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
   }
   if (version >= 4) {
-    w.writeString(v.host ?? "", flexible);
+    w.writeString(v.host === undefined ? "" : v.host, flexible);
   }
   if (version >= 4) {
-    w.writeInt32(v.port ?? 0);
+    w.writeInt32(v.port === undefined ? 0 : v.port);
   }
   if (version >= 4) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (version >= 4) {
     {
-      const s = v.errorMessage ?? "";
+      const s = v.errorMessage === undefined ? "" : v.errorMessage;
       if (s === null && !(version >= 4)) throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }

@@ -45,7 +45,7 @@ export function writeGetTelemetrySubscriptionsRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeUuid(v.clientInstanceId ?? ZERO_UUID);
+  w.writeUuid(v.clientInstanceId === undefined ? ZERO_UUID : v.clientInstanceId);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -131,12 +131,12 @@ export function writeGetTelemetrySubscriptionsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeUuid(v.clientInstanceId ?? ZERO_UUID);
-  w.writeInt32(v.subscriptionId ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeUuid(v.clientInstanceId === undefined ? ZERO_UUID : v.clientInstanceId);
+  w.writeInt32(v.subscriptionId === undefined ? 0 : v.subscriptionId);
   {
-    const a0 = v.acceptedCompressionTypes ?? [];
+    const a0 = v.acceptedCompressionTypes === undefined ? [] : v.acceptedCompressionTypes;
     if (a0 === null) throw new EncodeError("acceptedCompressionTypes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -146,11 +146,11 @@ export function writeGetTelemetrySubscriptionsResponse(
       }
     }
   }
-  w.writeInt32(v.pushIntervalMs ?? 0);
-  w.writeInt32(v.telemetryMaxBytes ?? 0);
-  w.writeBool(v.deltaTemporality ?? false);
+  w.writeInt32(v.pushIntervalMs === undefined ? 0 : v.pushIntervalMs);
+  w.writeInt32(v.telemetryMaxBytes === undefined ? 0 : v.telemetryMaxBytes);
+  w.writeBool(v.deltaTemporality === undefined ? false : v.deltaTemporality);
   {
-    const a0 = v.requestedMetrics ?? [];
+    const a0 = v.requestedMetrics === undefined ? [] : v.requestedMetrics;
     if (a0 === null) throw new EncodeError("requestedMetrics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -48,12 +48,12 @@ export function defaultRequestHeader(): RequestHeader {
 
 export function writeRequestHeader(w: Writer, v: Input<RequestHeader>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.requestApiKey ?? 0);
-  w.writeInt16(v.requestApiVersion ?? 0);
-  w.writeInt32(v.correlationId ?? 0);
+  w.writeInt16(v.requestApiKey === undefined ? 0 : v.requestApiKey);
+  w.writeInt16(v.requestApiVersion === undefined ? 0 : v.requestApiVersion);
+  w.writeInt32(v.correlationId === undefined ? 0 : v.correlationId);
   if (version >= 1) {
     {
-      const s = v.clientId ?? "";
+      const s = v.clientId === undefined ? "" : v.clientId;
       if (s === null && !(version >= 1)) throw new EncodeError(`clientId is not nullable in v${version}`);
       w.writeString(s, false);
     }
@@ -117,7 +117,7 @@ export function defaultResponseHeader(): ResponseHeader {
 
 export function writeResponseHeader(w: Writer, v: Input<ResponseHeader>, version: number): void {
   const flexible = version >= 1;
-  w.writeInt32(v.correlationId ?? 0);
+  w.writeInt32(v.correlationId === undefined ? 0 : v.correlationId);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

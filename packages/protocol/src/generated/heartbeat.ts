@@ -50,12 +50,12 @@ export function defaultHeartbeatRequest(): HeartbeatRequest {
 
 export function writeHeartbeatRequest(w: Writer, v: Input<HeartbeatRequest>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeInt32(v.generationId ?? 0);
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeInt32(v.generationId === undefined ? 0 : v.generationId);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
@@ -123,9 +123,9 @@ export function defaultHeartbeatResponse(): HeartbeatResponse {
 export function writeHeartbeatResponse(w: Writer, v: Input<HeartbeatResponse>, version: number): void {
   const flexible = version >= 4;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

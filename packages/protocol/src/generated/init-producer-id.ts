@@ -51,15 +51,15 @@ export function defaultInitProducerIdRequest(): InitProducerIdRequest {
 export function writeInitProducerIdRequest(w: Writer, v: Input<InitProducerIdRequest>, version: number): void {
   const flexible = version >= 2;
   {
-    const s = v.transactionalId ?? "";
+    const s = v.transactionalId === undefined ? "" : v.transactionalId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.transactionTimeoutMs ?? 0);
+  w.writeInt32(v.transactionTimeoutMs === undefined ? 0 : v.transactionTimeoutMs);
   if (version >= 3) {
-    w.writeInt64(v.producerId ?? -1n);
+    w.writeInt64(v.producerId === undefined ? -1n : v.producerId);
   }
   if (version >= 3) {
-    w.writeInt16(v.producerEpoch ?? -1);
+    w.writeInt16(v.producerEpoch === undefined ? -1 : v.producerEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -131,10 +131,10 @@ export function defaultInitProducerIdResponse(): InitProducerIdResponse {
 
 export function writeInitProducerIdResponse(w: Writer, v: Input<InitProducerIdResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt64(v.producerId ?? -1n);
-  w.writeInt16(v.producerEpoch ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt64(v.producerId === undefined ? -1n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

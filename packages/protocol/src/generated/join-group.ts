@@ -78,22 +78,22 @@ export function defaultJoinGroupRequestProtocol(): JoinGroupRequestProtocol {
 
 export function writeJoinGroupRequest(w: Writer, v: Input<JoinGroupRequest>, version: number): void {
   const flexible = version >= 6;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeInt32(v.sessionTimeoutMs ?? 0);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeInt32(v.sessionTimeoutMs === undefined ? 0 : v.sessionTimeoutMs);
   if (version >= 1) {
-    w.writeInt32(v.rebalanceTimeoutMs ?? -1);
+    w.writeInt32(v.rebalanceTimeoutMs === undefined ? -1 : v.rebalanceTimeoutMs);
   }
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 5) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 5)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeString(v.protocolType ?? "", flexible);
+  w.writeString(v.protocolType === undefined ? "" : v.protocolType, flexible);
   {
-    const a0 = v.protocols ?? [];
+    const a0 = v.protocols === undefined ? [] : v.protocols;
     if (a0 === null) throw new EncodeError("protocols is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -105,7 +105,7 @@ export function writeJoinGroupRequest(w: Writer, v: Input<JoinGroupRequest>, ver
   }
   if (version >= 8) {
     {
-      const s = v.reason ?? null;
+      const s = v.reason === undefined ? null : v.reason;
       if (s === null && !(version >= 8)) throw new EncodeError(`reason is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
@@ -118,8 +118,8 @@ export function writeJoinGroupRequest(w: Writer, v: Input<JoinGroupRequest>, ver
 
 export function writeJoinGroupRequestProtocol(w: Writer, v: Input<JoinGroupRequestProtocol>, version: number): void {
   const flexible = version >= 6;
-  w.writeString(v.name ?? "", flexible);
-  w.writeBytes(v.metadata ?? EMPTY_BYTES, flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeBytes(v.metadata === undefined ? EMPTY_BYTES : v.metadata, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -269,29 +269,29 @@ export function defaultJoinGroupResponseMember(): JoinGroupResponseMember {
 export function writeJoinGroupResponse(w: Writer, v: Input<JoinGroupResponse>, version: number): void {
   const flexible = version >= 6;
   if (version >= 2) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt32(v.generationId ?? -1);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt32(v.generationId === undefined ? -1 : v.generationId);
   if (version >= 7) {
     {
-      const s = v.protocolType ?? null;
+      const s = v.protocolType === undefined ? null : v.protocolType;
       if (s === null && !(version >= 7)) throw new EncodeError(`protocolType is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const s = v.protocolName ?? "";
+    const s = v.protocolName === undefined ? "" : v.protocolName;
     if (s === null && !(version >= 7)) throw new EncodeError(`protocolName is not nullable in v${version}`);
     w.writeString(s, flexible);
   }
-  w.writeString(v.leader ?? "", flexible);
+  w.writeString(v.leader === undefined ? "" : v.leader, flexible);
   if (version >= 9) {
-    w.writeBool(v.skipAssignment ?? false);
+    w.writeBool(v.skipAssignment === undefined ? false : v.skipAssignment);
   }
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   {
-    const a0 = v.members ?? [];
+    const a0 = v.members === undefined ? [] : v.members;
     if (a0 === null) throw new EncodeError("members is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -309,15 +309,15 @@ export function writeJoinGroupResponse(w: Writer, v: Input<JoinGroupResponse>, v
 
 export function writeJoinGroupResponseMember(w: Writer, v: Input<JoinGroupResponseMember>, version: number): void {
   const flexible = version >= 6;
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 5) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 5)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeBytes(v.metadata ?? EMPTY_BYTES, flexible);
+  w.writeBytes(v.metadata === undefined ? EMPTY_BYTES : v.metadata, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -66,13 +66,13 @@ export function defaultMemberIdentity(): MemberIdentity {
 
 export function writeLeaveGroupRequest(w: Writer, v: Input<LeaveGroupRequest>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   if (version <= 2) {
-    w.writeString(v.memberId ?? "", flexible);
+    w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   }
   if (version >= 3) {
     {
-      const a0 = v.members ?? [];
+      const a0 = v.members === undefined ? [] : v.members;
       if (a0 === null) throw new EncodeError("members is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -92,18 +92,18 @@ export function writeLeaveGroupRequest(w: Writer, v: Input<LeaveGroupRequest>, v
 export function writeMemberIdentity(w: Writer, v: Input<MemberIdentity>, version: number): void {
   const flexible = version >= 4;
   if (version >= 3) {
-    w.writeString(v.memberId ?? "", flexible);
+    w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   }
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 5) {
     {
-      const s = v.reason ?? null;
+      const s = v.reason === undefined ? null : v.reason;
       if (s === null && !(version >= 5)) throw new EncodeError(`reason is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
@@ -227,12 +227,12 @@ export function defaultMemberResponse(): MemberResponse {
 export function writeLeaveGroupResponse(w: Writer, v: Input<LeaveGroupResponse>, version: number): void {
   const flexible = version >= 4;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 3) {
     {
-      const a0 = v.members ?? [];
+      const a0 = v.members === undefined ? [] : v.members;
       if (a0 === null) throw new EncodeError("members is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -252,17 +252,17 @@ export function writeLeaveGroupResponse(w: Writer, v: Input<LeaveGroupResponse>,
 export function writeMemberResponse(w: Writer, v: Input<MemberResponse>, version: number): void {
   const flexible = version >= 4;
   if (version >= 3) {
-    w.writeString(v.memberId ?? "", flexible);
+    w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   }
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? "";
+      const s = v.groupInstanceId === undefined ? "" : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 3) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

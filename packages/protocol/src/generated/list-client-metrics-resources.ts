@@ -119,10 +119,10 @@ export function writeListClientMetricsResourcesResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.clientMetricsResources ?? [];
+    const a0 = v.clientMetricsResources === undefined ? [] : v.clientMetricsResources;
     if (a0 === null) throw new EncodeError("clientMetricsResources is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -140,7 +140,7 @@ export function writeListClientMetricsResourcesResponse(
 
 export function writeClientMetricsResource(w: Writer, v: Input<ClientMetricsResource>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

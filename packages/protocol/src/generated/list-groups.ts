@@ -46,7 +46,7 @@ export function writeListGroupsRequest(w: Writer, v: Input<ListGroupsRequest>, v
   const flexible = version >= 3;
   if (version >= 4) {
     {
-      const a0 = v.statesFilter ?? [];
+      const a0 = v.statesFilter === undefined ? [] : v.statesFilter;
       if (a0 === null) throw new EncodeError("statesFilter is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -59,7 +59,7 @@ export function writeListGroupsRequest(w: Writer, v: Input<ListGroupsRequest>, v
   }
   if (version >= 5) {
     {
-      const a0 = v.typesFilter ?? [];
+      const a0 = v.typesFilter === undefined ? [] : v.typesFilter;
       if (a0 === null) throw new EncodeError("typesFilter is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -182,11 +182,11 @@ export function defaultListedGroup(): ListedGroup {
 export function writeListGroupsResponse(w: Writer, v: Input<ListGroupsResponse>, version: number): void {
   const flexible = version >= 3;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.groups ?? [];
+    const a0 = v.groups === undefined ? [] : v.groups;
     if (a0 === null) throw new EncodeError("groups is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -204,13 +204,13 @@ export function writeListGroupsResponse(w: Writer, v: Input<ListGroupsResponse>,
 
 export function writeListedGroup(w: Writer, v: Input<ListedGroup>, version: number): void {
   const flexible = version >= 3;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.protocolType ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.protocolType === undefined ? "" : v.protocolType, flexible);
   if (version >= 4) {
-    w.writeString(v.groupState ?? "", flexible);
+    w.writeString(v.groupState === undefined ? "" : v.groupState, flexible);
   }
   if (version >= 5) {
-    w.writeString(v.groupType ?? "", flexible);
+    w.writeString(v.groupType === undefined ? "" : v.groupType, flexible);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

@@ -88,12 +88,12 @@ export function defaultListOffsetsPartition(): ListOffsetsPartition {
 
 export function writeListOffsetsRequest(w: Writer, v: Input<ListOffsetsRequest>, version: number): void {
   const flexible = version >= 6;
-  w.writeInt32(v.replicaId ?? 0);
+  w.writeInt32(v.replicaId === undefined ? 0 : v.replicaId);
   if (version >= 2) {
-    w.writeInt8(v.isolationLevel ?? 0);
+    w.writeInt8(v.isolationLevel === undefined ? 0 : v.isolationLevel);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -104,7 +104,7 @@ export function writeListOffsetsRequest(w: Writer, v: Input<ListOffsetsRequest>,
     }
   }
   if (version >= 10) {
-    w.writeInt32(v.timeoutMs ?? 0);
+    w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -114,9 +114,9 @@ export function writeListOffsetsRequest(w: Writer, v: Input<ListOffsetsRequest>,
 
 export function writeListOffsetsTopic(w: Writer, v: Input<ListOffsetsTopic>, version: number): void {
   const flexible = version >= 6;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -134,13 +134,13 @@ export function writeListOffsetsTopic(w: Writer, v: Input<ListOffsetsTopic>, ver
 
 export function writeListOffsetsPartition(w: Writer, v: Input<ListOffsetsPartition>, version: number): void {
   const flexible = version >= 6;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   if (version >= 4) {
-    w.writeInt32(v.currentLeaderEpoch ?? -1);
+    w.writeInt32(v.currentLeaderEpoch === undefined ? -1 : v.currentLeaderEpoch);
   }
-  w.writeInt64(v.timestamp ?? 0n);
+  w.writeInt64(v.timestamp === undefined ? 0n : v.timestamp);
   if (version <= 0) {
-    w.writeInt32(v.maxNumOffsets ?? 1);
+    w.writeInt32(v.maxNumOffsets === undefined ? 1 : v.maxNumOffsets);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -310,10 +310,10 @@ export function defaultListOffsetsPartitionResponse(): ListOffsetsPartitionRespo
 export function writeListOffsetsResponse(w: Writer, v: Input<ListOffsetsResponse>, version: number): void {
   const flexible = version >= 6;
   if (version >= 2) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -331,9 +331,9 @@ export function writeListOffsetsResponse(w: Writer, v: Input<ListOffsetsResponse
 
 export function writeListOffsetsTopicResponse(w: Writer, v: Input<ListOffsetsTopicResponse>, version: number): void {
   const flexible = version >= 6;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -355,11 +355,11 @@ export function writeListOffsetsPartitionResponse(
   version: number,
 ): void {
   const flexible = version >= 6;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version <= 0) {
     {
-      const a0 = v.oldStyleOffsets ?? [];
+      const a0 = v.oldStyleOffsets === undefined ? [] : v.oldStyleOffsets;
       if (a0 === null) throw new EncodeError("oldStyleOffsets is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -371,13 +371,13 @@ export function writeListOffsetsPartitionResponse(
     }
   }
   if (version >= 1) {
-    w.writeInt64(v.timestamp ?? -1n);
+    w.writeInt64(v.timestamp === undefined ? -1n : v.timestamp);
   }
   if (version >= 1) {
-    w.writeInt64(v.offset ?? -1n);
+    w.writeInt64(v.offset === undefined ? -1n : v.offset);
   }
   if (version >= 4) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

@@ -64,9 +64,9 @@ export function writeListPartitionReassignmentsRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.timeoutMs ?? 60000);
+  w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
   {
-    const a0 = v.topics ?? null;
+    const a0 = v.topics === undefined ? null : v.topics;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -87,9 +87,9 @@ export function writeListPartitionReassignmentsTopics(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitionIndexes ?? [];
+    const a0 = v.partitionIndexes === undefined ? [] : v.partitionIndexes;
     if (a0 === null) throw new EncodeError("partitionIndexes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -248,14 +248,14 @@ export function writeListPartitionReassignmentsResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -273,9 +273,9 @@ export function writeListPartitionReassignmentsResponse(
 
 export function writeOngoingTopicReassignment(w: Writer, v: Input<OngoingTopicReassignment>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -297,9 +297,9 @@ export function writeOngoingPartitionReassignment(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   {
-    const a0 = v.replicas ?? [];
+    const a0 = v.replicas === undefined ? [] : v.replicas;
     if (a0 === null) throw new EncodeError("replicas is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -310,7 +310,7 @@ export function writeOngoingPartitionReassignment(
     }
   }
   {
-    const a0 = v.addingReplicas ?? [];
+    const a0 = v.addingReplicas === undefined ? [] : v.addingReplicas;
     if (a0 === null) throw new EncodeError("addingReplicas is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -321,7 +321,7 @@ export function writeOngoingPartitionReassignment(
     }
   }
   {
-    const a0 = v.removingReplicas ?? [];
+    const a0 = v.removingReplicas === undefined ? [] : v.removingReplicas;
     if (a0 === null) throw new EncodeError("removingReplicas is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -48,7 +48,7 @@ export function defaultListTransactionsRequest(): ListTransactionsRequest {
 export function writeListTransactionsRequest(w: Writer, v: Input<ListTransactionsRequest>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.stateFilters ?? [];
+    const a0 = v.stateFilters === undefined ? [] : v.stateFilters;
     if (a0 === null) throw new EncodeError("stateFilters is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -59,7 +59,7 @@ export function writeListTransactionsRequest(w: Writer, v: Input<ListTransaction
     }
   }
   {
-    const a0 = v.producerIdFilters ?? [];
+    const a0 = v.producerIdFilters === undefined ? [] : v.producerIdFilters;
     if (a0 === null) throw new EncodeError("producerIdFilters is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -70,7 +70,7 @@ export function writeListTransactionsRequest(w: Writer, v: Input<ListTransaction
     }
   }
   if (version >= 1) {
-    w.writeInt64(v.durationFilter ?? -1n);
+    w.writeInt64(v.durationFilter === undefined ? -1n : v.durationFilter);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -180,10 +180,10 @@ export function defaultTransactionState(): TransactionState {
 
 export function writeListTransactionsResponse(w: Writer, v: Input<ListTransactionsResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.unknownStateFilters ?? [];
+    const a0 = v.unknownStateFilters === undefined ? [] : v.unknownStateFilters;
     if (a0 === null) throw new EncodeError("unknownStateFilters is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -194,7 +194,7 @@ export function writeListTransactionsResponse(w: Writer, v: Input<ListTransactio
     }
   }
   {
-    const a0 = v.transactionStates ?? [];
+    const a0 = v.transactionStates === undefined ? [] : v.transactionStates;
     if (a0 === null) throw new EncodeError("transactionStates is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -212,9 +212,9 @@ export function writeListTransactionsResponse(w: Writer, v: Input<ListTransactio
 
 export function writeTransactionState(w: Writer, v: Input<TransactionState>, version: number): void {
   const flexible = true;
-  w.writeString(v.transactionalId ?? "", flexible);
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeString(v.transactionState ?? "", flexible);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeString(v.transactionState === undefined ? "" : v.transactionState, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

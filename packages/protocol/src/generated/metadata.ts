@@ -67,7 +67,7 @@ export function defaultMetadataRequestTopic(): MetadataRequestTopic {
 export function writeMetadataRequest(w: Writer, v: Input<MetadataRequest>, version: number): void {
   const flexible = version >= 9;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null && !(version >= 1)) throw new EncodeError(`topics is not nullable in v${version}`);
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -78,13 +78,13 @@ export function writeMetadataRequest(w: Writer, v: Input<MetadataRequest>, versi
     }
   }
   if (version >= 4) {
-    w.writeBool(v.allowAutoTopicCreation ?? true);
+    w.writeBool(v.allowAutoTopicCreation === undefined ? true : v.allowAutoTopicCreation);
   }
   if (version >= 8 && version <= 10) {
-    w.writeBool(v.includeClusterAuthorizedOperations ?? false);
+    w.writeBool(v.includeClusterAuthorizedOperations === undefined ? false : v.includeClusterAuthorizedOperations);
   }
   if (version >= 8) {
-    w.writeBool(v.includeTopicAuthorizedOperations ?? false);
+    w.writeBool(v.includeTopicAuthorizedOperations === undefined ? false : v.includeTopicAuthorizedOperations);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -95,10 +95,10 @@ export function writeMetadataRequest(w: Writer, v: Input<MetadataRequest>, versi
 export function writeMetadataRequestTopic(w: Writer, v: Input<MetadataRequestTopic>, version: number): void {
   const flexible = version >= 9;
   if (version >= 10) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   {
-    const s = v.name ?? "";
+    const s = v.name === undefined ? "" : v.name;
     if (s === null && !(version >= 10)) throw new EncodeError(`name is not nullable in v${version}`);
     w.writeString(s, flexible);
   }
@@ -295,10 +295,10 @@ export function defaultMetadataResponsePartition(): MetadataResponsePartition {
 export function writeMetadataResponse(w: Writer, v: Input<MetadataResponse>, version: number): void {
   const flexible = version >= 9;
   if (version >= 3) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.brokers ?? [];
+    const a0 = v.brokers === undefined ? [] : v.brokers;
     if (a0 === null) throw new EncodeError("brokers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -310,16 +310,16 @@ export function writeMetadataResponse(w: Writer, v: Input<MetadataResponse>, ver
   }
   if (version >= 2) {
     {
-      const s = v.clusterId ?? null;
+      const s = v.clusterId === undefined ? null : v.clusterId;
       if (s === null && !(version >= 2)) throw new EncodeError(`clusterId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 1) {
-    w.writeInt32(v.controllerId ?? -1);
+    w.writeInt32(v.controllerId === undefined ? -1 : v.controllerId);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -330,7 +330,7 @@ export function writeMetadataResponse(w: Writer, v: Input<MetadataResponse>, ver
     }
   }
   if (version >= 8 && version <= 10) {
-    w.writeInt32(v.clusterAuthorizedOperations ?? -2147483648);
+    w.writeInt32(v.clusterAuthorizedOperations === undefined ? -2147483648 : v.clusterAuthorizedOperations);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -340,12 +340,12 @@ export function writeMetadataResponse(w: Writer, v: Input<MetadataResponse>, ver
 
 export function writeMetadataResponseBroker(w: Writer, v: Input<MetadataResponseBroker>, version: number): void {
   const flexible = version >= 9;
-  w.writeInt32(v.nodeId ?? 0);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt32(v.port ?? 0);
+  w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt32(v.port === undefined ? 0 : v.port);
   if (version >= 1) {
     {
-      const s = v.rack ?? null;
+      const s = v.rack === undefined ? null : v.rack;
       if (s === null && !(version >= 1)) throw new EncodeError(`rack is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
@@ -358,20 +358,20 @@ export function writeMetadataResponseBroker(w: Writer, v: Input<MetadataResponse
 
 export function writeMetadataResponseTopic(w: Writer, v: Input<MetadataResponseTopic>, version: number): void {
   const flexible = version >= 9;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.name ?? "";
+    const s = v.name === undefined ? "" : v.name;
     if (s === null && !(version >= 12)) throw new EncodeError(`name is not nullable in v${version}`);
     w.writeString(s, flexible);
   }
   if (version >= 10) {
-    w.writeUuid(v.topicId ?? ZERO_UUID);
+    w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   }
   if (version >= 1) {
-    w.writeBool(v.isInternal ?? false);
+    w.writeBool(v.isInternal === undefined ? false : v.isInternal);
   }
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -382,7 +382,7 @@ export function writeMetadataResponseTopic(w: Writer, v: Input<MetadataResponseT
     }
   }
   if (version >= 8) {
-    w.writeInt32(v.topicAuthorizedOperations ?? -2147483648);
+    w.writeInt32(v.topicAuthorizedOperations === undefined ? -2147483648 : v.topicAuthorizedOperations);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -392,14 +392,14 @@ export function writeMetadataResponseTopic(w: Writer, v: Input<MetadataResponseT
 
 export function writeMetadataResponsePartition(w: Writer, v: Input<MetadataResponsePartition>, version: number): void {
   const flexible = version >= 9;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt32(v.leaderId ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt32(v.leaderId === undefined ? 0 : v.leaderId);
   if (version >= 7) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
   {
-    const a0 = v.replicaNodes ?? [];
+    const a0 = v.replicaNodes === undefined ? [] : v.replicaNodes;
     if (a0 === null) throw new EncodeError("replicaNodes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -410,7 +410,7 @@ export function writeMetadataResponsePartition(w: Writer, v: Input<MetadataRespo
     }
   }
   {
-    const a0 = v.isrNodes ?? [];
+    const a0 = v.isrNodes === undefined ? [] : v.isrNodes;
     if (a0 === null) throw new EncodeError("isrNodes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -422,7 +422,7 @@ export function writeMetadataResponsePartition(w: Writer, v: Input<MetadataRespo
   }
   if (version >= 5) {
     {
-      const a0 = v.offlineReplicas ?? [];
+      const a0 = v.offlineReplicas === undefined ? [] : v.offlineReplicas;
       if (a0 === null) throw new EncodeError("offlineReplicas is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {

@@ -97,25 +97,25 @@ export function defaultOffsetCommitRequestPartition(): OffsetCommitRequestPartit
 
 export function writeOffsetCommitRequest(w: Writer, v: Input<OffsetCommitRequest>, version: number): void {
   const flexible = version >= 8;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   if (version >= 1) {
-    w.writeInt32(v.generationIdOrMemberEpoch ?? -1);
+    w.writeInt32(v.generationIdOrMemberEpoch === undefined ? -1 : v.generationIdOrMemberEpoch);
   }
   if (version >= 1) {
-    w.writeString(v.memberId ?? "", flexible);
+    w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   }
   if (version >= 7) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 7)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 2 && version <= 4) {
-    w.writeInt64(v.retentionTimeMs ?? -1n);
+    w.writeInt64(v.retentionTimeMs === undefined ? -1n : v.retentionTimeMs);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -133,9 +133,9 @@ export function writeOffsetCommitRequest(w: Writer, v: Input<OffsetCommitRequest
 
 export function writeOffsetCommitRequestTopic(w: Writer, v: Input<OffsetCommitRequestTopic>, version: number): void {
   const flexible = version >= 8;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -157,16 +157,16 @@ export function writeOffsetCommitRequestPartition(
   version: number,
 ): void {
   const flexible = version >= 8;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt64(v.committedOffset ?? 0n);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt64(v.committedOffset === undefined ? 0n : v.committedOffset);
   if (version >= 6) {
-    w.writeInt32(v.committedLeaderEpoch ?? -1);
+    w.writeInt32(v.committedLeaderEpoch === undefined ? -1 : v.committedLeaderEpoch);
   }
   if (version === 1) {
-    w.writeInt64(v.commitTimestamp ?? -1n);
+    w.writeInt64(v.commitTimestamp === undefined ? -1n : v.commitTimestamp);
   }
   {
-    const s = v.committedMetadata ?? "";
+    const s = v.committedMetadata === undefined ? "" : v.committedMetadata;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -349,10 +349,10 @@ export function defaultOffsetCommitResponsePartition(): OffsetCommitResponsePart
 export function writeOffsetCommitResponse(w: Writer, v: Input<OffsetCommitResponse>, version: number): void {
   const flexible = version >= 8;
   if (version >= 3) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -370,9 +370,9 @@ export function writeOffsetCommitResponse(w: Writer, v: Input<OffsetCommitRespon
 
 export function writeOffsetCommitResponseTopic(w: Writer, v: Input<OffsetCommitResponseTopic>, version: number): void {
   const flexible = version >= 8;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -394,8 +394,8 @@ export function writeOffsetCommitResponsePartition(
   version: number,
 ): void {
   const flexible = version >= 8;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

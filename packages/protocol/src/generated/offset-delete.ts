@@ -73,9 +73,9 @@ export function defaultOffsetDeleteRequestPartition(): OffsetDeleteRequestPartit
 
 export function writeOffsetDeleteRequest(w: Writer, v: Input<OffsetDeleteRequest>, version: number): void {
   const flexible = false;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -93,9 +93,9 @@ export function writeOffsetDeleteRequest(w: Writer, v: Input<OffsetDeleteRequest
 
 export function writeOffsetDeleteRequestTopic(w: Writer, v: Input<OffsetDeleteRequestTopic>, version: number): void {
   const flexible = false;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -117,7 +117,7 @@ export function writeOffsetDeleteRequestPartition(
   version: number,
 ): void {
   const flexible = false;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -259,10 +259,10 @@ export function defaultOffsetDeleteResponsePartition(): OffsetDeleteResponsePart
 
 export function writeOffsetDeleteResponse(w: Writer, v: Input<OffsetDeleteResponse>, version: number): void {
   const flexible = false;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -280,9 +280,9 @@ export function writeOffsetDeleteResponse(w: Writer, v: Input<OffsetDeleteRespon
 
 export function writeOffsetDeleteResponseTopic(w: Writer, v: Input<OffsetDeleteResponseTopic>, version: number): void {
   const flexible = false;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -304,8 +304,8 @@ export function writeOffsetDeleteResponsePartition(
   version: number,
 ): void {
   const flexible = false;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -105,11 +105,11 @@ export function defaultOffsetFetchRequestTopics(): OffsetFetchRequestTopics {
 export function writeOffsetFetchRequest(w: Writer, v: Input<OffsetFetchRequest>, version: number): void {
   const flexible = version >= 6;
   if (version <= 7) {
-    w.writeString(v.groupId ?? "", flexible);
+    w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   }
   if (version <= 7) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null && !(version >= 2 && version <= 7))
         throw new EncodeError(`topics is not nullable in v${version}`);
       if (a0 === null) w.writeArrayLength(null, flexible);
@@ -123,7 +123,7 @@ export function writeOffsetFetchRequest(w: Writer, v: Input<OffsetFetchRequest>,
   }
   if (version >= 8) {
     {
-      const a0 = v.groups ?? [];
+      const a0 = v.groups === undefined ? [] : v.groups;
       if (a0 === null) throw new EncodeError("groups is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -135,7 +135,7 @@ export function writeOffsetFetchRequest(w: Writer, v: Input<OffsetFetchRequest>,
     }
   }
   if (version >= 7) {
-    w.writeBool(v.requireStable ?? false);
+    w.writeBool(v.requireStable === undefined ? false : v.requireStable);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -146,11 +146,11 @@ export function writeOffsetFetchRequest(w: Writer, v: Input<OffsetFetchRequest>,
 export function writeOffsetFetchRequestTopic(w: Writer, v: Input<OffsetFetchRequestTopic>, version: number): void {
   const flexible = version >= 6;
   if (version <= 7) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version <= 7) {
     {
-      const a0 = v.partitionIndexes ?? [];
+      const a0 = v.partitionIndexes === undefined ? [] : v.partitionIndexes;
       if (a0 === null) throw new EncodeError("partitionIndexes is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -170,21 +170,21 @@ export function writeOffsetFetchRequestTopic(w: Writer, v: Input<OffsetFetchRequ
 export function writeOffsetFetchRequestGroup(w: Writer, v: Input<OffsetFetchRequestGroup>, version: number): void {
   const flexible = version >= 6;
   if (version >= 8) {
-    w.writeString(v.groupId ?? "", flexible);
+    w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   }
   if (version >= 9) {
     {
-      const s = v.memberId ?? null;
+      const s = v.memberId === undefined ? null : v.memberId;
       if (s === null && !(version >= 9)) throw new EncodeError(`memberId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 9) {
-    w.writeInt32(v.memberEpoch ?? -1);
+    w.writeInt32(v.memberEpoch === undefined ? -1 : v.memberEpoch);
   }
   if (version >= 8) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null && !(version >= 8)) throw new EncodeError(`topics is not nullable in v${version}`);
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -204,11 +204,11 @@ export function writeOffsetFetchRequestGroup(w: Writer, v: Input<OffsetFetchRequ
 export function writeOffsetFetchRequestTopics(w: Writer, v: Input<OffsetFetchRequestTopics>, version: number): void {
   const flexible = version >= 6;
   if (version >= 8) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 8) {
     {
-      const a0 = v.partitionIndexes ?? [];
+      const a0 = v.partitionIndexes === undefined ? [] : v.partitionIndexes;
       if (a0 === null) throw new EncodeError("partitionIndexes is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -519,11 +519,11 @@ export function defaultOffsetFetchResponsePartitions(): OffsetFetchResponseParti
 export function writeOffsetFetchResponse(w: Writer, v: Input<OffsetFetchResponse>, version: number): void {
   const flexible = version >= 6;
   if (version >= 3) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   if (version <= 7) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null) throw new EncodeError("topics is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -535,11 +535,11 @@ export function writeOffsetFetchResponse(w: Writer, v: Input<OffsetFetchResponse
     }
   }
   if (version >= 2 && version <= 7) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (version >= 8) {
     {
-      const a0 = v.groups ?? [];
+      const a0 = v.groups === undefined ? [] : v.groups;
       if (a0 === null) throw new EncodeError("groups is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -559,11 +559,11 @@ export function writeOffsetFetchResponse(w: Writer, v: Input<OffsetFetchResponse
 export function writeOffsetFetchResponseTopic(w: Writer, v: Input<OffsetFetchResponseTopic>, version: number): void {
   const flexible = version >= 6;
   if (version <= 7) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version <= 7) {
     {
-      const a0 = v.partitions ?? [];
+      const a0 = v.partitions === undefined ? [] : v.partitions;
       if (a0 === null) throw new EncodeError("partitions is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -587,23 +587,23 @@ export function writeOffsetFetchResponsePartition(
 ): void {
   const flexible = version >= 6;
   if (version <= 7) {
-    w.writeInt32(v.partitionIndex ?? 0);
+    w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   }
   if (version <= 7) {
-    w.writeInt64(v.committedOffset ?? 0n);
+    w.writeInt64(v.committedOffset === undefined ? 0n : v.committedOffset);
   }
   if (version >= 5 && version <= 7) {
-    w.writeInt32(v.committedLeaderEpoch ?? -1);
+    w.writeInt32(v.committedLeaderEpoch === undefined ? -1 : v.committedLeaderEpoch);
   }
   if (version <= 7) {
     {
-      const s = v.metadata ?? "";
+      const s = v.metadata === undefined ? "" : v.metadata;
       if (s === null && !(version <= 7)) throw new EncodeError(`metadata is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version <= 7) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -614,11 +614,11 @@ export function writeOffsetFetchResponsePartition(
 export function writeOffsetFetchResponseGroup(w: Writer, v: Input<OffsetFetchResponseGroup>, version: number): void {
   const flexible = version >= 6;
   if (version >= 8) {
-    w.writeString(v.groupId ?? "", flexible);
+    w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   }
   if (version >= 8) {
     {
-      const a0 = v.topics ?? [];
+      const a0 = v.topics === undefined ? [] : v.topics;
       if (a0 === null) throw new EncodeError("topics is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -630,7 +630,7 @@ export function writeOffsetFetchResponseGroup(w: Writer, v: Input<OffsetFetchRes
     }
   }
   if (version >= 8) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -641,11 +641,11 @@ export function writeOffsetFetchResponseGroup(w: Writer, v: Input<OffsetFetchRes
 export function writeOffsetFetchResponseTopics(w: Writer, v: Input<OffsetFetchResponseTopics>, version: number): void {
   const flexible = version >= 6;
   if (version >= 8) {
-    w.writeString(v.name ?? "", flexible);
+    w.writeString(v.name === undefined ? "" : v.name, flexible);
   }
   if (version >= 8) {
     {
-      const a0 = v.partitions ?? [];
+      const a0 = v.partitions === undefined ? [] : v.partitions;
       if (a0 === null) throw new EncodeError("partitions is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -669,23 +669,23 @@ export function writeOffsetFetchResponsePartitions(
 ): void {
   const flexible = version >= 6;
   if (version >= 8) {
-    w.writeInt32(v.partitionIndex ?? 0);
+    w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   }
   if (version >= 8) {
-    w.writeInt64(v.committedOffset ?? 0n);
+    w.writeInt64(v.committedOffset === undefined ? 0n : v.committedOffset);
   }
   if (version >= 8) {
-    w.writeInt32(v.committedLeaderEpoch ?? -1);
+    w.writeInt32(v.committedLeaderEpoch === undefined ? -1 : v.committedLeaderEpoch);
   }
   if (version >= 8) {
     {
-      const s = v.metadata ?? "";
+      const s = v.metadata === undefined ? "" : v.metadata;
       if (s === null && !(version >= 8)) throw new EncodeError(`metadata is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 8) {
-    w.writeInt16(v.errorCode ?? 0);
+    w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

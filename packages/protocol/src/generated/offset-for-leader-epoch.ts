@@ -84,10 +84,10 @@ export function writeOffsetForLeaderEpochRequest(
 ): void {
   const flexible = version >= 4;
   if (version >= 3) {
-    w.writeInt32(v.replicaId ?? -2);
+    w.writeInt32(v.replicaId === undefined ? -2 : v.replicaId);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -105,9 +105,9 @@ export function writeOffsetForLeaderEpochRequest(
 
 export function writeOffsetForLeaderTopic(w: Writer, v: Input<OffsetForLeaderTopic>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -125,11 +125,11 @@ export function writeOffsetForLeaderTopic(w: Writer, v: Input<OffsetForLeaderTop
 
 export function writeOffsetForLeaderPartition(w: Writer, v: Input<OffsetForLeaderPartition>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt32(v.partition ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   if (version >= 2) {
-    w.writeInt32(v.currentLeaderEpoch ?? -1);
+    w.writeInt32(v.currentLeaderEpoch === undefined ? -1 : v.currentLeaderEpoch);
   }
-  w.writeInt32(v.leaderEpoch ?? 0);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -293,10 +293,10 @@ export function writeOffsetForLeaderEpochResponse(
 ): void {
   const flexible = version >= 4;
   if (version >= 2) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -318,9 +318,9 @@ export function writeOffsetForLeaderTopicResult(
   version: number,
 ): void {
   const flexible = version >= 4;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -338,12 +338,12 @@ export function writeOffsetForLeaderTopicResult(
 
 export function writeEpochEndOffset(w: Writer, v: Input<EpochEndOffset>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt32(v.partition ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   if (version >= 1) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
-  w.writeInt64(v.endOffset ?? -1n);
+  w.writeInt64(v.endOffset === undefined ? -1n : v.endOffset);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

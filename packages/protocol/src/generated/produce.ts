@@ -84,15 +84,15 @@ export function writeProduceRequest(w: Writer, v: Input<ProduceRequest>, version
   const flexible = version >= 9;
   if (version >= 3) {
     {
-      const s = v.transactionalId ?? null;
+      const s = v.transactionalId === undefined ? null : v.transactionalId;
       if (s === null && !(version >= 3)) throw new EncodeError(`transactionalId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeInt16(v.acks ?? 0);
-  w.writeInt32(v.timeoutMs ?? 0);
+  w.writeInt16(v.acks === undefined ? 0 : v.acks);
+  w.writeInt32(v.timeoutMs === undefined ? 0 : v.timeoutMs);
   {
-    const a0 = v.topicData ?? [];
+    const a0 = v.topicData === undefined ? [] : v.topicData;
     if (a0 === null) throw new EncodeError("topicData is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -110,9 +110,9 @@ export function writeProduceRequest(w: Writer, v: Input<ProduceRequest>, version
 
 export function writeTopicProduceData(w: Writer, v: Input<TopicProduceData>, version: number): void {
   const flexible = version >= 9;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitionData ?? [];
+    const a0 = v.partitionData === undefined ? [] : v.partitionData;
     if (a0 === null) throw new EncodeError("partitionData is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -130,9 +130,9 @@ export function writeTopicProduceData(w: Writer, v: Input<TopicProduceData>, ver
 
 export function writePartitionProduceData(w: Writer, v: Input<PartitionProduceData>, version: number): void {
   const flexible = version >= 9;
-  w.writeInt32(v.index ?? 0);
+  w.writeInt32(v.index === undefined ? 0 : v.index);
   {
-    const s = v.records ?? EMPTY_BYTES;
+    const s = v.records === undefined ? EMPTY_BYTES : v.records;
     w.writeBytes(s, flexible);
   }
   if (flexible) {
@@ -356,7 +356,7 @@ export function defaultNodeEndpoint(): NodeEndpoint {
 export function writeProduceResponse(w: Writer, v: Input<ProduceResponse>, version: number): void {
   const flexible = version >= 9;
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -367,11 +367,11 @@ export function writeProduceResponse(w: Writer, v: Input<ProduceResponse>, versi
     }
   }
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
   if (version >= 10 && !(flexible && version >= 10)) {
     {
-      const a0 = v.nodeEndpoints ?? [];
+      const a0 = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
       if (a0 === null) throw new EncodeError("nodeEndpoints is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -385,7 +385,7 @@ export function writeProduceResponse(w: Writer, v: Input<ProduceResponse>, versi
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 10) {
-      const x = v.nodeEndpoints ?? [];
+      const x = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
       if (x === null || x.length !== 0) {
         const tw = new Writer();
         {
@@ -408,9 +408,9 @@ export function writeProduceResponse(w: Writer, v: Input<ProduceResponse>, versi
 
 export function writeTopicProduceResponse(w: Writer, v: Input<TopicProduceResponse>, version: number): void {
   const flexible = version >= 9;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitionResponses ?? [];
+    const a0 = v.partitionResponses === undefined ? [] : v.partitionResponses;
     if (a0 === null) throw new EncodeError("partitionResponses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -428,18 +428,18 @@ export function writeTopicProduceResponse(w: Writer, v: Input<TopicProduceRespon
 
 export function writePartitionProduceResponse(w: Writer, v: Input<PartitionProduceResponse>, version: number): void {
   const flexible = version >= 9;
-  w.writeInt32(v.index ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt64(v.baseOffset ?? 0n);
+  w.writeInt32(v.index === undefined ? 0 : v.index);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt64(v.baseOffset === undefined ? 0n : v.baseOffset);
   if (version >= 2) {
-    w.writeInt64(v.logAppendTimeMs ?? -1n);
+    w.writeInt64(v.logAppendTimeMs === undefined ? -1n : v.logAppendTimeMs);
   }
   if (version >= 5) {
-    w.writeInt64(v.logStartOffset ?? -1n);
+    w.writeInt64(v.logStartOffset === undefined ? -1n : v.logStartOffset);
   }
   if (version >= 8) {
     {
-      const a0 = v.recordErrors ?? [];
+      const a0 = v.recordErrors === undefined ? [] : v.recordErrors;
       if (a0 === null) throw new EncodeError("recordErrors is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -452,18 +452,18 @@ export function writePartitionProduceResponse(w: Writer, v: Input<PartitionProdu
   }
   if (version >= 8) {
     {
-      const s = v.errorMessage ?? null;
+      const s = v.errorMessage === undefined ? null : v.errorMessage;
       if (s === null && !(version >= 8)) throw new EncodeError(`errorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 10 && !(flexible && version >= 10)) {
-    writeLeaderIdAndEpoch(w, v.currentLeader ?? defaultLeaderIdAndEpoch(), version);
+    writeLeaderIdAndEpoch(w, v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader, version);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 10) {
-      const x = v.currentLeader ?? defaultLeaderIdAndEpoch();
+      const x = v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader;
       if (
         !bytesEqual(
           encodeWith(writeLeaderIdAndEpoch, x, version),
@@ -482,11 +482,11 @@ export function writePartitionProduceResponse(w: Writer, v: Input<PartitionProdu
 export function writeBatchIndexAndErrorMessage(w: Writer, v: Input<BatchIndexAndErrorMessage>, version: number): void {
   const flexible = version >= 9;
   if (version >= 8) {
-    w.writeInt32(v.batchIndex ?? 0);
+    w.writeInt32(v.batchIndex === undefined ? 0 : v.batchIndex);
   }
   if (version >= 8) {
     {
-      const s = v.batchIndexErrorMessage ?? null;
+      const s = v.batchIndexErrorMessage === undefined ? null : v.batchIndexErrorMessage;
       if (s === null && !(version >= 8)) throw new EncodeError(`batchIndexErrorMessage is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
@@ -500,10 +500,10 @@ export function writeBatchIndexAndErrorMessage(w: Writer, v: Input<BatchIndexAnd
 export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, version: number): void {
   const flexible = version >= 9;
   if (version >= 10) {
-    w.writeInt32(v.leaderId ?? -1);
+    w.writeInt32(v.leaderId === undefined ? -1 : v.leaderId);
   }
   if (version >= 10) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -514,17 +514,17 @@ export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, ver
 export function writeNodeEndpoint(w: Writer, v: Input<NodeEndpoint>, version: number): void {
   const flexible = version >= 9;
   if (version >= 10) {
-    w.writeInt32(v.nodeId ?? 0);
+    w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
   }
   if (version >= 10) {
-    w.writeString(v.host ?? "", flexible);
+    w.writeString(v.host === undefined ? "" : v.host, flexible);
   }
   if (version >= 10) {
-    w.writeInt32(v.port ?? 0);
+    w.writeInt32(v.port === undefined ? 0 : v.port);
   }
   if (version >= 10) {
     {
-      const s = v.rack ?? null;
+      const s = v.rack === undefined ? null : v.rack;
       if (s === null && !(version >= 10)) throw new EncodeError(`rack is not nullable in v${version}`);
       w.writeString(s, flexible);
     }

@@ -53,11 +53,11 @@ export function defaultPushTelemetryRequest(): PushTelemetryRequest {
 
 export function writePushTelemetryRequest(w: Writer, v: Input<PushTelemetryRequest>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.clientInstanceId ?? ZERO_UUID);
-  w.writeInt32(v.subscriptionId ?? 0);
-  w.writeBool(v.terminating ?? false);
-  w.writeInt8(v.compressionType ?? 0);
-  w.writeBytes(v.metrics ?? EMPTY_BYTES, flexible);
+  w.writeUuid(v.clientInstanceId === undefined ? ZERO_UUID : v.clientInstanceId);
+  w.writeInt32(v.subscriptionId === undefined ? 0 : v.subscriptionId);
+  w.writeBool(v.terminating === undefined ? false : v.terminating);
+  w.writeInt8(v.compressionType === undefined ? 0 : v.compressionType);
+  w.writeBytes(v.metrics === undefined ? EMPTY_BYTES : v.metrics, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -120,8 +120,8 @@ export function defaultPushTelemetryResponse(): PushTelemetryResponse {
 
 export function writePushTelemetryResponse(w: Writer, v: Input<PushTelemetryResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

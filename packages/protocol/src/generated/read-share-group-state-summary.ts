@@ -80,9 +80,9 @@ export function writeReadShareGroupStateSummaryRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -100,9 +100,9 @@ export function writeReadShareGroupStateSummaryRequest(
 
 export function writeReadStateSummaryData(w: Writer, v: Input<ReadStateSummaryData>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -120,8 +120,8 @@ export function writeReadStateSummaryData(w: Writer, v: Input<ReadStateSummaryDa
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
-  w.writeInt32(v.leaderEpoch ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -279,7 +279,7 @@ export function writeReadShareGroupStateSummaryResponse(
 ): void {
   const flexible = true;
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -297,9 +297,9 @@ export function writeReadShareGroupStateSummaryResponse(
 
 export function writeReadStateSummaryResult(w: Writer, v: Input<ReadStateSummaryResult>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -317,14 +317,14 @@ export function writeReadStateSummaryResult(w: Writer, v: Input<ReadStateSummary
 
 export function writePartitionResult(w: Writer, v: Input<PartitionResult>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.stateEpoch ?? 0);
-  w.writeInt64(v.startOffset ?? 0n);
+  w.writeInt32(v.stateEpoch === undefined ? 0 : v.stateEpoch);
+  w.writeInt64(v.startOffset === undefined ? 0n : v.startOffset);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

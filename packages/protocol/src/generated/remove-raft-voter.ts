@@ -47,11 +47,11 @@ export function defaultRemoveRaftVoterRequest(): RemoveRaftVoterRequest {
 export function writeRemoveRaftVoterRequest(w: Writer, v: Input<RemoveRaftVoterRequest>, version: number): void {
   const flexible = true;
   {
-    const s = v.clusterId ?? "";
+    const s = v.clusterId === undefined ? "" : v.clusterId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.voterId ?? 0);
-  w.writeUuid(v.voterDirectoryId ?? ZERO_UUID);
+  w.writeInt32(v.voterId === undefined ? 0 : v.voterId);
+  w.writeUuid(v.voterDirectoryId === undefined ? ZERO_UUID : v.voterDirectoryId);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -114,10 +114,10 @@ export function defaultRemoveRaftVoterResponse(): RemoveRaftVoterResponse {
 
 export function writeRemoveRaftVoterResponse(w: Writer, v: Input<RemoveRaftVoterResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

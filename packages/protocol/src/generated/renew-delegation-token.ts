@@ -48,8 +48,8 @@ export function writeRenewDelegationTokenRequest(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeBytes(v.hmac ?? EMPTY_BYTES, flexible);
-  w.writeInt64(v.renewPeriodMs ?? 0n);
+  w.writeBytes(v.hmac === undefined ? EMPTY_BYTES : v.hmac, flexible);
+  w.writeInt64(v.renewPeriodMs === undefined ? 0n : v.renewPeriodMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -119,9 +119,9 @@ export function writeRenewDelegationTokenResponse(
   version: number,
 ): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
-  w.writeInt64(v.expiryTimestampMs ?? 0n);
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
+  w.writeInt64(v.expiryTimestampMs === undefined ? 0n : v.expiryTimestampMs);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -41,7 +41,7 @@ export function defaultSaslAuthenticateRequest(): SaslAuthenticateRequest {
 
 export function writeSaslAuthenticateRequest(w: Writer, v: Input<SaslAuthenticateRequest>, version: number): void {
   const flexible = version >= 2;
-  w.writeBytes(v.authBytes ?? EMPTY_BYTES, flexible);
+  w.writeBytes(v.authBytes === undefined ? EMPTY_BYTES : v.authBytes, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -103,14 +103,14 @@ export function defaultSaslAuthenticateResponse(): SaslAuthenticateResponse {
 
 export function writeSaslAuthenticateResponse(w: Writer, v: Input<SaslAuthenticateResponse>, version: number): void {
   const flexible = version >= 2;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeBytes(v.authBytes ?? EMPTY_BYTES, flexible);
+  w.writeBytes(v.authBytes === undefined ? EMPTY_BYTES : v.authBytes, flexible);
   if (version >= 1) {
-    w.writeInt64(v.sessionLifetimeMs ?? 0n);
+    w.writeInt64(v.sessionLifetimeMs === undefined ? 0n : v.sessionLifetimeMs);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

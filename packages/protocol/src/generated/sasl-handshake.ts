@@ -41,7 +41,7 @@ export function defaultSaslHandshakeRequest(): SaslHandshakeRequest {
 
 export function writeSaslHandshakeRequest(w: Writer, v: Input<SaslHandshakeRequest>, version: number): void {
   const flexible = false;
-  w.writeString(v.mechanism ?? "", flexible);
+  w.writeString(v.mechanism === undefined ? "" : v.mechanism, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -96,9 +96,9 @@ export function defaultSaslHandshakeResponse(): SaslHandshakeResponse {
 
 export function writeSaslHandshakeResponse(w: Writer, v: Input<SaslHandshakeResponse>, version: number): void {
   const flexible = false;
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const a0 = v.mechanisms ?? [];
+    const a0 = v.mechanisms === undefined ? [] : v.mechanisms;
     if (a0 === null) throw new EncodeError("mechanisms is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

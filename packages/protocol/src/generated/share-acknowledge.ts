@@ -102,16 +102,16 @@ export function defaultAcknowledgementBatch(): AcknowledgementBatch {
 export function writeShareAcknowledgeRequest(w: Writer, v: Input<ShareAcknowledgeRequest>, version: number): void {
   const flexible = true;
   {
-    const s = v.groupId ?? null;
+    const s = v.groupId === undefined ? null : v.groupId;
     w.writeString(s, flexible);
   }
   {
-    const s = v.memberId ?? "";
+    const s = v.memberId === undefined ? "" : v.memberId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.shareSessionEpoch ?? 0);
+  w.writeInt32(v.shareSessionEpoch === undefined ? 0 : v.shareSessionEpoch);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -129,9 +129,9 @@ export function writeShareAcknowledgeRequest(w: Writer, v: Input<ShareAcknowledg
 
 export function writeAcknowledgeTopic(w: Writer, v: Input<AcknowledgeTopic>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -149,9 +149,9 @@ export function writeAcknowledgeTopic(w: Writer, v: Input<AcknowledgeTopic>, ver
 
 export function writeAcknowledgePartition(w: Writer, v: Input<AcknowledgePartition>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
   {
-    const a0 = v.acknowledgementBatches ?? [];
+    const a0 = v.acknowledgementBatches === undefined ? [] : v.acknowledgementBatches;
     if (a0 === null) throw new EncodeError("acknowledgementBatches is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -169,10 +169,10 @@ export function writeAcknowledgePartition(w: Writer, v: Input<AcknowledgePartiti
 
 export function writeAcknowledgementBatch(w: Writer, v: Input<AcknowledgementBatch>, version: number): void {
   const flexible = true;
-  w.writeInt64(v.firstOffset ?? 0n);
-  w.writeInt64(v.lastOffset ?? 0n);
+  w.writeInt64(v.firstOffset === undefined ? 0n : v.firstOffset);
+  w.writeInt64(v.lastOffset === undefined ? 0n : v.lastOffset);
   {
-    const a0 = v.acknowledgeTypes ?? [];
+    const a0 = v.acknowledgeTypes === undefined ? [] : v.acknowledgeTypes;
     if (a0 === null) throw new EncodeError("acknowledgeTypes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -420,14 +420,14 @@ export function defaultNodeEndpoint(): NodeEndpoint {
 
 export function writeShareAcknowledgeResponse(w: Writer, v: Input<ShareAcknowledgeResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -438,7 +438,7 @@ export function writeShareAcknowledgeResponse(w: Writer, v: Input<ShareAcknowled
     }
   }
   {
-    const a0 = v.nodeEndpoints ?? [];
+    const a0 = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
     if (a0 === null) throw new EncodeError("nodeEndpoints is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -460,9 +460,9 @@ export function writeShareAcknowledgeTopicResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -480,13 +480,13 @@ export function writeShareAcknowledgeTopicResponse(
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
-  writeLeaderIdAndEpoch(w, v.currentLeader ?? defaultLeaderIdAndEpoch(), version);
+  writeLeaderIdAndEpoch(w, v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader, version);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -495,8 +495,8 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
 
 export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.leaderId ?? 0);
-  w.writeInt32(v.leaderEpoch ?? 0);
+  w.writeInt32(v.leaderId === undefined ? 0 : v.leaderId);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -505,11 +505,11 @@ export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, ver
 
 export function writeNodeEndpoint(w: Writer, v: Input<NodeEndpoint>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.nodeId ?? 0);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt32(v.port ?? 0);
+  w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt32(v.port === undefined ? 0 : v.port);
   {
-    const s = v.rack ?? null;
+    const s = v.rack === undefined ? null : v.rack;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -133,19 +133,19 @@ export function defaultForgottenTopic(): ForgottenTopic {
 export function writeShareFetchRequest(w: Writer, v: Input<ShareFetchRequest>, version: number): void {
   const flexible = true;
   {
-    const s = v.groupId ?? null;
+    const s = v.groupId === undefined ? null : v.groupId;
     w.writeString(s, flexible);
   }
   {
-    const s = v.memberId ?? "";
+    const s = v.memberId === undefined ? "" : v.memberId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.shareSessionEpoch ?? 0);
-  w.writeInt32(v.maxWaitMs ?? 0);
-  w.writeInt32(v.minBytes ?? 0);
-  w.writeInt32(v.maxBytes ?? 2147483647);
+  w.writeInt32(v.shareSessionEpoch === undefined ? 0 : v.shareSessionEpoch);
+  w.writeInt32(v.maxWaitMs === undefined ? 0 : v.maxWaitMs);
+  w.writeInt32(v.minBytes === undefined ? 0 : v.minBytes);
+  w.writeInt32(v.maxBytes === undefined ? 2147483647 : v.maxBytes);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -156,7 +156,7 @@ export function writeShareFetchRequest(w: Writer, v: Input<ShareFetchRequest>, v
     }
   }
   {
-    const a0 = v.forgottenTopicsData ?? [];
+    const a0 = v.forgottenTopicsData === undefined ? [] : v.forgottenTopicsData;
     if (a0 === null) throw new EncodeError("forgottenTopicsData is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -174,9 +174,9 @@ export function writeShareFetchRequest(w: Writer, v: Input<ShareFetchRequest>, v
 
 export function writeFetchTopic(w: Writer, v: Input<FetchTopic>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -194,10 +194,10 @@ export function writeFetchTopic(w: Writer, v: Input<FetchTopic>, version: number
 
 export function writeFetchPartition(w: Writer, v: Input<FetchPartition>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt32(v.partitionMaxBytes ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt32(v.partitionMaxBytes === undefined ? 0 : v.partitionMaxBytes);
   {
-    const a0 = v.acknowledgementBatches ?? [];
+    const a0 = v.acknowledgementBatches === undefined ? [] : v.acknowledgementBatches;
     if (a0 === null) throw new EncodeError("acknowledgementBatches is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -215,10 +215,10 @@ export function writeFetchPartition(w: Writer, v: Input<FetchPartition>, version
 
 export function writeAcknowledgementBatch(w: Writer, v: Input<AcknowledgementBatch>, version: number): void {
   const flexible = true;
-  w.writeInt64(v.firstOffset ?? 0n);
-  w.writeInt64(v.lastOffset ?? 0n);
+  w.writeInt64(v.firstOffset === undefined ? 0n : v.firstOffset);
+  w.writeInt64(v.lastOffset === undefined ? 0n : v.lastOffset);
   {
-    const a0 = v.acknowledgeTypes ?? [];
+    const a0 = v.acknowledgeTypes === undefined ? [] : v.acknowledgeTypes;
     if (a0 === null) throw new EncodeError("acknowledgeTypes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -236,9 +236,9 @@ export function writeAcknowledgementBatch(w: Writer, v: Input<AcknowledgementBat
 
 export function writeForgottenTopic(w: Writer, v: Input<ForgottenTopic>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -574,14 +574,14 @@ export function defaultNodeEndpoint(): NodeEndpoint {
 
 export function writeShareFetchResponse(w: Writer, v: Input<ShareFetchResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.responses ?? [];
+    const a0 = v.responses === undefined ? [] : v.responses;
     if (a0 === null) throw new EncodeError("responses is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -592,7 +592,7 @@ export function writeShareFetchResponse(w: Writer, v: Input<ShareFetchResponse>,
     }
   }
   {
-    const a0 = v.nodeEndpoints ?? [];
+    const a0 = v.nodeEndpoints === undefined ? [] : v.nodeEndpoints;
     if (a0 === null) throw new EncodeError("nodeEndpoints is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -614,9 +614,9 @@ export function writeShareFetchableTopicResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -634,24 +634,24 @@ export function writeShareFetchableTopicResponse(
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
-  w.writeInt16(v.acknowledgeErrorCode ?? 0);
+  w.writeInt16(v.acknowledgeErrorCode === undefined ? 0 : v.acknowledgeErrorCode);
   {
-    const s = v.acknowledgeErrorMessage ?? null;
+    const s = v.acknowledgeErrorMessage === undefined ? null : v.acknowledgeErrorMessage;
     w.writeString(s, flexible);
   }
-  writeLeaderIdAndEpoch(w, v.currentLeader ?? defaultLeaderIdAndEpoch(), version);
+  writeLeaderIdAndEpoch(w, v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader, version);
   {
-    const s = v.records ?? EMPTY_BYTES;
+    const s = v.records === undefined ? EMPTY_BYTES : v.records;
     w.writeBytes(s, flexible);
   }
   {
-    const a0 = v.acquiredRecords ?? [];
+    const a0 = v.acquiredRecords === undefined ? [] : v.acquiredRecords;
     if (a0 === null) throw new EncodeError("acquiredRecords is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -669,8 +669,8 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
 
 export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.leaderId ?? 0);
-  w.writeInt32(v.leaderEpoch ?? 0);
+  w.writeInt32(v.leaderId === undefined ? 0 : v.leaderId);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -679,9 +679,9 @@ export function writeLeaderIdAndEpoch(w: Writer, v: Input<LeaderIdAndEpoch>, ver
 
 export function writeAcquiredRecords(w: Writer, v: Input<AcquiredRecords>, version: number): void {
   const flexible = true;
-  w.writeInt64(v.firstOffset ?? 0n);
-  w.writeInt64(v.lastOffset ?? 0n);
-  w.writeInt16(v.deliveryCount ?? 0);
+  w.writeInt64(v.firstOffset === undefined ? 0n : v.firstOffset);
+  w.writeInt64(v.lastOffset === undefined ? 0n : v.lastOffset);
+  w.writeInt16(v.deliveryCount === undefined ? 0 : v.deliveryCount);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -690,11 +690,11 @@ export function writeAcquiredRecords(w: Writer, v: Input<AcquiredRecords>, versi
 
 export function writeNodeEndpoint(w: Writer, v: Input<NodeEndpoint>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.nodeId ?? 0);
-  w.writeString(v.host ?? "", flexible);
-  w.writeInt32(v.port ?? 0);
+  w.writeInt32(v.nodeId === undefined ? 0 : v.nodeId);
+  w.writeString(v.host === undefined ? "" : v.host, flexible);
+  w.writeInt32(v.port === undefined ? 0 : v.port);
   {
-    const s = v.rack ?? null;
+    const s = v.rack === undefined ? null : v.rack;
     w.writeString(s, flexible);
   }
   if (flexible) {

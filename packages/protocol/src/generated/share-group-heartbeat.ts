@@ -57,15 +57,15 @@ export function writeShareGroupHeartbeatRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.memberId ?? "", flexible);
-  w.writeInt32(v.memberEpoch ?? 0);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
   {
-    const s = v.rackId ?? null;
+    const s = v.rackId === undefined ? null : v.rackId;
     w.writeString(s, flexible);
   }
   {
-    const a0 = v.subscribedTopicNames ?? null;
+    const a0 = v.subscribedTopicNames === undefined ? null : v.subscribedTopicNames;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -203,20 +203,20 @@ export function writeShareGroupHeartbeatResponse(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   {
-    const s = v.memberId ?? null;
+    const s = v.memberId === undefined ? null : v.memberId;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.memberEpoch ?? 0);
-  w.writeInt32(v.heartbeatIntervalMs ?? 0);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
+  w.writeInt32(v.heartbeatIntervalMs === undefined ? 0 : v.heartbeatIntervalMs);
   {
-    const s = v.assignment ?? null;
+    const s = v.assignment === undefined ? null : v.assignment;
     if (s === null) w.writeInt8(-1);
     else {
       w.writeInt8(1);
@@ -232,7 +232,7 @@ export function writeShareGroupHeartbeatResponse(
 export function writeAssignment(w: Writer, v: Input<Assignment>, version: number): void {
   const flexible = true;
   {
-    const a0 = v.topicPartitions ?? [];
+    const a0 = v.topicPartitions === undefined ? [] : v.topicPartitions;
     if (a0 === null) throw new EncodeError("topicPartitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -250,9 +250,9 @@ export function writeAssignment(w: Writer, v: Input<Assignment>, version: number
 
 export function writeTopicPartitions(w: Writer, v: Input<TopicPartitions>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

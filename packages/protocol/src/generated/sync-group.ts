@@ -75,32 +75,32 @@ export function defaultSyncGroupRequestAssignment(): SyncGroupRequestAssignment 
 
 export function writeSyncGroupRequest(w: Writer, v: Input<SyncGroupRequest>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeInt32(v.generationId ?? 0);
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeInt32(v.generationId === undefined ? 0 : v.generationId);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 5) {
     {
-      const s = v.protocolType ?? null;
+      const s = v.protocolType === undefined ? null : v.protocolType;
       if (s === null && !(version >= 5)) throw new EncodeError(`protocolType is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 5) {
     {
-      const s = v.protocolName ?? null;
+      const s = v.protocolName === undefined ? null : v.protocolName;
       if (s === null && !(version >= 5)) throw new EncodeError(`protocolName is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const a0 = v.assignments ?? [];
+    const a0 = v.assignments === undefined ? [] : v.assignments;
     if (a0 === null) throw new EncodeError("assignments is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -122,8 +122,8 @@ export function writeSyncGroupRequestAssignment(
   version: number,
 ): void {
   const flexible = version >= 4;
-  w.writeString(v.memberId ?? "", flexible);
-  w.writeBytes(v.assignment ?? EMPTY_BYTES, flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
+  w.writeBytes(v.assignment === undefined ? EMPTY_BYTES : v.assignment, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -240,24 +240,24 @@ export function defaultSyncGroupResponse(): SyncGroupResponse {
 export function writeSyncGroupResponse(w: Writer, v: Input<SyncGroupResponse>, version: number): void {
   const flexible = version >= 4;
   if (version >= 1) {
-    w.writeInt32(v.throttleTimeMs ?? 0);
+    w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   }
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (version >= 5) {
     {
-      const s = v.protocolType ?? null;
+      const s = v.protocolType === undefined ? null : v.protocolType;
       if (s === null && !(version >= 5)) throw new EncodeError(`protocolType is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   if (version >= 5) {
     {
-      const s = v.protocolName ?? null;
+      const s = v.protocolName === undefined ? null : v.protocolName;
       if (s === null && !(version >= 5)) throw new EncodeError(`protocolName is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeBytes(v.assignment ?? EMPTY_BYTES, flexible);
+  w.writeBytes(v.assignment === undefined ? EMPTY_BYTES : v.assignment, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -100,25 +100,25 @@ export function defaultTxnOffsetCommitRequestPartition(): TxnOffsetCommitRequest
 
 export function writeTxnOffsetCommitRequest(w: Writer, v: Input<TxnOffsetCommitRequest>, version: number): void {
   const flexible = version >= 3;
-  w.writeString(v.transactionalId ?? "", flexible);
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
   if (version >= 3) {
-    w.writeInt32(v.generationId ?? -1);
+    w.writeInt32(v.generationId === undefined ? -1 : v.generationId);
   }
   if (version >= 3) {
-    w.writeString(v.memberId ?? "", flexible);
+    w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   }
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -140,9 +140,9 @@ export function writeTxnOffsetCommitRequestTopic(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -164,13 +164,13 @@ export function writeTxnOffsetCommitRequestPartition(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt64(v.committedOffset ?? 0n);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt64(v.committedOffset === undefined ? 0n : v.committedOffset);
   if (version >= 2) {
-    w.writeInt32(v.committedLeaderEpoch ?? -1);
+    w.writeInt32(v.committedLeaderEpoch === undefined ? -1 : v.committedLeaderEpoch);
   }
   {
-    const s = v.committedMetadata ?? "";
+    const s = v.committedMetadata === undefined ? "" : v.committedMetadata;
     w.writeString(s, flexible);
   }
   if (flexible) {
@@ -352,9 +352,9 @@ export function defaultTxnOffsetCommitResponsePartition(): TxnOffsetCommitRespon
 
 export function writeTxnOffsetCommitResponse(w: Writer, v: Input<TxnOffsetCommitResponse>, version: number): void {
   const flexible = version >= 3;
-  w.writeInt32(v.throttleTimeMs ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -376,9 +376,9 @@ export function writeTxnOffsetCommitResponseTopic(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -400,8 +400,8 @@ export function writeTxnOffsetCommitResponsePartition(
   version: number,
 ): void {
   const flexible = version >= 3;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

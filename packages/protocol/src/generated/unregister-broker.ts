@@ -41,7 +41,7 @@ export function defaultUnregisterBrokerRequest(): UnregisterBrokerRequest {
 
 export function writeUnregisterBrokerRequest(w: Writer, v: Input<UnregisterBrokerRequest>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.brokerId ?? 0);
+  w.writeInt32(v.brokerId === undefined ? 0 : v.brokerId);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -100,10 +100,10 @@ export function defaultUnregisterBrokerResponse(): UnregisterBrokerResponse {
 
 export function writeUnregisterBrokerResponse(w: Writer, v: Input<UnregisterBrokerResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -69,9 +69,9 @@ export function defaultFeatureUpdateKey(): FeatureUpdateKey {
 
 export function writeUpdateFeaturesRequest(w: Writer, v: Input<UpdateFeaturesRequest>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.timeoutMs ?? 60000);
+  w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
   {
-    const a0 = v.featureUpdates ?? [];
+    const a0 = v.featureUpdates === undefined ? [] : v.featureUpdates;
     if (a0 === null) throw new EncodeError("featureUpdates is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -82,7 +82,7 @@ export function writeUpdateFeaturesRequest(w: Writer, v: Input<UpdateFeaturesReq
     }
   }
   if (version >= 1) {
-    w.writeBool(v.validateOnly ?? false);
+    w.writeBool(v.validateOnly === undefined ? false : v.validateOnly);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -92,13 +92,13 @@ export function writeUpdateFeaturesRequest(w: Writer, v: Input<UpdateFeaturesReq
 
 export function writeFeatureUpdateKey(w: Writer, v: Input<FeatureUpdateKey>, version: number): void {
   const flexible = true;
-  w.writeString(v.feature ?? "", flexible);
-  w.writeInt16(v.maxVersionLevel ?? 0);
+  w.writeString(v.feature === undefined ? "" : v.feature, flexible);
+  w.writeInt16(v.maxVersionLevel === undefined ? 0 : v.maxVersionLevel);
   if (version <= 0) {
-    w.writeBool(v.allowDowngrade ?? false);
+    w.writeBool(v.allowDowngrade === undefined ? false : v.allowDowngrade);
   }
   if (version >= 1) {
-    w.writeInt8(v.upgradeType ?? 1);
+    w.writeInt8(v.upgradeType === undefined ? 1 : v.upgradeType);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -219,15 +219,15 @@ export function defaultUpdatableFeatureResult(): UpdatableFeatureResult {
 
 export function writeUpdateFeaturesResponse(w: Writer, v: Input<UpdateFeaturesResponse>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.throttleTimeMs ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.throttleTimeMs === undefined ? 0 : v.throttleTimeMs);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (version <= 1) {
     {
-      const a0 = v.results ?? [];
+      const a0 = v.results === undefined ? [] : v.results;
       if (a0 === null) throw new EncodeError("results is not nullable");
       if (a0 === null) w.writeArrayLength(null, flexible);
       else {
@@ -246,10 +246,10 @@ export function writeUpdateFeaturesResponse(w: Writer, v: Input<UpdateFeaturesRe
 
 export function writeUpdatableFeatureResult(w: Writer, v: Input<UpdatableFeatureResult>, version: number): void {
   const flexible = true;
-  w.writeString(v.feature ?? "", flexible);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeString(v.feature === undefined ? "" : v.feature, flexible);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? "";
+    const s = v.errorMessage === undefined ? "" : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -110,9 +110,9 @@ export function writeWriteShareGroupStateRequest(
   version: number,
 ): void {
   const flexible = true;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -130,9 +130,9 @@ export function writeWriteShareGroupStateRequest(
 
 export function writeWriteStateData(w: Writer, v: Input<WriteStateData>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -150,12 +150,12 @@ export function writeWriteStateData(w: Writer, v: Input<WriteStateData>, version
 
 export function writePartitionData(w: Writer, v: Input<PartitionData>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
-  w.writeInt32(v.stateEpoch ?? 0);
-  w.writeInt32(v.leaderEpoch ?? 0);
-  w.writeInt64(v.startOffset ?? 0n);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
+  w.writeInt32(v.stateEpoch === undefined ? 0 : v.stateEpoch);
+  w.writeInt32(v.leaderEpoch === undefined ? 0 : v.leaderEpoch);
+  w.writeInt64(v.startOffset === undefined ? 0n : v.startOffset);
   {
-    const a0 = v.stateBatches ?? [];
+    const a0 = v.stateBatches === undefined ? [] : v.stateBatches;
     if (a0 === null) throw new EncodeError("stateBatches is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -173,10 +173,10 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
 
 export function writeStateBatch(w: Writer, v: Input<StateBatch>, version: number): void {
   const flexible = true;
-  w.writeInt64(v.firstOffset ?? 0n);
-  w.writeInt64(v.lastOffset ?? 0n);
-  w.writeInt8(v.deliveryState ?? 0);
-  w.writeInt16(v.deliveryCount ?? 0);
+  w.writeInt64(v.firstOffset === undefined ? 0n : v.firstOffset);
+  w.writeInt64(v.lastOffset === undefined ? 0n : v.lastOffset);
+  w.writeInt8(v.deliveryState === undefined ? 0 : v.deliveryState);
+  w.writeInt16(v.deliveryCount === undefined ? 0 : v.deliveryCount);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -364,7 +364,7 @@ export function writeWriteShareGroupStateResponse(
 ): void {
   const flexible = true;
   {
-    const a0 = v.results ?? [];
+    const a0 = v.results === undefined ? [] : v.results;
     if (a0 === null) throw new EncodeError("results is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -382,9 +382,9 @@ export function writeWriteShareGroupStateResponse(
 
 export function writeWriteStateResult(w: Writer, v: Input<WriteStateResult>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -402,10 +402,10 @@ export function writeWriteStateResult(w: Writer, v: Input<WriteStateResult>, ver
 
 export function writePartitionResult(w: Writer, v: Input<PartitionResult>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   {
-    const s = v.errorMessage ?? null;
+    const s = v.errorMessage === undefined ? null : v.errorMessage;
     w.writeString(s, flexible);
   }
   if (flexible) {

@@ -83,7 +83,7 @@ export function defaultWritableTxnMarkerTopic(): WritableTxnMarkerTopic {
 export function writeWriteTxnMarkersRequest(w: Writer, v: Input<WriteTxnMarkersRequest>, version: number): void {
   const flexible = version >= 1;
   {
-    const a0 = v.markers ?? [];
+    const a0 = v.markers === undefined ? [] : v.markers;
     if (a0 === null) throw new EncodeError("markers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -101,11 +101,11 @@ export function writeWriteTxnMarkersRequest(w: Writer, v: Input<WriteTxnMarkersR
 
 export function writeWritableTxnMarker(w: Writer, v: Input<WritableTxnMarker>, version: number): void {
   const flexible = version >= 1;
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
-  w.writeBool(v.transactionResult ?? false);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
+  w.writeBool(v.transactionResult === undefined ? false : v.transactionResult);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -115,7 +115,7 @@ export function writeWritableTxnMarker(w: Writer, v: Input<WritableTxnMarker>, v
       }
     }
   }
-  w.writeInt32(v.coordinatorEpoch ?? 0);
+  w.writeInt32(v.coordinatorEpoch === undefined ? 0 : v.coordinatorEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
@@ -124,9 +124,9 @@ export function writeWritableTxnMarker(w: Writer, v: Input<WritableTxnMarker>, v
 
 export function writeWritableTxnMarkerTopic(w: Writer, v: Input<WritableTxnMarkerTopic>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitionIndexes ?? [];
+    const a0 = v.partitionIndexes === undefined ? [] : v.partitionIndexes;
     if (a0 === null) throw new EncodeError("partitionIndexes is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -308,7 +308,7 @@ export function defaultWritableTxnMarkerPartitionResult(): WritableTxnMarkerPart
 export function writeWriteTxnMarkersResponse(w: Writer, v: Input<WriteTxnMarkersResponse>, version: number): void {
   const flexible = version >= 1;
   {
-    const a0 = v.markers ?? [];
+    const a0 = v.markers === undefined ? [] : v.markers;
     if (a0 === null) throw new EncodeError("markers is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -326,9 +326,9 @@ export function writeWriteTxnMarkersResponse(w: Writer, v: Input<WriteTxnMarkers
 
 export function writeWritableTxnMarkerResult(w: Writer, v: Input<WritableTxnMarkerResult>, version: number): void {
   const flexible = version >= 1;
-  w.writeInt64(v.producerId ?? 0n);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -350,9 +350,9 @@ export function writeWritableTxnMarkerTopicResult(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeString(v.name ?? "", flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -374,8 +374,8 @@ export function writeWritableTxnMarkerPartitionResult(
   version: number,
 ): void {
   const flexible = version >= 1;
-  w.writeInt32(v.partitionIndex ?? 0);
-  w.writeInt16(v.errorCode ?? 0);
+  w.writeInt32(v.partitionIndex === undefined ? 0 : v.partitionIndex);
+  w.writeInt16(v.errorCode === undefined ? 0 : v.errorCode);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -71,11 +71,11 @@ export function writeConsumerGroupCurrentMemberAssignmentValue(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.memberEpoch ?? 0);
-  w.writeInt32(v.previousMemberEpoch ?? 0);
-  w.writeInt8(v.state ?? 0);
+  w.writeInt32(v.memberEpoch === undefined ? 0 : v.memberEpoch);
+  w.writeInt32(v.previousMemberEpoch === undefined ? 0 : v.previousMemberEpoch);
+  w.writeInt8(v.state === undefined ? 0 : v.state);
   {
-    const a0 = v.assignedPartitions ?? [];
+    const a0 = v.assignedPartitions === undefined ? [] : v.assignedPartitions;
     if (a0 === null) throw new EncodeError("assignedPartitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -86,7 +86,7 @@ export function writeConsumerGroupCurrentMemberAssignmentValue(
     }
   }
   {
-    const a0 = v.partitionsPendingRevocation ?? [];
+    const a0 = v.partitionsPendingRevocation === undefined ? [] : v.partitionsPendingRevocation;
     if (a0 === null) throw new EncodeError("partitionsPendingRevocation is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -104,9 +104,9 @@ export function writeConsumerGroupCurrentMemberAssignmentValue(
 
 export function writeTopicPartitions(w: Writer, v: Input<TopicPartitions>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

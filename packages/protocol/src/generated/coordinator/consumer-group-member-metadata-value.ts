@@ -100,17 +100,17 @@ export function writeConsumerGroupMemberMetadataValue(
 ): void {
   const flexible = true;
   {
-    const s = v.instanceId ?? "";
+    const s = v.instanceId === undefined ? "" : v.instanceId;
     w.writeString(s, flexible);
   }
   {
-    const s = v.rackId ?? "";
+    const s = v.rackId === undefined ? "" : v.rackId;
     w.writeString(s, flexible);
   }
-  w.writeString(v.clientId ?? "", flexible);
-  w.writeString(v.clientHost ?? "", flexible);
+  w.writeString(v.clientId === undefined ? "" : v.clientId, flexible);
+  w.writeString(v.clientHost === undefined ? "" : v.clientHost, flexible);
   {
-    const a0 = v.subscribedTopicNames ?? [];
+    const a0 = v.subscribedTopicNames === undefined ? [] : v.subscribedTopicNames;
     if (a0 === null) throw new EncodeError("subscribedTopicNames is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -121,17 +121,17 @@ export function writeConsumerGroupMemberMetadataValue(
     }
   }
   {
-    const s = v.subscribedTopicRegex ?? "";
+    const s = v.subscribedTopicRegex === undefined ? "" : v.subscribedTopicRegex;
     w.writeString(s, flexible);
   }
-  w.writeInt32(v.rebalanceTimeoutMs ?? -1);
+  w.writeInt32(v.rebalanceTimeoutMs === undefined ? -1 : v.rebalanceTimeoutMs);
   {
-    const s = v.serverAssignor ?? "";
+    const s = v.serverAssignor === undefined ? "" : v.serverAssignor;
     w.writeString(s, flexible);
   }
   if (true && !(flexible && true)) {
     {
-      const s = v.classicMemberMetadata ?? defaultClassicMemberMetadata();
+      const s = v.classicMemberMetadata === undefined ? defaultClassicMemberMetadata() : v.classicMemberMetadata;
       if (s === null) w.writeInt8(-1);
       else {
         w.writeInt8(1);
@@ -142,7 +142,7 @@ export function writeConsumerGroupMemberMetadataValue(
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (true) {
-      const x = v.classicMemberMetadata ?? defaultClassicMemberMetadata();
+      const x = v.classicMemberMetadata === undefined ? defaultClassicMemberMetadata() : v.classicMemberMetadata;
       if (
         x === null ||
         !bytesEqual(
@@ -168,9 +168,9 @@ export function writeConsumerGroupMemberMetadataValue(
 
 export function writeClassicMemberMetadata(w: Writer, v: Input<ClassicMemberMetadata>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.sessionTimeoutMs ?? 0);
+  w.writeInt32(v.sessionTimeoutMs === undefined ? 0 : v.sessionTimeoutMs);
   {
-    const a0 = v.supportedProtocols ?? [];
+    const a0 = v.supportedProtocols === undefined ? [] : v.supportedProtocols;
     if (a0 === null) throw new EncodeError("supportedProtocols is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -188,8 +188,8 @@ export function writeClassicMemberMetadata(w: Writer, v: Input<ClassicMemberMeta
 
 export function writeClassicProtocol(w: Writer, v: Input<ClassicProtocol>, version: number): void {
   const flexible = true;
-  w.writeString(v.name ?? "", flexible);
-  w.writeBytes(v.metadata ?? EMPTY_BYTES, flexible);
+  w.writeString(v.name === undefined ? "" : v.name, flexible);
+  w.writeBytes(v.metadata === undefined ? EMPTY_BYTES : v.metadata, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -43,7 +43,7 @@ export function writeConsumerGroupMetadataValue(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.epoch ?? 0);
+  w.writeInt32(v.epoch === undefined ? 0 : v.epoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

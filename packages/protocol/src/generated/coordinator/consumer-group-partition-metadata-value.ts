@@ -82,7 +82,7 @@ export function writeConsumerGroupPartitionMetadataValue(
 ): void {
   const flexible = true;
   {
-    const a0 = v.topics ?? [];
+    const a0 = v.topics === undefined ? [] : v.topics;
     if (a0 === null) throw new EncodeError("topics is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -100,11 +100,11 @@ export function writeConsumerGroupPartitionMetadataValue(
 
 export function writeTopicMetadata(w: Writer, v: Input<TopicMetadata>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
-  w.writeString(v.topicName ?? "", flexible);
-  w.writeInt32(v.numPartitions ?? 0);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
+  w.writeString(v.topicName === undefined ? "" : v.topicName, flexible);
+  w.writeInt32(v.numPartitions === undefined ? 0 : v.numPartitions);
   {
-    const a0 = v.partitionMetadata ?? [];
+    const a0 = v.partitionMetadata === undefined ? [] : v.partitionMetadata;
     if (a0 === null) throw new EncodeError("partitionMetadata is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -122,9 +122,9 @@ export function writeTopicMetadata(w: Writer, v: Input<TopicMetadata>, version: 
 
 export function writePartitionMetadata(w: Writer, v: Input<PartitionMetadata>, version: number): void {
   const flexible = true;
-  w.writeInt32(v.partition ?? 0);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   {
-    const a0 = v.racks ?? [];
+    const a0 = v.racks === undefined ? [] : v.racks;
     if (a0 === null) throw new EncodeError("racks is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -46,8 +46,8 @@ export function writeConsumerGroupTargetAssignmentMemberKey(
   version: number,
 ): void {
   const flexible = false;
-  w.writeString(v.groupId ?? "", flexible);
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -58,7 +58,7 @@ export function writeConsumerGroupTargetAssignmentMemberValue(
 ): void {
   const flexible = true;
   {
-    const a0 = v.topicPartitions ?? [];
+    const a0 = v.topicPartitions === undefined ? [] : v.topicPartitions;
     if (a0 === null) throw new EncodeError("topicPartitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -76,9 +76,9 @@ export function writeConsumerGroupTargetAssignmentMemberValue(
 
 export function writeTopicPartition(w: Writer, v: Input<TopicPartition>, version: number): void {
   const flexible = true;
-  w.writeUuid(v.topicId ?? ZERO_UUID);
+  w.writeUuid(v.topicId === undefined ? ZERO_UUID : v.topicId);
   {
-    const a0 = v.partitions ?? [];
+    const a0 = v.partitions === undefined ? [] : v.partitions;
     if (a0 === null) throw new EncodeError("partitions is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {

@@ -43,7 +43,7 @@ export function writeConsumerGroupTargetAssignmentMetadataKey(
   version: number,
 ): void {
   const flexible = false;
-  w.writeString(v.groupId ?? "", flexible);
+  w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -43,7 +43,7 @@ export function writeConsumerGroupTargetAssignmentMetadataValue(
   version: number,
 ): void {
   const flexible = true;
-  w.writeInt32(v.assignmentEpoch ?? 0);
+  w.writeInt32(v.assignmentEpoch === undefined ? 0 : v.assignmentEpoch);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -38,7 +38,7 @@ export function defaultGroupMetadataKey(): GroupMetadataKey {
 
 export function writeGroupMetadataKey(w: Writer, v: Input<GroupMetadataKey>, version: number): void {
   const flexible = false;
-  w.writeString(v.group ?? "", flexible);
+  w.writeString(v.group === undefined ? "" : v.group, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -74,21 +74,21 @@ export function defaultMemberMetadata(): MemberMetadata {
 
 export function writeGroupMetadataValue(w: Writer, v: Input<GroupMetadataValue>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.protocolType ?? "", flexible);
-  w.writeInt32(v.generation ?? 0);
+  w.writeString(v.protocolType === undefined ? "" : v.protocolType, flexible);
+  w.writeInt32(v.generation === undefined ? 0 : v.generation);
   {
-    const s = v.protocol ?? "";
+    const s = v.protocol === undefined ? "" : v.protocol;
     w.writeString(s, flexible);
   }
   {
-    const s = v.leader ?? "";
+    const s = v.leader === undefined ? "" : v.leader;
     w.writeString(s, flexible);
   }
   if (version >= 2) {
-    w.writeInt64(v.currentStateTimestamp ?? -1n);
+    w.writeInt64(v.currentStateTimestamp === undefined ? -1n : v.currentStateTimestamp);
   }
   {
-    const a0 = v.members ?? [];
+    const a0 = v.members === undefined ? [] : v.members;
     if (a0 === null) throw new EncodeError("members is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -106,22 +106,22 @@ export function writeGroupMetadataValue(w: Writer, v: Input<GroupMetadataValue>,
 
 export function writeMemberMetadata(w: Writer, v: Input<MemberMetadata>, version: number): void {
   const flexible = version >= 4;
-  w.writeString(v.memberId ?? "", flexible);
+  w.writeString(v.memberId === undefined ? "" : v.memberId, flexible);
   if (version >= 3) {
     {
-      const s = v.groupInstanceId ?? null;
+      const s = v.groupInstanceId === undefined ? null : v.groupInstanceId;
       if (s === null && !(version >= 3)) throw new EncodeError(`groupInstanceId is not nullable in v${version}`);
       w.writeString(s, flexible);
     }
   }
-  w.writeString(v.clientId ?? "", flexible);
-  w.writeString(v.clientHost ?? "", flexible);
+  w.writeString(v.clientId === undefined ? "" : v.clientId, flexible);
+  w.writeString(v.clientHost === undefined ? "" : v.clientHost, flexible);
   if (version >= 1) {
-    w.writeInt32(v.rebalanceTimeout ?? -1);
+    w.writeInt32(v.rebalanceTimeout === undefined ? -1 : v.rebalanceTimeout);
   }
-  w.writeInt32(v.sessionTimeout ?? 0);
-  w.writeBytes(v.subscription ?? EMPTY_BYTES, flexible);
-  w.writeBytes(v.assignment ?? EMPTY_BYTES, flexible);
+  w.writeInt32(v.sessionTimeout === undefined ? 0 : v.sessionTimeout);
+  w.writeBytes(v.subscription === undefined ? EMPTY_BYTES : v.subscription, flexible);
+  w.writeBytes(v.assignment === undefined ? EMPTY_BYTES : v.assignment, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

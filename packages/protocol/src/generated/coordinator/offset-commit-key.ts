@@ -42,9 +42,9 @@ export function defaultOffsetCommitKey(): OffsetCommitKey {
 
 export function writeOffsetCommitKey(w: Writer, v: Input<OffsetCommitKey>, version: number): void {
   const flexible = false;
-  w.writeString(v.group ?? "", flexible);
-  w.writeString(v.topic ?? "", flexible);
-  w.writeInt32(v.partition ?? 0);
+  w.writeString(v.group === undefined ? "" : v.group, flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
+  w.writeInt32(v.partition === undefined ? 0 : v.partition);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -46,14 +46,14 @@ export function defaultOffsetCommitValue(): OffsetCommitValue {
 
 export function writeOffsetCommitValue(w: Writer, v: Input<OffsetCommitValue>, version: number): void {
   const flexible = version >= 4;
-  w.writeInt64(v.offset ?? 0n);
+  w.writeInt64(v.offset === undefined ? 0n : v.offset);
   if (version >= 3) {
-    w.writeInt32(v.leaderEpoch ?? -1);
+    w.writeInt32(v.leaderEpoch === undefined ? -1 : v.leaderEpoch);
   }
-  w.writeString(v.metadata ?? "", flexible);
-  w.writeInt64(v.commitTimestamp ?? 0n);
+  w.writeString(v.metadata === undefined ? "" : v.metadata, flexible);
+  w.writeInt64(v.commitTimestamp === undefined ? 0n : v.commitTimestamp);
   if (version === 1) {
-    w.writeInt64(v.expireTimestamp ?? -1n);
+    w.writeInt64(v.expireTimestamp === undefined ? -1n : v.expireTimestamp);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);

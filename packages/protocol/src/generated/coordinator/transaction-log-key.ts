@@ -38,7 +38,7 @@ export function defaultTransactionLogKey(): TransactionLogKey {
 
 export function writeTransactionLogKey(w: Writer, v: Input<TransactionLogKey>, version: number): void {
   const flexible = false;
-  w.writeString(v.transactionalId ?? "", flexible);
+  w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
     else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));

@@ -27,6 +27,10 @@ void sortTaggedFields;
 export interface TransactionLogValue {
   /** Producer id in use by the transactional id (versions 0+) */
   producerId: bigint;
+  /** Producer id used by the last committed transaction (versions undefined) */
+  previousProducerId: bigint;
+  /** Latest producer ID sent to the producer for the given transactional ID (versions undefined) */
+  nextProducerId: bigint;
   /** Epoch associated with the producer id (versions 0+) */
   producerEpoch: number;
   /** Transaction timeout in milliseconds (versions 0+) */
@@ -39,6 +43,8 @@ export interface TransactionLogValue {
   transactionLastUpdateTimestampMs: bigint;
   /** Time the transaction was started (versions 0+) */
   transactionStartTimestampMs: bigint;
+  /** The transaction version used by the client (versions undefined) */
+  clientTransactionVersion: number;
   /** Tagged fields this version of Sluice does not know; re-encoded unchanged. */
   _unknownTaggedFields?: TaggedField[];
 }
@@ -53,12 +59,15 @@ export interface PartitionsSchema {
 export function defaultTransactionLogValue(): TransactionLogValue {
   return {
     producerId: 0n,
+    previousProducerId: -1n,
+    nextProducerId: -1n,
     producerEpoch: 0,
     transactionTimeoutMs: 0,
     transactionStatus: 0,
     transactionPartitions: [],
     transactionLastUpdateTimestampMs: 0n,
     transactionStartTimestampMs: 0n,
+    clientTransactionVersion: 0,
   };
 }
 
@@ -71,12 +80,18 @@ export function defaultPartitionsSchema(): PartitionsSchema {
 
 export function writeTransactionLogValue(w: Writer, v: Input<TransactionLogValue>, version: number): void {
   const flexible = version >= 1;
-  w.writeInt64(v.producerId ?? 0n);
-  w.writeInt16(v.producerEpoch ?? 0);
-  w.writeInt32(v.transactionTimeoutMs ?? 0);
-  w.writeInt8(v.transactionStatus ?? 0);
+  w.writeInt64(v.producerId === undefined ? 0n : v.producerId);
+  if (version >= 1 && !(flexible && version >= 1)) {
+    w.writeInt64(v.previousProducerId === undefined ? -1n : v.previousProducerId);
+  }
+  if (version >= 1 && !(flexible && version >= 1)) {
+    w.writeInt64(v.nextProducerId === undefined ? -1n : v.nextProducerId);
+  }
+  w.writeInt16(v.producerEpoch === undefined ? 0 : v.producerEpoch);
+  w.writeInt32(v.transactionTimeoutMs === undefined ? 0 : v.transactionTimeoutMs);
+  w.writeInt8(v.transactionStatus === undefined ? 0 : v.transactionStatus);
   {
-    const a0 = v.transactionPartitions ?? [];
+    const a0 = v.transactionPartitions === undefined ? [] : v.transactionPartitions;
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
       w.writeArrayLength(a0.length, flexible);
@@ -85,19 +100,46 @@ export function writeTransactionLogValue(w: Writer, v: Input<TransactionLogValue
       }
     }
   }
-  w.writeInt64(v.transactionLastUpdateTimestampMs ?? 0n);
-  w.writeInt64(v.transactionStartTimestampMs ?? 0n);
+  w.writeInt64(v.transactionLastUpdateTimestampMs === undefined ? 0n : v.transactionLastUpdateTimestampMs);
+  w.writeInt64(v.transactionStartTimestampMs === undefined ? 0n : v.transactionStartTimestampMs);
+  if (version >= 1 && !(flexible && version >= 1)) {
+    w.writeInt16(v.clientTransactionVersion === undefined ? 0 : v.clientTransactionVersion);
+  }
   if (flexible) {
-    if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
-    else w.writeTaggedFields(sortTaggedFields([...v._unknownTaggedFields]));
+    const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
+    if (version >= 1) {
+      const x = v.previousProducerId === undefined ? -1n : v.previousProducerId;
+      if (x !== -1n) {
+        const tw = new Writer();
+        tw.writeInt64(x);
+        tagged.push({ tag: 0, data: tw.toBuffer() });
+      }
+    }
+    if (version >= 1) {
+      const x = v.nextProducerId === undefined ? -1n : v.nextProducerId;
+      if (x !== -1n) {
+        const tw = new Writer();
+        tw.writeInt64(x);
+        tagged.push({ tag: 1, data: tw.toBuffer() });
+      }
+    }
+    if (version >= 1) {
+      const x = v.clientTransactionVersion === undefined ? 0 : v.clientTransactionVersion;
+      if (x !== 0) {
+        const tw = new Writer();
+        tw.writeInt16(x);
+        tagged.push({ tag: 2, data: tw.toBuffer() });
+      }
+    }
+    w.writeTaggedFields(sortTaggedFields(tagged));
   }
 }
 
 export function writePartitionsSchema(w: Writer, v: Input<PartitionsSchema>, version: number): void {
   const flexible = version >= 1;
-  w.writeString(v.topic ?? "", flexible);
+  w.writeString(v.topic === undefined ? "" : v.topic, flexible);
   {
-    const a0 = v.partitionIds ?? [];
+    const a0 = v.partitionIds === undefined ? [] : v.partitionIds;
     if (a0 === null) throw new EncodeError("partitionIds is not nullable");
     if (a0 === null) w.writeArrayLength(null, flexible);
     else {
@@ -116,13 +158,22 @@ export function writePartitionsSchema(w: Writer, v: Input<PartitionsSchema>, ver
 export function readTransactionLogValue(r: Reader, version: number): TransactionLogValue {
   const flexible = version >= 1;
   let producerId: bigint = 0n;
+  let previousProducerId: bigint = -1n;
+  let nextProducerId: bigint = -1n;
   let producerEpoch: number = 0;
   let transactionTimeoutMs: number = 0;
   let transactionStatus: number = 0;
   let transactionPartitions: PartitionsSchema[] | null = [];
   let transactionLastUpdateTimestampMs: bigint = 0n;
   let transactionStartTimestampMs: bigint = 0n;
+  let clientTransactionVersion: number = 0;
   producerId = r.readInt64("TransactionLogValue.producerId");
+  if (version >= 1 && !(flexible && version >= 1)) {
+    previousProducerId = r.readInt64("TransactionLogValue.previousProducerId");
+  }
+  if (version >= 1 && !(flexible && version >= 1)) {
+    nextProducerId = r.readInt64("TransactionLogValue.nextProducerId");
+  }
   producerEpoch = r.readInt16("TransactionLogValue.producerEpoch");
   transactionTimeoutMs = r.readInt32("TransactionLogValue.transactionTimeoutMs");
   transactionStatus = r.readInt8("TransactionLogValue.transactionStatus");
@@ -142,16 +193,41 @@ export function readTransactionLogValue(r: Reader, version: number): Transaction
   }
   transactionLastUpdateTimestampMs = r.readInt64("TransactionLogValue.transactionLastUpdateTimestampMs");
   transactionStartTimestampMs = r.readInt64("TransactionLogValue.transactionStartTimestampMs");
+  if (version >= 1 && !(flexible && version >= 1)) {
+    clientTransactionVersion = r.readInt16("TransactionLogValue.clientTransactionVersion");
+  }
   let unknown: TaggedField[] | undefined;
-  if (flexible) unknown = r.readTaggedFields("TransactionLogValue", () => false);
+  if (flexible) {
+    unknown = r.readTaggedFields("TransactionLogValue", (tag, tr) => {
+      switch (tag) {
+        case 0:
+          if (!(version >= 1)) return false;
+          previousProducerId = tr.readInt64("TransactionLogValue.previousProducerId");
+          return true;
+        case 1:
+          if (!(version >= 1)) return false;
+          nextProducerId = tr.readInt64("TransactionLogValue.nextProducerId");
+          return true;
+        case 2:
+          if (!(version >= 1)) return false;
+          clientTransactionVersion = tr.readInt16("TransactionLogValue.clientTransactionVersion");
+          return true;
+        default:
+          return false;
+      }
+    });
+  }
   const o: TransactionLogValue = {
     producerId,
+    previousProducerId,
+    nextProducerId,
     producerEpoch,
     transactionTimeoutMs,
     transactionStatus,
     transactionPartitions,
     transactionLastUpdateTimestampMs,
     transactionStartTimestampMs,
+    clientTransactionVersion,
   };
   if (unknown !== undefined) o._unknownTaggedFields = unknown;
   return o;
