@@ -102,6 +102,7 @@ export class MessageEmitter {
     const out: string[] = [];
     for (const s of this.structs) out.push(this.emitInterface(s));
     for (const s of this.structs) out.push(this.emitDefault(s));
+    for (const s of this.structs) out.push(this.emitIsDefault(s));
     for (const s of this.structs) out.push(this.emitWrite(s));
     for (const s of this.structs) out.push(this.emitRead(s));
     return {
@@ -239,6 +240,16 @@ export class MessageEmitter {
     return `export function default${s.tsName}(): ${s.tsName} {\n  return {\n${body}\n  };\n}\n`;
   }
 
+  /** Whether every field of a (possibly partial) struct value equals its default: tagged structs are only written when not. */
+  private emitIsDefault(s: Struct): string {
+    const checks = s.fields.map((f) => {
+      const x = `v.${f.tsName}`;
+      return `(${x} === undefined || !(${this.notDefault(f, x)}))`;
+    });
+    const body = checks.length === 0 ? "true" : checks.join(" &&\n    ");
+    return `export function isDefault${s.tsName}(v: Input<${s.tsName}>): boolean {\n  return ${body};\n}\n`;
+  }
+
   private flexibleDecl(): string {
     return `const flexible = ${this.cond(this.flexible)};`;
   }
@@ -288,9 +299,7 @@ export class MessageEmitter {
     if (d === "null") return `${x} !== null`;
     const t = f.type;
     if (t.kind === "array") return `${x} === null || ${x}.length !== 0`;
-    if (t.kind === "struct") {
-      return `${f.nullable ? `${x} === null || ` : ""}!bytesEqual(encodeWith(write${t.name}, ${x}, version), encodeWith(write${t.name}, default${t.name}(), version))`;
-    }
+    if (t.kind === "struct") return `${f.nullable ? `${x} === null || ` : ""}!isDefault${t.name}(${x})`;
     if (t.prim === "uuid") return `!uuidEquals(${x}, ZERO_UUID)`;
     if (t.prim === "bytes" || t.prim === "records") return `${x} === null || ${x}.byteLength !== 0`;
     return `${x} !== ${d}`;

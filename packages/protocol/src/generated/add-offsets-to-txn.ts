@@ -48,6 +48,15 @@ export function defaultAddOffsetsToTxnRequest(): AddOffsetsToTxnRequest {
   };
 }
 
+export function isDefaultAddOffsetsToTxnRequest(v: Input<AddOffsetsToTxnRequest>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.groupId === undefined || !(v.groupId !== ""))
+  );
+}
+
 export function writeAddOffsetsToTxnRequest(w: Writer, v: Input<AddOffsetsToTxnRequest>, version: number): void {
   const flexible = version >= 3;
   w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
@@ -111,6 +120,12 @@ export function defaultAddOffsetsToTxnResponse(): AddOffsetsToTxnResponse {
     throttleTimeMs: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultAddOffsetsToTxnResponse(v: Input<AddOffsetsToTxnResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeAddOffsetsToTxnResponse(w: Writer, v: Input<AddOffsetsToTxnResponse>, version: number): void {

@@ -92,6 +92,33 @@ export function defaultAddPartitionsToTxnTopic(): AddPartitionsToTxnTopic {
   };
 }
 
+export function isDefaultAddPartitionsToTxnRequest(v: Input<AddPartitionsToTxnRequest>): boolean {
+  return (
+    (v.transactions === undefined || !(v.transactions === null || v.transactions.length !== 0)) &&
+    (v.v3AndBelowTransactionalId === undefined || !(v.v3AndBelowTransactionalId !== "")) &&
+    (v.v3AndBelowProducerId === undefined || !(v.v3AndBelowProducerId !== 0n)) &&
+    (v.v3AndBelowProducerEpoch === undefined || !(v.v3AndBelowProducerEpoch !== 0)) &&
+    (v.v3AndBelowTopics === undefined || !(v.v3AndBelowTopics === null || v.v3AndBelowTopics.length !== 0))
+  );
+}
+
+export function isDefaultAddPartitionsToTxnTransaction(v: Input<AddPartitionsToTxnTransaction>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.verifyOnly === undefined || !(v.verifyOnly !== false)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultAddPartitionsToTxnTopic(v: Input<AddPartitionsToTxnTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeAddPartitionsToTxnRequest(w: Writer, v: Input<AddPartitionsToTxnRequest>, version: number): void {
   const flexible = version >= 3;
   if (version >= 4) {
@@ -413,6 +440,38 @@ export function defaultAddPartitionsToTxnPartitionResult(): AddPartitionsToTxnPa
     partitionIndex: 0,
     partitionErrorCode: 0,
   };
+}
+
+export function isDefaultAddPartitionsToTxnResponse(v: Input<AddPartitionsToTxnResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.resultsByTransaction === undefined ||
+      !(v.resultsByTransaction === null || v.resultsByTransaction.length !== 0)) &&
+    (v.resultsByTopicV3AndBelow === undefined ||
+      !(v.resultsByTopicV3AndBelow === null || v.resultsByTopicV3AndBelow.length !== 0))
+  );
+}
+
+export function isDefaultAddPartitionsToTxnResult(v: Input<AddPartitionsToTxnResult>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.topicResults === undefined || !(v.topicResults === null || v.topicResults.length !== 0))
+  );
+}
+
+export function isDefaultAddPartitionsToTxnTopicResult(v: Input<AddPartitionsToTxnTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.resultsByPartition === undefined || !(v.resultsByPartition === null || v.resultsByPartition.length !== 0))
+  );
+}
+
+export function isDefaultAddPartitionsToTxnPartitionResult(v: Input<AddPartitionsToTxnPartitionResult>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.partitionErrorCode === undefined || !(v.partitionErrorCode !== 0))
+  );
 }
 
 export function writeAddPartitionsToTxnResponse(

@@ -68,6 +68,24 @@ export function defaultListener(): Listener {
   };
 }
 
+export function isDefaultAddRaftVoterRequest(v: Input<AddRaftVoterRequest>): boolean {
+  return (
+    (v.clusterId === undefined || !(v.clusterId !== "")) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0)) &&
+    (v.voterId === undefined || !(v.voterId !== 0)) &&
+    (v.voterDirectoryId === undefined || !!uuidEquals(v.voterDirectoryId, ZERO_UUID)) &&
+    (v.listeners === undefined || !(v.listeners === null || v.listeners.length !== 0))
+  );
+}
+
+export function isDefaultListener(v: Input<Listener>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0))
+  );
+}
+
 export function writeAddRaftVoterRequest(w: Writer, v: Input<AddRaftVoterRequest>, version: number): void {
   const flexible = true;
   {
@@ -188,6 +206,14 @@ export function defaultAddRaftVoterResponse(): AddRaftVoterResponse {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultAddRaftVoterResponse(v: Input<AddRaftVoterResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeAddRaftVoterResponse(w: Writer, v: Input<AddRaftVoterResponse>, version: number): void {

@@ -93,6 +93,34 @@ export function defaultOpData(): OpData {
   };
 }
 
+export function isDefaultAlterClientQuotasRequest(v: Input<AlterClientQuotasRequest>): boolean {
+  return (
+    (v.entries === undefined || !(v.entries === null || v.entries.length !== 0)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultAlterClientQuotasRequestEntryData(v: Input<AlterClientQuotasRequestEntryData>): boolean {
+  return (
+    (v.entity === undefined || !(v.entity === null || v.entity.length !== 0)) &&
+    (v.ops === undefined || !(v.ops === null || v.ops.length !== 0))
+  );
+}
+
+export function isDefaultAlterClientQuotasRequestEntityData(v: Input<AlterClientQuotasRequestEntityData>): boolean {
+  return (
+    (v.entityType === undefined || !(v.entityType !== "")) && (v.entityName === undefined || !(v.entityName !== ""))
+  );
+}
+
+export function isDefaultOpData(v: Input<OpData>): boolean {
+  return (
+    (v.key === undefined || !(v.key !== "")) &&
+    (v.value === undefined || !(v.value !== 0)) &&
+    (v.remove === undefined || !(v.remove !== false))
+  );
+}
+
 export function writeAlterClientQuotasRequest(w: Writer, v: Input<AlterClientQuotasRequest>, version: number): void {
   const flexible = version >= 1;
   {
@@ -337,6 +365,27 @@ export function defaultAlterClientQuotasResponseEntityData(): AlterClientQuotasR
     entityType: "",
     entityName: "",
   };
+}
+
+export function isDefaultAlterClientQuotasResponse(v: Input<AlterClientQuotasResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.entries === undefined || !(v.entries === null || v.entries.length !== 0))
+  );
+}
+
+export function isDefaultAlterClientQuotasResponseEntryData(v: Input<AlterClientQuotasResponseEntryData>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.entity === undefined || !(v.entity === null || v.entity.length !== 0))
+  );
+}
+
+export function isDefaultAlterClientQuotasResponseEntityData(v: Input<AlterClientQuotasResponseEntityData>): boolean {
+  return (
+    (v.entityType === undefined || !(v.entityType !== "")) && (v.entityName === undefined || !(v.entityName !== ""))
+  );
 }
 
 export function writeAlterClientQuotasResponse(w: Writer, v: Input<AlterClientQuotasResponse>, version: number): void {

@@ -77,6 +77,25 @@ export function defaultAlterableConfig(): AlterableConfig {
   };
 }
 
+export function isDefaultAlterConfigsRequest(v: Input<AlterConfigsRequest>): boolean {
+  return (
+    (v.resources === undefined || !(v.resources === null || v.resources.length !== 0)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultAlterConfigsResource(v: Input<AlterConfigsResource>): boolean {
+  return (
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.configs === undefined || !(v.configs === null || v.configs.length !== 0))
+  );
+}
+
+export function isDefaultAlterableConfig(v: Input<AlterableConfig>): boolean {
+  return (v.name === undefined || !(v.name !== "")) && (v.value === undefined || !(v.value !== ""));
+}
+
 export function writeAlterConfigsRequest(w: Writer, v: Input<AlterConfigsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -253,6 +272,22 @@ export function defaultAlterConfigsResourceResponse(): AlterConfigsResourceRespo
     resourceType: 0,
     resourceName: "",
   };
+}
+
+export function isDefaultAlterConfigsResponse(v: Input<AlterConfigsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0))
+  );
+}
+
+export function isDefaultAlterConfigsResourceResponse(v: Input<AlterConfigsResourceResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== ""))
+  );
 }
 
 export function writeAlterConfigsResponse(w: Writer, v: Input<AlterConfigsResponse>, version: number): void {

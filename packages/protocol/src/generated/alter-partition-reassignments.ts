@@ -74,6 +74,27 @@ export function defaultReassignablePartition(): ReassignablePartition {
   };
 }
 
+export function isDefaultAlterPartitionReassignmentsRequest(v: Input<AlterPartitionReassignmentsRequest>): boolean {
+  return (
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 60000)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultReassignableTopic(v: Input<ReassignableTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultReassignablePartition(v: Input<ReassignablePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.replicas === undefined || !(v.replicas !== null))
+  );
+}
+
 export function writeAlterPartitionReassignmentsRequest(
   w: Writer,
   v: Input<AlterPartitionReassignmentsRequest>,
@@ -298,6 +319,30 @@ export function defaultReassignablePartitionResponse(): ReassignablePartitionRes
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultAlterPartitionReassignmentsResponse(v: Input<AlterPartitionReassignmentsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0))
+  );
+}
+
+export function isDefaultReassignableTopicResponse(v: Input<ReassignableTopicResponse>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultReassignablePartitionResponse(v: Input<ReassignablePartitionResponse>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeAlterPartitionReassignmentsResponse(

@@ -71,6 +71,24 @@ export function defaultAlterReplicaLogDirTopic(): AlterReplicaLogDirTopic {
   };
 }
 
+export function isDefaultAlterReplicaLogDirsRequest(v: Input<AlterReplicaLogDirsRequest>): boolean {
+  return v.dirs === undefined || !(v.dirs === null || v.dirs.length !== 0);
+}
+
+export function isDefaultAlterReplicaLogDir(v: Input<AlterReplicaLogDir>): boolean {
+  return (
+    (v.path === undefined || !(v.path !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultAlterReplicaLogDirTopic(v: Input<AlterReplicaLogDirTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeAlterReplicaLogDirsRequest(
   w: Writer,
   v: Input<AlterReplicaLogDirsRequest>,
@@ -281,6 +299,26 @@ export function defaultAlterReplicaLogDirPartitionResult(): AlterReplicaLogDirPa
     partitionIndex: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultAlterReplicaLogDirsResponse(v: Input<AlterReplicaLogDirsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultAlterReplicaLogDirTopicResult(v: Input<AlterReplicaLogDirTopicResult>): boolean {
+  return (
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultAlterReplicaLogDirPartitionResult(v: Input<AlterReplicaLogDirPartitionResult>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeAlterReplicaLogDirsResponse(

@@ -83,6 +83,27 @@ export function defaultScramCredentialUpsertion(): ScramCredentialUpsertion {
   };
 }
 
+export function isDefaultAlterUserScramCredentialsRequest(v: Input<AlterUserScramCredentialsRequest>): boolean {
+  return (
+    (v.deletions === undefined || !(v.deletions === null || v.deletions.length !== 0)) &&
+    (v.upsertions === undefined || !(v.upsertions === null || v.upsertions.length !== 0))
+  );
+}
+
+export function isDefaultScramCredentialDeletion(v: Input<ScramCredentialDeletion>): boolean {
+  return (v.name === undefined || !(v.name !== "")) && (v.mechanism === undefined || !(v.mechanism !== 0));
+}
+
+export function isDefaultScramCredentialUpsertion(v: Input<ScramCredentialUpsertion>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.mechanism === undefined || !(v.mechanism !== 0)) &&
+    (v.iterations === undefined || !(v.iterations !== 0)) &&
+    (v.salt === undefined || !(v.salt === null || v.salt.byteLength !== 0)) &&
+    (v.saltedPassword === undefined || !(v.saltedPassword === null || v.saltedPassword.byteLength !== 0))
+  );
+}
+
 export function writeAlterUserScramCredentialsRequest(
   w: Writer,
   v: Input<AlterUserScramCredentialsRequest>,
@@ -269,6 +290,21 @@ export function defaultAlterUserScramCredentialsResult(): AlterUserScramCredenti
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultAlterUserScramCredentialsResponse(v: Input<AlterUserScramCredentialsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultAlterUserScramCredentialsResult(v: Input<AlterUserScramCredentialsResult>): boolean {
+  return (
+    (v.user === undefined || !(v.user !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeAlterUserScramCredentialsResponse(

@@ -42,6 +42,13 @@ export function defaultApiVersionsRequest(): ApiVersionsRequest {
   };
 }
 
+export function isDefaultApiVersionsRequest(v: Input<ApiVersionsRequest>): boolean {
+  return (
+    (v.clientSoftwareName === undefined || !(v.clientSoftwareName !== "")) &&
+    (v.clientSoftwareVersion === undefined || !(v.clientSoftwareVersion !== ""))
+  );
+}
+
 export function writeApiVersionsRequest(w: Writer, v: Input<ApiVersionsRequest>, version: number): void {
   const flexible = version >= 3;
   if (version >= 3) {
@@ -178,6 +185,42 @@ export function defaultFinalizedFeatureKey(): FinalizedFeatureKey {
     maxVersionLevel: 0,
     minVersionLevel: 0,
   };
+}
+
+export function isDefaultApiVersionsResponse(v: Input<ApiVersionsResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.apiKeys === undefined || !(v.apiKeys === null || v.apiKeys.length !== 0)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.supportedFeatures === undefined || !(v.supportedFeatures === null || v.supportedFeatures.length !== 0)) &&
+    (v.finalizedFeaturesEpoch === undefined || !(v.finalizedFeaturesEpoch !== -1n)) &&
+    (v.finalizedFeatures === undefined || !(v.finalizedFeatures === null || v.finalizedFeatures.length !== 0)) &&
+    (v.zkMigrationReady === undefined || !(v.zkMigrationReady !== false))
+  );
+}
+
+export function isDefaultApiVersion(v: Input<ApiVersion>): boolean {
+  return (
+    (v.apiKey === undefined || !(v.apiKey !== 0)) &&
+    (v.minVersion === undefined || !(v.minVersion !== 0)) &&
+    (v.maxVersion === undefined || !(v.maxVersion !== 0))
+  );
+}
+
+export function isDefaultSupportedFeatureKey(v: Input<SupportedFeatureKey>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.minVersion === undefined || !(v.minVersion !== 0)) &&
+    (v.maxVersion === undefined || !(v.maxVersion !== 0))
+  );
+}
+
+export function isDefaultFinalizedFeatureKey(v: Input<FinalizedFeatureKey>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.maxVersionLevel === undefined || !(v.maxVersionLevel !== 0)) &&
+    (v.minVersionLevel === undefined || !(v.minVersionLevel !== 0))
+  );
 }
 
 export function writeApiVersionsResponse(w: Writer, v: Input<ApiVersionsResponse>, version: number): void {

@@ -42,6 +42,13 @@ export function defaultConsumerGroupDescribeRequest(): ConsumerGroupDescribeRequ
   };
 }
 
+export function isDefaultConsumerGroupDescribeRequest(v: Input<ConsumerGroupDescribeRequest>): boolean {
+  return (
+    (v.groupIds === undefined || !(v.groupIds === null || v.groupIds.length !== 0)) &&
+    (v.includeAuthorizedOperations === undefined || !(v.includeAuthorizedOperations !== false))
+  );
+}
+
 export function writeConsumerGroupDescribeRequest(
   w: Writer,
   v: Input<ConsumerGroupDescribeRequest>,
@@ -240,6 +247,55 @@ export function defaultAssignment(): Assignment {
   return {
     topicPartitions: [],
   };
+}
+
+export function isDefaultConsumerGroupDescribeResponse(v: Input<ConsumerGroupDescribeResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0))
+  );
+}
+
+export function isDefaultDescribedGroup(v: Input<DescribedGroup>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.groupState === undefined || !(v.groupState !== "")) &&
+    (v.groupEpoch === undefined || !(v.groupEpoch !== 0)) &&
+    (v.assignmentEpoch === undefined || !(v.assignmentEpoch !== 0)) &&
+    (v.assignorName === undefined || !(v.assignorName !== "")) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0)) &&
+    (v.authorizedOperations === undefined || !(v.authorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultMember(v: Input<Member>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.instanceId === undefined || !(v.instanceId !== null)) &&
+    (v.rackId === undefined || !(v.rackId !== null)) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.clientId === undefined || !(v.clientId !== "")) &&
+    (v.clientHost === undefined || !(v.clientHost !== "")) &&
+    (v.subscribedTopicNames === undefined ||
+      !(v.subscribedTopicNames === null || v.subscribedTopicNames.length !== 0)) &&
+    (v.subscribedTopicRegex === undefined || !(v.subscribedTopicRegex !== null)) &&
+    (v.assignment === undefined || !!isDefaultAssignment(v.assignment)) &&
+    (v.targetAssignment === undefined || !!isDefaultAssignment(v.targetAssignment))
+  );
+}
+
+export function isDefaultTopicPartitions(v: Input<TopicPartitions>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultAssignment(v: Input<Assignment>): boolean {
+  return v.topicPartitions === undefined || !(v.topicPartitions === null || v.topicPartitions.length !== 0);
 }
 
 export function writeConsumerGroupDescribeResponse(

@@ -82,6 +82,30 @@ export function defaultConsumerGroupHeartbeatRequestTopicPartitions(): ConsumerG
   };
 }
 
+export function isDefaultConsumerGroupHeartbeatRequest(v: Input<ConsumerGroupHeartbeatRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.instanceId === undefined || !(v.instanceId !== null)) &&
+    (v.rackId === undefined || !(v.rackId !== null)) &&
+    (v.rebalanceTimeoutMs === undefined || !(v.rebalanceTimeoutMs !== -1)) &&
+    (v.subscribedTopicNames === undefined || !(v.subscribedTopicNames !== null)) &&
+    (v.subscribedTopicRegex === undefined || !(v.subscribedTopicRegex !== null)) &&
+    (v.serverAssignor === undefined || !(v.serverAssignor !== null)) &&
+    (v.topicPartitions === undefined || !(v.topicPartitions !== null))
+  );
+}
+
+export function isDefaultConsumerGroupHeartbeatRequestTopicPartitions(
+  v: Input<ConsumerGroupHeartbeatRequestTopicPartitions>,
+): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeConsumerGroupHeartbeatRequest(
   w: Writer,
   v: Input<ConsumerGroupHeartbeatRequest>,
@@ -341,6 +365,31 @@ export function defaultConsumerGroupHeartbeatResponseTopicPartitions(): Consumer
     topicId: ZERO_UUID,
     partitions: [],
   };
+}
+
+export function isDefaultConsumerGroupHeartbeatResponse(v: Input<ConsumerGroupHeartbeatResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.memberId === undefined || !(v.memberId !== null)) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.heartbeatIntervalMs === undefined || !(v.heartbeatIntervalMs !== 0)) &&
+    (v.assignment === undefined || !(v.assignment !== null))
+  );
+}
+
+export function isDefaultAssignment(v: Input<Assignment>): boolean {
+  return v.topicPartitions === undefined || !(v.topicPartitions === null || v.topicPartitions.length !== 0);
+}
+
+export function isDefaultConsumerGroupHeartbeatResponseTopicPartitions(
+  v: Input<ConsumerGroupHeartbeatResponseTopicPartitions>,
+): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
 }
 
 export function writeConsumerGroupHeartbeatResponse(

@@ -70,6 +70,22 @@ export function defaultAclCreation(): AclCreation {
   };
 }
 
+export function isDefaultCreateAclsRequest(v: Input<CreateAclsRequest>): boolean {
+  return v.creations === undefined || !(v.creations === null || v.creations.length !== 0);
+}
+
+export function isDefaultAclCreation(v: Input<AclCreation>): boolean {
+  return (
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.resourcePatternType === undefined || !(v.resourcePatternType !== 3)) &&
+    (v.principal === undefined || !(v.principal !== "")) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.operation === undefined || !(v.operation !== 0)) &&
+    (v.permissionType === undefined || !(v.permissionType !== 0))
+  );
+}
+
 export function writeCreateAclsRequest(w: Writer, v: Input<CreateAclsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -212,6 +228,19 @@ export function defaultAclCreationResult(): AclCreationResult {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultCreateAclsResponse(v: Input<CreateAclsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultAclCreationResult(v: Input<AclCreationResult>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) && (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeCreateAclsResponse(w: Writer, v: Input<CreateAclsResponse>, version: number): void {

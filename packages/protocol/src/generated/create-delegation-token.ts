@@ -64,6 +64,22 @@ export function defaultCreatableRenewers(): CreatableRenewers {
   };
 }
 
+export function isDefaultCreateDelegationTokenRequest(v: Input<CreateDelegationTokenRequest>): boolean {
+  return (
+    (v.ownerPrincipalType === undefined || !(v.ownerPrincipalType !== "")) &&
+    (v.ownerPrincipalName === undefined || !(v.ownerPrincipalName !== "")) &&
+    (v.renewers === undefined || !(v.renewers === null || v.renewers.length !== 0)) &&
+    (v.maxLifetimeMs === undefined || !(v.maxLifetimeMs !== 0n))
+  );
+}
+
+export function isDefaultCreatableRenewers(v: Input<CreatableRenewers>): boolean {
+  return (
+    (v.principalType === undefined || !(v.principalType !== "")) &&
+    (v.principalName === undefined || !(v.principalName !== ""))
+  );
+}
+
 export function writeCreateDelegationTokenRequest(
   w: Writer,
   v: Input<CreateDelegationTokenRequest>,
@@ -225,6 +241,22 @@ export function defaultCreateDelegationTokenResponse(): CreateDelegationTokenRes
     hmac: EMPTY_BYTES,
     throttleTimeMs: 0,
   };
+}
+
+export function isDefaultCreateDelegationTokenResponse(v: Input<CreateDelegationTokenResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.principalType === undefined || !(v.principalType !== "")) &&
+    (v.principalName === undefined || !(v.principalName !== "")) &&
+    (v.tokenRequesterPrincipalType === undefined || !(v.tokenRequesterPrincipalType !== "")) &&
+    (v.tokenRequesterPrincipalName === undefined || !(v.tokenRequesterPrincipalName !== "")) &&
+    (v.issueTimestampMs === undefined || !(v.issueTimestampMs !== 0n)) &&
+    (v.expiryTimestampMs === undefined || !(v.expiryTimestampMs !== 0n)) &&
+    (v.maxTimestampMs === undefined || !(v.maxTimestampMs !== 0n)) &&
+    (v.tokenId === undefined || !(v.tokenId !== "")) &&
+    (v.hmac === undefined || !(v.hmac === null || v.hmac.byteLength !== 0)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0))
+  );
 }
 
 export function writeCreateDelegationTokenResponse(

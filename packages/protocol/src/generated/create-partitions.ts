@@ -77,6 +77,26 @@ export function defaultCreatePartitionsAssignment(): CreatePartitionsAssignment 
   };
 }
 
+export function isDefaultCreatePartitionsRequest(v: Input<CreatePartitionsRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultCreatePartitionsTopic(v: Input<CreatePartitionsTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.count === undefined || !(v.count !== 0)) &&
+    (v.assignments === undefined || !(v.assignments === null || v.assignments.length !== 0))
+  );
+}
+
+export function isDefaultCreatePartitionsAssignment(v: Input<CreatePartitionsAssignment>): boolean {
+  return v.brokerIds === undefined || !(v.brokerIds === null || v.brokerIds.length !== 0);
+}
+
 export function writeCreatePartitionsRequest(w: Writer, v: Input<CreatePartitionsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -274,6 +294,21 @@ export function defaultCreatePartitionsTopicResult(): CreatePartitionsTopicResul
     errorCode: 0,
     errorMessage: null,
   };
+}
+
+export function isDefaultCreatePartitionsResponse(v: Input<CreatePartitionsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultCreatePartitionsTopicResult(v: Input<CreatePartitionsTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null))
+  );
 }
 
 export function writeCreatePartitionsResponse(w: Writer, v: Input<CreatePartitionsResponse>, version: number): void {

@@ -102,6 +102,35 @@ export function defaultCreatableTopicConfig(): CreatableTopicConfig {
   };
 }
 
+export function isDefaultCreateTopicsRequest(v: Input<CreateTopicsRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 60000)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultCreatableTopic(v: Input<CreatableTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.numPartitions === undefined || !(v.numPartitions !== 0)) &&
+    (v.replicationFactor === undefined || !(v.replicationFactor !== 0)) &&
+    (v.assignments === undefined || !(v.assignments === null || v.assignments.length !== 0)) &&
+    (v.configs === undefined || !(v.configs === null || v.configs.length !== 0))
+  );
+}
+
+export function isDefaultCreatableReplicaAssignment(v: Input<CreatableReplicaAssignment>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.brokerIds === undefined || !(v.brokerIds === null || v.brokerIds.length !== 0))
+  );
+}
+
+export function isDefaultCreatableTopicConfig(v: Input<CreatableTopicConfig>): boolean {
+  return (v.name === undefined || !(v.name !== "")) && (v.value === undefined || !(v.value !== ""));
+}
+
 export function writeCreateTopicsRequest(w: Writer, v: Input<CreateTopicsRequest>, version: number): void {
   const flexible = version >= 5;
   {
@@ -401,6 +430,36 @@ export function defaultCreatableTopicConfigs(): CreatableTopicConfigs {
     configSource: -1,
     isSensitive: false,
   };
+}
+
+export function isDefaultCreateTopicsResponse(v: Input<CreateTopicsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultCreatableTopicResult(v: Input<CreatableTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.topicConfigErrorCode === undefined || !(v.topicConfigErrorCode !== 0)) &&
+    (v.numPartitions === undefined || !(v.numPartitions !== -1)) &&
+    (v.replicationFactor === undefined || !(v.replicationFactor !== -1)) &&
+    (v.configs === undefined || !(v.configs === null || v.configs.length !== 0))
+  );
+}
+
+export function isDefaultCreatableTopicConfigs(v: Input<CreatableTopicConfigs>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.value === undefined || !(v.value !== "")) &&
+    (v.readOnly === undefined || !(v.readOnly !== false)) &&
+    (v.configSource === undefined || !(v.configSource !== -1)) &&
+    (v.isSensitive === undefined || !(v.isSensitive !== false))
+  );
 }
 
 export function writeCreateTopicsResponse(w: Writer, v: Input<CreateTopicsResponse>, version: number): void {

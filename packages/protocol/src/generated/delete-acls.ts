@@ -70,6 +70,22 @@ export function defaultDeleteAclsFilter(): DeleteAclsFilter {
   };
 }
 
+export function isDefaultDeleteAclsRequest(v: Input<DeleteAclsRequest>): boolean {
+  return v.filters === undefined || !(v.filters === null || v.filters.length !== 0);
+}
+
+export function isDefaultDeleteAclsFilter(v: Input<DeleteAclsFilter>): boolean {
+  return (
+    (v.resourceTypeFilter === undefined || !(v.resourceTypeFilter !== 0)) &&
+    (v.resourceNameFilter === undefined || !(v.resourceNameFilter !== "")) &&
+    (v.patternTypeFilter === undefined || !(v.patternTypeFilter !== 3)) &&
+    (v.principalFilter === undefined || !(v.principalFilter !== "")) &&
+    (v.hostFilter === undefined || !(v.hostFilter !== "")) &&
+    (v.operation === undefined || !(v.operation !== 0)) &&
+    (v.permissionType === undefined || !(v.permissionType !== 0))
+  );
+}
+
 export function writeDeleteAclsRequest(w: Writer, v: Input<DeleteAclsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -261,6 +277,35 @@ export function defaultDeleteAclsMatchingAcl(): DeleteAclsMatchingAcl {
     operation: 0,
     permissionType: 0,
   };
+}
+
+export function isDefaultDeleteAclsResponse(v: Input<DeleteAclsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.filterResults === undefined || !(v.filterResults === null || v.filterResults.length !== 0))
+  );
+}
+
+export function isDefaultDeleteAclsFilterResult(v: Input<DeleteAclsFilterResult>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.matchingAcls === undefined || !(v.matchingAcls === null || v.matchingAcls.length !== 0))
+  );
+}
+
+export function isDefaultDeleteAclsMatchingAcl(v: Input<DeleteAclsMatchingAcl>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.patternType === undefined || !(v.patternType !== 3)) &&
+    (v.principal === undefined || !(v.principal !== "")) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.operation === undefined || !(v.operation !== 0)) &&
+    (v.permissionType === undefined || !(v.permissionType !== 0))
+  );
 }
 
 export function writeDeleteAclsResponse(w: Writer, v: Input<DeleteAclsResponse>, version: number): void {

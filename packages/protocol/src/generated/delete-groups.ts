@@ -39,6 +39,10 @@ export function defaultDeleteGroupsRequest(): DeleteGroupsRequest {
   };
 }
 
+export function isDefaultDeleteGroupsRequest(v: Input<DeleteGroupsRequest>): boolean {
+  return v.groupsNames === undefined || !(v.groupsNames === null || v.groupsNames.length !== 0);
+}
+
 export function writeDeleteGroupsRequest(w: Writer, v: Input<DeleteGroupsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -131,6 +135,17 @@ export function defaultDeletableGroupResult(): DeletableGroupResult {
     groupId: "",
     errorCode: 0,
   };
+}
+
+export function isDefaultDeleteGroupsResponse(v: Input<DeleteGroupsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultDeletableGroupResult(v: Input<DeletableGroupResult>): boolean {
+  return (v.groupId === undefined || !(v.groupId !== "")) && (v.errorCode === undefined || !(v.errorCode !== 0));
 }
 
 export function writeDeleteGroupsResponse(w: Writer, v: Input<DeleteGroupsResponse>, version: number): void {

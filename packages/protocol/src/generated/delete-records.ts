@@ -74,6 +74,26 @@ export function defaultDeleteRecordsPartition(): DeleteRecordsPartition {
   };
 }
 
+export function isDefaultDeleteRecordsRequest(v: Input<DeleteRecordsRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0))
+  );
+}
+
+export function isDefaultDeleteRecordsTopic(v: Input<DeleteRecordsTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultDeleteRecordsPartition(v: Input<DeleteRecordsPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.offset === undefined || !(v.offset !== 0n))
+  );
+}
+
 export function writeDeleteRecordsRequest(w: Writer, v: Input<DeleteRecordsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -257,6 +277,28 @@ export function defaultDeleteRecordsPartitionResult(): DeleteRecordsPartitionRes
     lowWatermark: 0n,
     errorCode: 0,
   };
+}
+
+export function isDefaultDeleteRecordsResponse(v: Input<DeleteRecordsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultDeleteRecordsTopicResult(v: Input<DeleteRecordsTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultDeleteRecordsPartitionResult(v: Input<DeleteRecordsPartitionResult>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.lowWatermark === undefined || !(v.lowWatermark !== 0n)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeDeleteRecordsResponse(w: Writer, v: Input<DeleteRecordsResponse>, version: number): void {

@@ -71,6 +71,24 @@ export function defaultPartitionData(): PartitionData {
   };
 }
 
+export function isDefaultDeleteShareGroupStateRequest(v: Input<DeleteShareGroupStateRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultDeleteStateData(v: Input<DeleteStateData>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return v.partition === undefined || !(v.partition !== 0);
+}
+
 export function writeDeleteShareGroupStateRequest(
   w: Writer,
   v: Input<DeleteShareGroupStateRequest>,
@@ -258,6 +276,25 @@ export function defaultPartitionResult(): PartitionResult {
     errorCode: 0,
     errorMessage: null,
   };
+}
+
+export function isDefaultDeleteShareGroupStateResponse(v: Input<DeleteShareGroupStateResponse>): boolean {
+  return v.results === undefined || !(v.results === null || v.results.length !== 0);
+}
+
+export function isDefaultDeleteStateResult(v: Input<DeleteStateResult>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResult(v: Input<PartitionResult>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null))
+  );
 }
 
 export function writeDeleteShareGroupStateResponse(

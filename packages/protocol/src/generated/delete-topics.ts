@@ -61,6 +61,20 @@ export function defaultDeleteTopicState(): DeleteTopicState {
   };
 }
 
+export function isDefaultDeleteTopicsRequest(v: Input<DeleteTopicsRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.topicNames === undefined || !(v.topicNames === null || v.topicNames.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0))
+  );
+}
+
+export function isDefaultDeleteTopicState(v: Input<DeleteTopicState>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== null)) && (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID))
+  );
+}
+
 export function writeDeleteTopicsRequest(w: Writer, v: Input<DeleteTopicsRequest>, version: number): void {
   const flexible = version >= 4;
   if (version >= 6) {
@@ -231,6 +245,22 @@ export function defaultDeletableTopicResult(): DeletableTopicResult {
     errorCode: 0,
     errorMessage: null,
   };
+}
+
+export function isDefaultDeleteTopicsResponse(v: Input<DeleteTopicsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0))
+  );
+}
+
+export function isDefaultDeletableTopicResult(v: Input<DeletableTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null))
+  );
 }
 
 export function writeDeleteTopicsResponse(w: Writer, v: Input<DeleteTopicsResponse>, version: number): void {

@@ -57,6 +57,18 @@ export function defaultDescribeAclsRequest(): DescribeAclsRequest {
   };
 }
 
+export function isDefaultDescribeAclsRequest(v: Input<DescribeAclsRequest>): boolean {
+  return (
+    (v.resourceTypeFilter === undefined || !(v.resourceTypeFilter !== 0)) &&
+    (v.resourceNameFilter === undefined || !(v.resourceNameFilter !== "")) &&
+    (v.patternTypeFilter === undefined || !(v.patternTypeFilter !== 3)) &&
+    (v.principalFilter === undefined || !(v.principalFilter !== "")) &&
+    (v.hostFilter === undefined || !(v.hostFilter !== "")) &&
+    (v.operation === undefined || !(v.operation !== 0)) &&
+    (v.permissionType === undefined || !(v.permissionType !== 0))
+  );
+}
+
 export function writeDescribeAclsRequest(w: Writer, v: Input<DescribeAclsRequest>, version: number): void {
   const flexible = version >= 2;
   w.writeInt8(v.resourceTypeFilter === undefined ? 0 : v.resourceTypeFilter);
@@ -199,6 +211,33 @@ export function defaultAclDescription(): AclDescription {
     operation: 0,
     permissionType: 0,
   };
+}
+
+export function isDefaultDescribeAclsResponse(v: Input<DescribeAclsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.resources === undefined || !(v.resources === null || v.resources.length !== 0))
+  );
+}
+
+export function isDefaultDescribeAclsResource(v: Input<DescribeAclsResource>): boolean {
+  return (
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.patternType === undefined || !(v.patternType !== 3)) &&
+    (v.acls === undefined || !(v.acls === null || v.acls.length !== 0))
+  );
+}
+
+export function isDefaultAclDescription(v: Input<AclDescription>): boolean {
+  return (
+    (v.principal === undefined || !(v.principal !== "")) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.operation === undefined || !(v.operation !== 0)) &&
+    (v.permissionType === undefined || !(v.permissionType !== 0))
+  );
 }
 
 export function writeDescribeAclsResponse(w: Writer, v: Input<DescribeAclsResponse>, version: number): void {

@@ -61,6 +61,21 @@ export function defaultComponentData(): ComponentData {
   };
 }
 
+export function isDefaultDescribeClientQuotasRequest(v: Input<DescribeClientQuotasRequest>): boolean {
+  return (
+    (v.components === undefined || !(v.components === null || v.components.length !== 0)) &&
+    (v.strict === undefined || !(v.strict !== false))
+  );
+}
+
+export function isDefaultComponentData(v: Input<ComponentData>): boolean {
+  return (
+    (v.entityType === undefined || !(v.entityType !== "")) &&
+    (v.matchType === undefined || !(v.matchType !== 0)) &&
+    (v.match === undefined || !(v.match !== ""))
+  );
+}
+
 export function writeDescribeClientQuotasRequest(
   w: Writer,
   v: Input<DescribeClientQuotasRequest>,
@@ -233,6 +248,32 @@ export function defaultValueData(): ValueData {
     key: "",
     value: 0,
   };
+}
+
+export function isDefaultDescribeClientQuotasResponse(v: Input<DescribeClientQuotasResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.entries === undefined || !(v.entries === null || v.entries.length !== 0))
+  );
+}
+
+export function isDefaultEntryData(v: Input<EntryData>): boolean {
+  return (
+    (v.entity === undefined || !(v.entity === null || v.entity.length !== 0)) &&
+    (v.values === undefined || !(v.values === null || v.values.length !== 0))
+  );
+}
+
+export function isDefaultEntityData(v: Input<EntityData>): boolean {
+  return (
+    (v.entityType === undefined || !(v.entityType !== "")) && (v.entityName === undefined || !(v.entityName !== ""))
+  );
+}
+
+export function isDefaultValueData(v: Input<ValueData>): boolean {
+  return (v.key === undefined || !(v.key !== "")) && (v.value === undefined || !(v.value !== 0));
 }
 
 export function writeDescribeClientQuotasResponse(

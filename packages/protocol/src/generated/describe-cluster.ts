@@ -42,6 +42,13 @@ export function defaultDescribeClusterRequest(): DescribeClusterRequest {
   };
 }
 
+export function isDefaultDescribeClusterRequest(v: Input<DescribeClusterRequest>): boolean {
+  return (
+    (v.includeClusterAuthorizedOperations === undefined || !(v.includeClusterAuthorizedOperations !== false)) &&
+    (v.endpointType === undefined || !(v.endpointType !== 1))
+  );
+}
+
 export function writeDescribeClusterRequest(w: Writer, v: Input<DescribeClusterRequest>, version: number): void {
   const flexible = true;
   w.writeBool(v.includeClusterAuthorizedOperations === undefined ? false : v.includeClusterAuthorizedOperations);
@@ -143,6 +150,28 @@ export function defaultDescribeClusterBroker(): DescribeClusterBroker {
     port: 0,
     rack: null,
   };
+}
+
+export function isDefaultDescribeClusterResponse(v: Input<DescribeClusterResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.endpointType === undefined || !(v.endpointType !== 1)) &&
+    (v.clusterId === undefined || !(v.clusterId !== "")) &&
+    (v.controllerId === undefined || !(v.controllerId !== -1)) &&
+    (v.brokers === undefined || !(v.brokers === null || v.brokers.length !== 0)) &&
+    (v.clusterAuthorizedOperations === undefined || !(v.clusterAuthorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultDescribeClusterBroker(v: Input<DescribeClusterBroker>): boolean {
+  return (
+    (v.brokerId === undefined || !(v.brokerId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
 }
 
 export function writeDescribeClusterResponse(w: Writer, v: Input<DescribeClusterResponse>, version: number): void {

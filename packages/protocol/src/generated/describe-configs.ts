@@ -64,6 +64,22 @@ export function defaultDescribeConfigsResource(): DescribeConfigsResource {
   };
 }
 
+export function isDefaultDescribeConfigsRequest(v: Input<DescribeConfigsRequest>): boolean {
+  return (
+    (v.resources === undefined || !(v.resources === null || v.resources.length !== 0)) &&
+    (v.includeSynonyms === undefined || !(v.includeSynonyms !== false)) &&
+    (v.includeDocumentation === undefined || !(v.includeDocumentation !== false))
+  );
+}
+
+export function isDefaultDescribeConfigsResource(v: Input<DescribeConfigsResource>): boolean {
+  return (
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.configurationKeys === undefined || !(v.configurationKeys === null || v.configurationKeys.length !== 0))
+  );
+}
+
 export function writeDescribeConfigsRequest(w: Writer, v: Input<DescribeConfigsRequest>, version: number): void {
   const flexible = version >= 4;
   {
@@ -284,6 +300,45 @@ export function defaultDescribeConfigsSynonym(): DescribeConfigsSynonym {
     value: "",
     source: 0,
   };
+}
+
+export function isDefaultDescribeConfigsResponse(v: Input<DescribeConfigsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultDescribeConfigsResult(v: Input<DescribeConfigsResult>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.configs === undefined || !(v.configs === null || v.configs.length !== 0))
+  );
+}
+
+export function isDefaultDescribeConfigsResourceResult(v: Input<DescribeConfigsResourceResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.value === undefined || !(v.value !== "")) &&
+    (v.readOnly === undefined || !(v.readOnly !== false)) &&
+    (v.isDefault === undefined || !(v.isDefault !== false)) &&
+    (v.configSource === undefined || !(v.configSource !== -1)) &&
+    (v.isSensitive === undefined || !(v.isSensitive !== false)) &&
+    (v.synonyms === undefined || !(v.synonyms === null || v.synonyms.length !== 0)) &&
+    (v.configType === undefined || !(v.configType !== 0)) &&
+    (v.documentation === undefined || !(v.documentation !== ""))
+  );
+}
+
+export function isDefaultDescribeConfigsSynonym(v: Input<DescribeConfigsSynonym>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.value === undefined || !(v.value !== "")) &&
+    (v.source === undefined || !(v.source !== 0))
+  );
 }
 
 export function writeDescribeConfigsResponse(w: Writer, v: Input<DescribeConfigsResponse>, version: number): void {

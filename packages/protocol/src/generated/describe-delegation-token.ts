@@ -55,6 +55,17 @@ export function defaultDescribeDelegationTokenOwner(): DescribeDelegationTokenOw
   };
 }
 
+export function isDefaultDescribeDelegationTokenRequest(v: Input<DescribeDelegationTokenRequest>): boolean {
+  return v.owners === undefined || !(v.owners === null || v.owners.length !== 0);
+}
+
+export function isDefaultDescribeDelegationTokenOwner(v: Input<DescribeDelegationTokenOwner>): boolean {
+  return (
+    (v.principalType === undefined || !(v.principalType !== "")) &&
+    (v.principalName === undefined || !(v.principalName !== ""))
+  );
+}
+
 export function writeDescribeDelegationTokenRequest(
   w: Writer,
   v: Input<DescribeDelegationTokenRequest>,
@@ -226,6 +237,36 @@ export function defaultDescribedDelegationTokenRenewer(): DescribedDelegationTok
     principalType: "",
     principalName: "",
   };
+}
+
+export function isDefaultDescribeDelegationTokenResponse(v: Input<DescribeDelegationTokenResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.tokens === undefined || !(v.tokens === null || v.tokens.length !== 0)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0))
+  );
+}
+
+export function isDefaultDescribedDelegationToken(v: Input<DescribedDelegationToken>): boolean {
+  return (
+    (v.principalType === undefined || !(v.principalType !== "")) &&
+    (v.principalName === undefined || !(v.principalName !== "")) &&
+    (v.tokenRequesterPrincipalType === undefined || !(v.tokenRequesterPrincipalType !== "")) &&
+    (v.tokenRequesterPrincipalName === undefined || !(v.tokenRequesterPrincipalName !== "")) &&
+    (v.issueTimestamp === undefined || !(v.issueTimestamp !== 0n)) &&
+    (v.expiryTimestamp === undefined || !(v.expiryTimestamp !== 0n)) &&
+    (v.maxTimestamp === undefined || !(v.maxTimestamp !== 0n)) &&
+    (v.tokenId === undefined || !(v.tokenId !== "")) &&
+    (v.hmac === undefined || !(v.hmac === null || v.hmac.byteLength !== 0)) &&
+    (v.renewers === undefined || !(v.renewers === null || v.renewers.length !== 0))
+  );
+}
+
+export function isDefaultDescribedDelegationTokenRenewer(v: Input<DescribedDelegationTokenRenewer>): boolean {
+  return (
+    (v.principalType === undefined || !(v.principalType !== "")) &&
+    (v.principalName === undefined || !(v.principalName !== ""))
+  );
 }
 
 export function writeDescribeDelegationTokenResponse(

@@ -42,6 +42,13 @@ export function defaultDescribeGroupsRequest(): DescribeGroupsRequest {
   };
 }
 
+export function isDefaultDescribeGroupsRequest(v: Input<DescribeGroupsRequest>): boolean {
+  return (
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0)) &&
+    (v.includeAuthorizedOperations === undefined || !(v.includeAuthorizedOperations !== false))
+  );
+}
+
 export function writeDescribeGroupsRequest(w: Writer, v: Input<DescribeGroupsRequest>, version: number): void {
   const flexible = version >= 5;
   {
@@ -184,6 +191,36 @@ export function defaultDescribedGroupMember(): DescribedGroupMember {
     memberMetadata: EMPTY_BYTES,
     memberAssignment: EMPTY_BYTES,
   };
+}
+
+export function isDefaultDescribeGroupsResponse(v: Input<DescribeGroupsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0))
+  );
+}
+
+export function isDefaultDescribedGroup(v: Input<DescribedGroup>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.groupState === undefined || !(v.groupState !== "")) &&
+    (v.protocolType === undefined || !(v.protocolType !== "")) &&
+    (v.protocolData === undefined || !(v.protocolData !== "")) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0)) &&
+    (v.authorizedOperations === undefined || !(v.authorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultDescribedGroupMember(v: Input<DescribedGroupMember>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.clientId === undefined || !(v.clientId !== "")) &&
+    (v.clientHost === undefined || !(v.clientHost !== "")) &&
+    (v.memberMetadata === undefined || !(v.memberMetadata === null || v.memberMetadata.byteLength !== 0)) &&
+    (v.memberAssignment === undefined || !(v.memberAssignment === null || v.memberAssignment.byteLength !== 0))
+  );
 }
 
 export function writeDescribeGroupsResponse(w: Writer, v: Input<DescribeGroupsResponse>, version: number): void {

@@ -55,6 +55,17 @@ export function defaultDescribableLogDirTopic(): DescribableLogDirTopic {
   };
 }
 
+export function isDefaultDescribeLogDirsRequest(v: Input<DescribeLogDirsRequest>): boolean {
+  return v.topics === undefined || !(v.topics === null || v.topics.length !== 0);
+}
+
+export function isDefaultDescribableLogDirTopic(v: Input<DescribableLogDirTopic>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeDescribeLogDirsRequest(w: Writer, v: Input<DescribeLogDirsRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -242,6 +253,40 @@ export function defaultDescribeLogDirsPartition(): DescribeLogDirsPartition {
     offsetLag: 0n,
     isFutureKey: false,
   };
+}
+
+export function isDefaultDescribeLogDirsResponse(v: Input<DescribeLogDirsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultDescribeLogDirsResult(v: Input<DescribeLogDirsResult>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.logDir === undefined || !(v.logDir !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.totalBytes === undefined || !(v.totalBytes !== -1n)) &&
+    (v.usableBytes === undefined || !(v.usableBytes !== -1n))
+  );
+}
+
+export function isDefaultDescribeLogDirsTopic(v: Input<DescribeLogDirsTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultDescribeLogDirsPartition(v: Input<DescribeLogDirsPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.partitionSize === undefined || !(v.partitionSize !== 0n)) &&
+    (v.offsetLag === undefined || !(v.offsetLag !== 0n)) &&
+    (v.isFutureKey === undefined || !(v.isFutureKey !== false))
+  );
 }
 
 export function writeDescribeLogDirsResponse(w: Writer, v: Input<DescribeLogDirsResponse>, version: number): void {

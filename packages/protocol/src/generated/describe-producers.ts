@@ -54,6 +54,17 @@ export function defaultTopicRequest(): TopicRequest {
   };
 }
 
+export function isDefaultDescribeProducersRequest(v: Input<DescribeProducersRequest>): boolean {
+  return v.topics === undefined || !(v.topics === null || v.topics.length !== 0);
+}
+
+export function isDefaultTopicRequest(v: Input<TopicRequest>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionIndexes === undefined || !(v.partitionIndexes === null || v.partitionIndexes.length !== 0))
+  );
+}
+
 export function writeDescribeProducersRequest(w: Writer, v: Input<DescribeProducersRequest>, version: number): void {
   const flexible = true;
   {
@@ -236,6 +247,40 @@ export function defaultProducerState(): ProducerState {
     coordinatorEpoch: 0,
     currentTxnStartOffset: -1n,
   };
+}
+
+export function isDefaultDescribeProducersResponse(v: Input<DescribeProducersResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultTopicResponse(v: Input<TopicResponse>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResponse(v: Input<PartitionResponse>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.activeProducers === undefined || !(v.activeProducers === null || v.activeProducers.length !== 0))
+  );
+}
+
+export function isDefaultProducerState(v: Input<ProducerState>): boolean {
+  return (
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.lastSequence === undefined || !(v.lastSequence !== -1)) &&
+    (v.lastTimestamp === undefined || !(v.lastTimestamp !== -1n)) &&
+    (v.coordinatorEpoch === undefined || !(v.coordinatorEpoch !== 0)) &&
+    (v.currentTxnStartOffset === undefined || !(v.currentTxnStartOffset !== -1n))
+  );
 }
 
 export function writeDescribeProducersResponse(w: Writer, v: Input<DescribeProducersResponse>, version: number): void {

@@ -66,6 +66,21 @@ export function defaultDescribeQuorumRequestPartitionData(): DescribeQuorumReque
   };
 }
 
+export function isDefaultDescribeQuorumRequest(v: Input<DescribeQuorumRequest>): boolean {
+  return v.topics === undefined || !(v.topics === null || v.topics.length !== 0);
+}
+
+export function isDefaultDescribeQuorumRequestTopicData(v: Input<DescribeQuorumRequestTopicData>): boolean {
+  return (
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultDescribeQuorumRequestPartitionData(v: Input<DescribeQuorumRequestPartitionData>): boolean {
+  return v.partitionIndex === undefined || !(v.partitionIndex !== 0);
+}
+
 export function writeDescribeQuorumRequest(w: Writer, v: Input<DescribeQuorumRequest>, version: number): void {
   const flexible = true;
   {
@@ -323,6 +338,60 @@ export function defaultReplicaState(): ReplicaState {
     lastFetchTimestamp: -1n,
     lastCaughtUpTimestamp: -1n,
   };
+}
+
+export function isDefaultDescribeQuorumResponse(v: Input<DescribeQuorumResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.nodes === undefined || !(v.nodes === null || v.nodes.length !== 0))
+  );
+}
+
+export function isDefaultDescribeQuorumResponseTopicData(v: Input<DescribeQuorumResponseTopicData>): boolean {
+  return (
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultDescribeQuorumResponsePartitionData(v: Input<DescribeQuorumResponsePartitionData>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.leaderId === undefined || !(v.leaderId !== 0)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0)) &&
+    (v.highWatermark === undefined || !(v.highWatermark !== 0n)) &&
+    (v.currentVoters === undefined || !(v.currentVoters === null || v.currentVoters.length !== 0)) &&
+    (v.observers === undefined || !(v.observers === null || v.observers.length !== 0))
+  );
+}
+
+export function isDefaultNode(v: Input<Node>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.listeners === undefined || !(v.listeners === null || v.listeners.length !== 0))
+  );
+}
+
+export function isDefaultListener(v: Input<Listener>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0))
+  );
+}
+
+export function isDefaultReplicaState(v: Input<ReplicaState>): boolean {
+  return (
+    (v.replicaId === undefined || !(v.replicaId !== 0)) &&
+    (v.replicaDirectoryId === undefined || !!uuidEquals(v.replicaDirectoryId, ZERO_UUID)) &&
+    (v.logEndOffset === undefined || !(v.logEndOffset !== 0n)) &&
+    (v.lastFetchTimestamp === undefined || !(v.lastFetchTimestamp !== -1n)) &&
+    (v.lastCaughtUpTimestamp === undefined || !(v.lastCaughtUpTimestamp !== -1n))
+  );
 }
 
 export function writeDescribeQuorumResponse(w: Writer, v: Input<DescribeQuorumResponse>, version: number): void {

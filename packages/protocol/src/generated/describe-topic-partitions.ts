@@ -74,6 +74,25 @@ export function defaultDescribeTopicPartitionsRequestCursor(): DescribeTopicPart
   };
 }
 
+export function isDefaultDescribeTopicPartitionsRequest(v: Input<DescribeTopicPartitionsRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.responsePartitionLimit === undefined || !(v.responsePartitionLimit !== 2000)) &&
+    (v.cursor === undefined || !(v.cursor !== null))
+  );
+}
+
+export function isDefaultTopicRequest(v: Input<TopicRequest>): boolean {
+  return v.name === undefined || !(v.name !== "");
+}
+
+export function isDefaultDescribeTopicPartitionsRequestCursor(v: Input<DescribeTopicPartitionsRequestCursor>): boolean {
+  return (
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0))
+  );
+}
+
 export function writeDescribeTopicPartitionsRequest(
   w: Writer,
   v: Input<DescribeTopicPartitionsRequest>,
@@ -313,6 +332,50 @@ export function defaultDescribeTopicPartitionsResponseCursor(): DescribeTopicPar
     topicName: "",
     partitionIndex: 0,
   };
+}
+
+export function isDefaultDescribeTopicPartitionsResponse(v: Input<DescribeTopicPartitionsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.nextCursor === undefined || !(v.nextCursor !== null))
+  );
+}
+
+export function isDefaultDescribeTopicPartitionsResponseTopic(v: Input<DescribeTopicPartitionsResponseTopic>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.isInternal === undefined || !(v.isInternal !== false)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0)) &&
+    (v.topicAuthorizedOperations === undefined || !(v.topicAuthorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultDescribeTopicPartitionsResponsePartition(
+  v: Input<DescribeTopicPartitionsResponsePartition>,
+): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.leaderId === undefined || !(v.leaderId !== 0)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1)) &&
+    (v.replicaNodes === undefined || !(v.replicaNodes === null || v.replicaNodes.length !== 0)) &&
+    (v.isrNodes === undefined || !(v.isrNodes === null || v.isrNodes.length !== 0)) &&
+    (v.eligibleLeaderReplicas === undefined || !(v.eligibleLeaderReplicas !== null)) &&
+    (v.lastKnownElr === undefined || !(v.lastKnownElr !== null)) &&
+    (v.offlineReplicas === undefined || !(v.offlineReplicas === null || v.offlineReplicas.length !== 0))
+  );
+}
+
+export function isDefaultDescribeTopicPartitionsResponseCursor(
+  v: Input<DescribeTopicPartitionsResponseCursor>,
+): boolean {
+  return (
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0))
+  );
 }
 
 export function writeDescribeTopicPartitionsResponse(

@@ -39,6 +39,10 @@ export function defaultDescribeTransactionsRequest(): DescribeTransactionsReques
   };
 }
 
+export function isDefaultDescribeTransactionsRequest(v: Input<DescribeTransactionsRequest>): boolean {
+  return v.transactionalIds === undefined || !(v.transactionalIds === null || v.transactionalIds.length !== 0);
+}
+
 export function writeDescribeTransactionsRequest(
   w: Writer,
   v: Input<DescribeTransactionsRequest>,
@@ -165,6 +169,33 @@ export function defaultTopicData(): TopicData {
     topic: "",
     partitions: [],
   };
+}
+
+export function isDefaultDescribeTransactionsResponse(v: Input<DescribeTransactionsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.transactionStates === undefined || !(v.transactionStates === null || v.transactionStates.length !== 0))
+  );
+}
+
+export function isDefaultTransactionState(v: Input<TransactionState>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.transactionState === undefined || !(v.transactionState !== "")) &&
+    (v.transactionTimeoutMs === undefined || !(v.transactionTimeoutMs !== 0)) &&
+    (v.transactionStartTimeMs === undefined || !(v.transactionStartTimeMs !== 0n)) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultTopicData(v: Input<TopicData>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
 }
 
 export function writeDescribeTransactionsResponse(

@@ -52,6 +52,14 @@ export function defaultUserName(): UserName {
   };
 }
 
+export function isDefaultDescribeUserScramCredentialsRequest(v: Input<DescribeUserScramCredentialsRequest>): boolean {
+  return v.users === undefined || !(v.users === null || v.users.length !== 0);
+}
+
+export function isDefaultUserName(v: Input<UserName>): boolean {
+  return v.name === undefined || !(v.name !== "");
+}
+
 export function writeDescribeUserScramCredentialsRequest(
   w: Writer,
   v: Input<DescribeUserScramCredentialsRequest>,
@@ -207,6 +215,28 @@ export function defaultCredentialInfo(): CredentialInfo {
     mechanism: 0,
     iterations: 0,
   };
+}
+
+export function isDefaultDescribeUserScramCredentialsResponse(v: Input<DescribeUserScramCredentialsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultDescribeUserScramCredentialsResult(v: Input<DescribeUserScramCredentialsResult>): boolean {
+  return (
+    (v.user === undefined || !(v.user !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.credentialInfos === undefined || !(v.credentialInfos === null || v.credentialInfos.length !== 0))
+  );
+}
+
+export function isDefaultCredentialInfo(v: Input<CredentialInfo>): boolean {
+  return (v.mechanism === undefined || !(v.mechanism !== 0)) && (v.iterations === undefined || !(v.iterations !== 0));
 }
 
 export function writeDescribeUserScramCredentialsResponse(

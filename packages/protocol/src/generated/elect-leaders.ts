@@ -61,6 +61,21 @@ export function defaultTopicPartitions(): TopicPartitions {
   };
 }
 
+export function isDefaultElectLeadersRequest(v: Input<ElectLeadersRequest>): boolean {
+  return (
+    (v.electionType === undefined || !(v.electionType !== 0)) &&
+    (v.topicPartitions === undefined || !(v.topicPartitions === null || v.topicPartitions.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 60000))
+  );
+}
+
+export function isDefaultTopicPartitions(v: Input<TopicPartitions>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeElectLeadersRequest(w: Writer, v: Input<ElectLeadersRequest>, version: number): void {
   const flexible = version >= 2;
   if (version >= 1) {
@@ -230,6 +245,30 @@ export function defaultPartitionResult(): PartitionResult {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultElectLeadersResponse(v: Input<ElectLeadersResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.replicaElectionResults === undefined ||
+      !(v.replicaElectionResults === null || v.replicaElectionResults.length !== 0))
+  );
+}
+
+export function isDefaultReplicaElectionResult(v: Input<ReplicaElectionResult>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitionResult === undefined || !(v.partitionResult === null || v.partitionResult.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResult(v: Input<PartitionResult>): boolean {
+  return (
+    (v.partitionId === undefined || !(v.partitionId !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeElectLeadersResponse(w: Writer, v: Input<ElectLeadersResponse>, version: number): void {

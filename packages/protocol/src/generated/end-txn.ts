@@ -48,6 +48,15 @@ export function defaultEndTxnRequest(): EndTxnRequest {
   };
 }
 
+export function isDefaultEndTxnRequest(v: Input<EndTxnRequest>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.committed === undefined || !(v.committed !== false))
+  );
+}
+
 export function writeEndTxnRequest(w: Writer, v: Input<EndTxnRequest>, version: number): void {
   const flexible = version >= 3;
   w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
@@ -116,6 +125,15 @@ export function defaultEndTxnResponse(): EndTxnResponse {
     producerId: -1n,
     producerEpoch: -1,
   };
+}
+
+export function isDefaultEndTxnResponse(v: Input<EndTxnResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.producerId === undefined || !(v.producerId !== -1n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== -1))
+  );
 }
 
 export function writeEndTxnResponse(w: Writer, v: Input<EndTxnResponse>, version: number): void {

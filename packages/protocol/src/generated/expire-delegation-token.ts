@@ -42,6 +42,13 @@ export function defaultExpireDelegationTokenRequest(): ExpireDelegationTokenRequ
   };
 }
 
+export function isDefaultExpireDelegationTokenRequest(v: Input<ExpireDelegationTokenRequest>): boolean {
+  return (
+    (v.hmac === undefined || !(v.hmac === null || v.hmac.byteLength !== 0)) &&
+    (v.expiryTimePeriodMs === undefined || !(v.expiryTimePeriodMs !== 0n))
+  );
+}
+
 export function writeExpireDelegationTokenRequest(
   w: Writer,
   v: Input<ExpireDelegationTokenRequest>,
@@ -111,6 +118,14 @@ export function defaultExpireDelegationTokenResponse(): ExpireDelegationTokenRes
     expiryTimestampMs: 0n,
     throttleTimeMs: 0,
   };
+}
+
+export function isDefaultExpireDelegationTokenResponse(v: Input<ExpireDelegationTokenResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.expiryTimestampMs === undefined || !(v.expiryTimestampMs !== 0n)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0))
+  );
 }
 
 export function writeExpireDelegationTokenResponse(

@@ -156,6 +156,57 @@ export function defaultForgottenTopic(): ForgottenTopic {
   };
 }
 
+export function isDefaultFetchRequest(v: Input<FetchRequest>): boolean {
+  return (
+    (v.clusterId === undefined || !(v.clusterId !== null)) &&
+    (v.replicaId === undefined || !(v.replicaId !== -1)) &&
+    (v.replicaState === undefined || !!isDefaultReplicaState(v.replicaState)) &&
+    (v.maxWaitMs === undefined || !(v.maxWaitMs !== 0)) &&
+    (v.minBytes === undefined || !(v.minBytes !== 0)) &&
+    (v.maxBytes === undefined || !(v.maxBytes !== 2147483647)) &&
+    (v.isolationLevel === undefined || !(v.isolationLevel !== 0)) &&
+    (v.sessionId === undefined || !(v.sessionId !== 0)) &&
+    (v.sessionEpoch === undefined || !(v.sessionEpoch !== -1)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.forgottenTopicsData === undefined || !(v.forgottenTopicsData === null || v.forgottenTopicsData.length !== 0)) &&
+    (v.rackId === undefined || !(v.rackId !== ""))
+  );
+}
+
+export function isDefaultReplicaState(v: Input<ReplicaState>): boolean {
+  return (
+    (v.replicaId === undefined || !(v.replicaId !== -1)) && (v.replicaEpoch === undefined || !(v.replicaEpoch !== -1n))
+  );
+}
+
+export function isDefaultFetchTopic(v: Input<FetchTopic>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultFetchPartition(v: Input<FetchPartition>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.currentLeaderEpoch === undefined || !(v.currentLeaderEpoch !== -1)) &&
+    (v.fetchOffset === undefined || !(v.fetchOffset !== 0n)) &&
+    (v.lastFetchedEpoch === undefined || !(v.lastFetchedEpoch !== -1)) &&
+    (v.logStartOffset === undefined || !(v.logStartOffset !== -1n)) &&
+    (v.partitionMaxBytes === undefined || !(v.partitionMaxBytes !== 0)) &&
+    (v.replicaDirectoryId === undefined || !!uuidEquals(v.replicaDirectoryId, ZERO_UUID))
+  );
+}
+
+export function isDefaultForgottenTopic(v: Input<ForgottenTopic>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: number): void {
   const flexible = version >= 12;
   if (version >= 12 && !(flexible && version >= 12)) {
@@ -228,12 +279,7 @@ export function writeFetchRequest(w: Writer, v: Input<FetchRequest>, version: nu
     }
     if (version >= 15) {
       const x = v.replicaState === undefined ? defaultReplicaState() : v.replicaState;
-      if (
-        !bytesEqual(
-          encodeWith(writeReplicaState, x, version),
-          encodeWith(writeReplicaState, defaultReplicaState(), version),
-        )
-      ) {
+      if (!isDefaultReplicaState(x)) {
         const tw = new Writer();
         writeReplicaState(tw, x, version);
         tagged.push({ tag: 1, data: tw.toBuffer() });
@@ -765,6 +811,67 @@ export function defaultNodeEndpoint(): NodeEndpoint {
   };
 }
 
+export function isDefaultFetchResponse(v: Input<FetchResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.sessionId === undefined || !(v.sessionId !== 0)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0)) &&
+    (v.nodeEndpoints === undefined || !(v.nodeEndpoints === null || v.nodeEndpoints.length !== 0))
+  );
+}
+
+export function isDefaultFetchableTopicResponse(v: Input<FetchableTopicResponse>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.highWatermark === undefined || !(v.highWatermark !== 0n)) &&
+    (v.lastStableOffset === undefined || !(v.lastStableOffset !== -1n)) &&
+    (v.logStartOffset === undefined || !(v.logStartOffset !== -1n)) &&
+    (v.divergingEpoch === undefined || !!isDefaultEpochEndOffset(v.divergingEpoch)) &&
+    (v.currentLeader === undefined || !!isDefaultLeaderIdAndEpoch(v.currentLeader)) &&
+    (v.snapshotId === undefined || !!isDefaultSnapshotId(v.snapshotId)) &&
+    (v.abortedTransactions === undefined || !(v.abortedTransactions === null || v.abortedTransactions.length !== 0)) &&
+    (v.preferredReadReplica === undefined || !(v.preferredReadReplica !== -1)) &&
+    (v.records === undefined || !(v.records === null || v.records.byteLength !== 0))
+  );
+}
+
+export function isDefaultEpochEndOffset(v: Input<EpochEndOffset>): boolean {
+  return (v.epoch === undefined || !(v.epoch !== -1)) && (v.endOffset === undefined || !(v.endOffset !== -1n));
+}
+
+export function isDefaultLeaderIdAndEpoch(v: Input<LeaderIdAndEpoch>): boolean {
+  return (v.leaderId === undefined || !(v.leaderId !== -1)) && (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1));
+}
+
+export function isDefaultSnapshotId(v: Input<SnapshotId>): boolean {
+  return (v.endOffset === undefined || !(v.endOffset !== -1n)) && (v.epoch === undefined || !(v.epoch !== -1));
+}
+
+export function isDefaultAbortedTransaction(v: Input<AbortedTransaction>): boolean {
+  return (
+    (v.producerId === undefined || !(v.producerId !== 0n)) && (v.firstOffset === undefined || !(v.firstOffset !== 0n))
+  );
+}
+
+export function isDefaultNodeEndpoint(v: Input<NodeEndpoint>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
+}
+
 export function writeFetchResponse(w: Writer, v: Input<FetchResponse>, version: number): void {
   const flexible = version >= 12;
   if (version >= 1) {
@@ -893,12 +1000,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 12) {
       const x = v.divergingEpoch === undefined ? defaultEpochEndOffset() : v.divergingEpoch;
-      if (
-        !bytesEqual(
-          encodeWith(writeEpochEndOffset, x, version),
-          encodeWith(writeEpochEndOffset, defaultEpochEndOffset(), version),
-        )
-      ) {
+      if (!isDefaultEpochEndOffset(x)) {
         const tw = new Writer();
         writeEpochEndOffset(tw, x, version);
         tagged.push({ tag: 0, data: tw.toBuffer() });
@@ -906,12 +1008,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
     }
     if (version >= 12) {
       const x = v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader;
-      if (
-        !bytesEqual(
-          encodeWith(writeLeaderIdAndEpoch, x, version),
-          encodeWith(writeLeaderIdAndEpoch, defaultLeaderIdAndEpoch(), version),
-        )
-      ) {
+      if (!isDefaultLeaderIdAndEpoch(x)) {
         const tw = new Writer();
         writeLeaderIdAndEpoch(tw, x, version);
         tagged.push({ tag: 1, data: tw.toBuffer() });
@@ -919,9 +1016,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
     }
     if (version >= 12) {
       const x = v.snapshotId === undefined ? defaultSnapshotId() : v.snapshotId;
-      if (
-        !bytesEqual(encodeWith(writeSnapshotId, x, version), encodeWith(writeSnapshotId, defaultSnapshotId(), version))
-      ) {
+      if (!isDefaultSnapshotId(x)) {
         const tw = new Writer();
         writeSnapshotId(tw, x, version);
         tagged.push({ tag: 2, data: tw.toBuffer() });

@@ -45,6 +45,14 @@ export function defaultFindCoordinatorRequest(): FindCoordinatorRequest {
   };
 }
 
+export function isDefaultFindCoordinatorRequest(v: Input<FindCoordinatorRequest>): boolean {
+  return (
+    (v.key === undefined || !(v.key !== "")) &&
+    (v.keyType === undefined || !(v.keyType !== 0)) &&
+    (v.coordinatorKeys === undefined || !(v.coordinatorKeys === null || v.coordinatorKeys.length !== 0))
+  );
+}
+
 export function writeFindCoordinatorRequest(w: Writer, v: Input<FindCoordinatorRequest>, version: number): void {
   const flexible = version >= 3;
   if (version <= 3) {
@@ -183,6 +191,29 @@ export function defaultCoordinator(): Coordinator {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultFindCoordinatorResponse(v: Input<FindCoordinatorResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.coordinators === undefined || !(v.coordinators === null || v.coordinators.length !== 0))
+  );
+}
+
+export function isDefaultCoordinator(v: Input<Coordinator>): boolean {
+  return (
+    (v.key === undefined || !(v.key !== "")) &&
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeFindCoordinatorResponse(w: Writer, v: Input<FindCoordinatorResponse>, version: number): void {

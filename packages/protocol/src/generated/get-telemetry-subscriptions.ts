@@ -39,6 +39,10 @@ export function defaultGetTelemetrySubscriptionsRequest(): GetTelemetrySubscript
   };
 }
 
+export function isDefaultGetTelemetrySubscriptionsRequest(v: Input<GetTelemetrySubscriptionsRequest>): boolean {
+  return v.clientInstanceId === undefined || !!uuidEquals(v.clientInstanceId, ZERO_UUID);
+}
+
 export function writeGetTelemetrySubscriptionsRequest(
   w: Writer,
   v: Input<GetTelemetrySubscriptionsRequest>,
@@ -123,6 +127,21 @@ export function defaultGetTelemetrySubscriptionsResponse(): GetTelemetrySubscrip
     deltaTemporality: false,
     requestedMetrics: [],
   };
+}
+
+export function isDefaultGetTelemetrySubscriptionsResponse(v: Input<GetTelemetrySubscriptionsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.clientInstanceId === undefined || !!uuidEquals(v.clientInstanceId, ZERO_UUID)) &&
+    (v.subscriptionId === undefined || !(v.subscriptionId !== 0)) &&
+    (v.acceptedCompressionTypes === undefined ||
+      !(v.acceptedCompressionTypes === null || v.acceptedCompressionTypes.length !== 0)) &&
+    (v.pushIntervalMs === undefined || !(v.pushIntervalMs !== 0)) &&
+    (v.telemetryMaxBytes === undefined || !(v.telemetryMaxBytes !== 0)) &&
+    (v.deltaTemporality === undefined || !(v.deltaTemporality !== false)) &&
+    (v.requestedMetrics === undefined || !(v.requestedMetrics === null || v.requestedMetrics.length !== 0))
+  );
 }
 
 export function writeGetTelemetrySubscriptionsResponse(

@@ -46,6 +46,15 @@ export function defaultRequestHeader(): RequestHeader {
   };
 }
 
+export function isDefaultRequestHeader(v: Input<RequestHeader>): boolean {
+  return (
+    (v.requestApiKey === undefined || !(v.requestApiKey !== 0)) &&
+    (v.requestApiVersion === undefined || !(v.requestApiVersion !== 0)) &&
+    (v.correlationId === undefined || !(v.correlationId !== 0)) &&
+    (v.clientId === undefined || !(v.clientId !== ""))
+  );
+}
+
 export function writeRequestHeader(w: Writer, v: Input<RequestHeader>, version: number): void {
   const flexible = version >= 2;
   w.writeInt16(v.requestApiKey === undefined ? 0 : v.requestApiKey);
@@ -113,6 +122,10 @@ export function defaultResponseHeader(): ResponseHeader {
   return {
     correlationId: 0,
   };
+}
+
+export function isDefaultResponseHeader(v: Input<ResponseHeader>): boolean {
+  return v.correlationId === undefined || !(v.correlationId !== 0);
 }
 
 export function writeResponseHeader(w: Writer, v: Input<ResponseHeader>, version: number): void {

@@ -48,6 +48,15 @@ export function defaultHeartbeatRequest(): HeartbeatRequest {
   };
 }
 
+export function isDefaultHeartbeatRequest(v: Input<HeartbeatRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.generationId === undefined || !(v.generationId !== 0)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null))
+  );
+}
+
 export function writeHeartbeatRequest(w: Writer, v: Input<HeartbeatRequest>, version: number): void {
   const flexible = version >= 4;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -118,6 +127,12 @@ export function defaultHeartbeatResponse(): HeartbeatResponse {
     throttleTimeMs: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultHeartbeatResponse(v: Input<HeartbeatResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeHeartbeatResponse(w: Writer, v: Input<HeartbeatResponse>, version: number): void {

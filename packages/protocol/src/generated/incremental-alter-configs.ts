@@ -80,6 +80,29 @@ export function defaultAlterableConfig(): AlterableConfig {
   };
 }
 
+export function isDefaultIncrementalAlterConfigsRequest(v: Input<IncrementalAlterConfigsRequest>): boolean {
+  return (
+    (v.resources === undefined || !(v.resources === null || v.resources.length !== 0)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultAlterConfigsResource(v: Input<AlterConfigsResource>): boolean {
+  return (
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== "")) &&
+    (v.configs === undefined || !(v.configs === null || v.configs.length !== 0))
+  );
+}
+
+export function isDefaultAlterableConfig(v: Input<AlterableConfig>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.configOperation === undefined || !(v.configOperation !== 0)) &&
+    (v.value === undefined || !(v.value !== ""))
+  );
+}
+
 export function writeIncrementalAlterConfigsRequest(
   w: Writer,
   v: Input<IncrementalAlterConfigsRequest>,
@@ -269,6 +292,22 @@ export function defaultAlterConfigsResourceResponse(): AlterConfigsResourceRespo
     resourceType: 0,
     resourceName: "",
   };
+}
+
+export function isDefaultIncrementalAlterConfigsResponse(v: Input<IncrementalAlterConfigsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0))
+  );
+}
+
+export function isDefaultAlterConfigsResourceResponse(v: Input<AlterConfigsResourceResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.resourceType === undefined || !(v.resourceType !== 0)) &&
+    (v.resourceName === undefined || !(v.resourceName !== ""))
+  );
 }
 
 export function writeIncrementalAlterConfigsResponse(

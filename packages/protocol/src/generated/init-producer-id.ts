@@ -48,6 +48,15 @@ export function defaultInitProducerIdRequest(): InitProducerIdRequest {
   };
 }
 
+export function isDefaultInitProducerIdRequest(v: Input<InitProducerIdRequest>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.transactionTimeoutMs === undefined || !(v.transactionTimeoutMs !== 0)) &&
+    (v.producerId === undefined || !(v.producerId !== -1n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== -1))
+  );
+}
+
 export function writeInitProducerIdRequest(w: Writer, v: Input<InitProducerIdRequest>, version: number): void {
   const flexible = version >= 2;
   {
@@ -127,6 +136,15 @@ export function defaultInitProducerIdResponse(): InitProducerIdResponse {
     producerId: -1n,
     producerEpoch: 0,
   };
+}
+
+export function isDefaultInitProducerIdResponse(v: Input<InitProducerIdResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.producerId === undefined || !(v.producerId !== -1n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0))
+  );
 }
 
 export function writeInitProducerIdResponse(w: Writer, v: Input<InitProducerIdResponse>, version: number): void {

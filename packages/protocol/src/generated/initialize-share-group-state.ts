@@ -77,6 +77,28 @@ export function defaultPartitionData(): PartitionData {
   };
 }
 
+export function isDefaultInitializeShareGroupStateRequest(v: Input<InitializeShareGroupStateRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultInitializeStateData(v: Input<InitializeStateData>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.stateEpoch === undefined || !(v.stateEpoch !== 0)) &&
+    (v.startOffset === undefined || !(v.startOffset !== 0n))
+  );
+}
+
 export function writeInitializeShareGroupStateRequest(
   w: Writer,
   v: Input<InitializeShareGroupStateRequest>,
@@ -270,6 +292,25 @@ export function defaultPartitionResult(): PartitionResult {
     errorCode: 0,
     errorMessage: null,
   };
+}
+
+export function isDefaultInitializeShareGroupStateResponse(v: Input<InitializeShareGroupStateResponse>): boolean {
+  return v.results === undefined || !(v.results === null || v.results.length !== 0);
+}
+
+export function isDefaultInitializeStateResult(v: Input<InitializeStateResult>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResult(v: Input<PartitionResult>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null))
+  );
 }
 
 export function writeInitializeShareGroupStateResponse(

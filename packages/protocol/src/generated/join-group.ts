@@ -76,6 +76,26 @@ export function defaultJoinGroupRequestProtocol(): JoinGroupRequestProtocol {
   };
 }
 
+export function isDefaultJoinGroupRequest(v: Input<JoinGroupRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.sessionTimeoutMs === undefined || !(v.sessionTimeoutMs !== 0)) &&
+    (v.rebalanceTimeoutMs === undefined || !(v.rebalanceTimeoutMs !== -1)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.protocolType === undefined || !(v.protocolType !== "")) &&
+    (v.protocols === undefined || !(v.protocols === null || v.protocols.length !== 0)) &&
+    (v.reason === undefined || !(v.reason !== null))
+  );
+}
+
+export function isDefaultJoinGroupRequestProtocol(v: Input<JoinGroupRequestProtocol>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.metadata === undefined || !(v.metadata === null || v.metadata.byteLength !== 0))
+  );
+}
+
 export function writeJoinGroupRequest(w: Writer, v: Input<JoinGroupRequest>, version: number): void {
   const flexible = version >= 6;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -264,6 +284,28 @@ export function defaultJoinGroupResponseMember(): JoinGroupResponseMember {
     groupInstanceId: null,
     metadata: EMPTY_BYTES,
   };
+}
+
+export function isDefaultJoinGroupResponse(v: Input<JoinGroupResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.generationId === undefined || !(v.generationId !== -1)) &&
+    (v.protocolType === undefined || !(v.protocolType !== null)) &&
+    (v.protocolName === undefined || !(v.protocolName !== "")) &&
+    (v.leader === undefined || !(v.leader !== "")) &&
+    (v.skipAssignment === undefined || !(v.skipAssignment !== false)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0))
+  );
+}
+
+export function isDefaultJoinGroupResponseMember(v: Input<JoinGroupResponseMember>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.metadata === undefined || !(v.metadata === null || v.metadata.byteLength !== 0))
+  );
 }
 
 export function writeJoinGroupResponse(w: Writer, v: Input<JoinGroupResponse>, version: number): void {

@@ -64,6 +64,22 @@ export function defaultMemberIdentity(): MemberIdentity {
   };
 }
 
+export function isDefaultLeaveGroupRequest(v: Input<LeaveGroupRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0))
+  );
+}
+
+export function isDefaultMemberIdentity(v: Input<MemberIdentity>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.reason === undefined || !(v.reason !== null))
+  );
+}
+
 export function writeLeaveGroupRequest(w: Writer, v: Input<LeaveGroupRequest>, version: number): void {
   const flexible = version >= 4;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -222,6 +238,22 @@ export function defaultMemberResponse(): MemberResponse {
     groupInstanceId: "",
     errorCode: 0,
   };
+}
+
+export function isDefaultLeaveGroupResponse(v: Input<LeaveGroupResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0))
+  );
+}
+
+export function isDefaultMemberResponse(v: Input<MemberResponse>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeLeaveGroupResponse(w: Writer, v: Input<LeaveGroupResponse>, version: number): void {

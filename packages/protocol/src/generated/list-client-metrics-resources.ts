@@ -35,6 +35,10 @@ export function defaultListClientMetricsResourcesRequest(): ListClientMetricsRes
   return {};
 }
 
+export function isDefaultListClientMetricsResourcesRequest(v: Input<ListClientMetricsResourcesRequest>): boolean {
+  return true;
+}
+
 export function writeListClientMetricsResourcesRequest(
   w: Writer,
   v: Input<ListClientMetricsResourcesRequest>,
@@ -111,6 +115,19 @@ export function defaultClientMetricsResource(): ClientMetricsResource {
   return {
     name: "",
   };
+}
+
+export function isDefaultListClientMetricsResourcesResponse(v: Input<ListClientMetricsResourcesResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.clientMetricsResources === undefined ||
+      !(v.clientMetricsResources === null || v.clientMetricsResources.length !== 0))
+  );
+}
+
+export function isDefaultClientMetricsResource(v: Input<ClientMetricsResource>): boolean {
+  return v.name === undefined || !(v.name !== "");
 }
 
 export function writeListClientMetricsResourcesResponse(

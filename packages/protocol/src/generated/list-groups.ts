@@ -42,6 +42,13 @@ export function defaultListGroupsRequest(): ListGroupsRequest {
   };
 }
 
+export function isDefaultListGroupsRequest(v: Input<ListGroupsRequest>): boolean {
+  return (
+    (v.statesFilter === undefined || !(v.statesFilter === null || v.statesFilter.length !== 0)) &&
+    (v.typesFilter === undefined || !(v.typesFilter === null || v.typesFilter.length !== 0))
+  );
+}
+
 export function writeListGroupsRequest(w: Writer, v: Input<ListGroupsRequest>, version: number): void {
   const flexible = version >= 3;
   if (version >= 4) {
@@ -177,6 +184,23 @@ export function defaultListedGroup(): ListedGroup {
     groupState: "",
     groupType: "",
   };
+}
+
+export function isDefaultListGroupsResponse(v: Input<ListGroupsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0))
+  );
+}
+
+export function isDefaultListedGroup(v: Input<ListedGroup>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.protocolType === undefined || !(v.protocolType !== "")) &&
+    (v.groupState === undefined || !(v.groupState !== "")) &&
+    (v.groupType === undefined || !(v.groupType !== ""))
+  );
 }
 
 export function writeListGroupsResponse(w: Writer, v: Input<ListGroupsResponse>, version: number): void {

@@ -86,6 +86,31 @@ export function defaultListOffsetsPartition(): ListOffsetsPartition {
   };
 }
 
+export function isDefaultListOffsetsRequest(v: Input<ListOffsetsRequest>): boolean {
+  return (
+    (v.replicaId === undefined || !(v.replicaId !== 0)) &&
+    (v.isolationLevel === undefined || !(v.isolationLevel !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0))
+  );
+}
+
+export function isDefaultListOffsetsTopic(v: Input<ListOffsetsTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultListOffsetsPartition(v: Input<ListOffsetsPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.currentLeaderEpoch === undefined || !(v.currentLeaderEpoch !== -1)) &&
+    (v.timestamp === undefined || !(v.timestamp !== 0n)) &&
+    (v.maxNumOffsets === undefined || !(v.maxNumOffsets !== 1))
+  );
+}
+
 export function writeListOffsetsRequest(w: Writer, v: Input<ListOffsetsRequest>, version: number): void {
   const flexible = version >= 6;
   w.writeInt32(v.replicaId === undefined ? 0 : v.replicaId);
@@ -305,6 +330,31 @@ export function defaultListOffsetsPartitionResponse(): ListOffsetsPartitionRespo
     offset: -1n,
     leaderEpoch: -1,
   };
+}
+
+export function isDefaultListOffsetsResponse(v: Input<ListOffsetsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultListOffsetsTopicResponse(v: Input<ListOffsetsTopicResponse>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultListOffsetsPartitionResponse(v: Input<ListOffsetsPartitionResponse>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.oldStyleOffsets === undefined || !(v.oldStyleOffsets === null || v.oldStyleOffsets.length !== 0)) &&
+    (v.timestamp === undefined || !(v.timestamp !== -1n)) &&
+    (v.offset === undefined || !(v.offset !== -1n)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1))
+  );
 }
 
 export function writeListOffsetsResponse(w: Writer, v: Input<ListOffsetsResponse>, version: number): void {

@@ -58,6 +58,17 @@ export function defaultListPartitionReassignmentsTopics(): ListPartitionReassign
   };
 }
 
+export function isDefaultListPartitionReassignmentsRequest(v: Input<ListPartitionReassignmentsRequest>): boolean {
+  return (v.timeoutMs === undefined || !(v.timeoutMs !== 60000)) && (v.topics === undefined || !(v.topics !== null));
+}
+
+export function isDefaultListPartitionReassignmentsTopics(v: Input<ListPartitionReassignmentsTopics>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionIndexes === undefined || !(v.partitionIndexes === null || v.partitionIndexes.length !== 0))
+  );
+}
+
 export function writeListPartitionReassignmentsRequest(
   w: Writer,
   v: Input<ListPartitionReassignmentsRequest>,
@@ -240,6 +251,31 @@ export function defaultOngoingPartitionReassignment(): OngoingPartitionReassignm
     addingReplicas: [],
     removingReplicas: [],
   };
+}
+
+export function isDefaultListPartitionReassignmentsResponse(v: Input<ListPartitionReassignmentsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOngoingTopicReassignment(v: Input<OngoingTopicReassignment>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOngoingPartitionReassignment(v: Input<OngoingPartitionReassignment>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.replicas === undefined || !(v.replicas === null || v.replicas.length !== 0)) &&
+    (v.addingReplicas === undefined || !(v.addingReplicas === null || v.addingReplicas.length !== 0)) &&
+    (v.removingReplicas === undefined || !(v.removingReplicas === null || v.removingReplicas.length !== 0))
+  );
 }
 
 export function writeListPartitionReassignmentsResponse(

@@ -45,6 +45,14 @@ export function defaultListTransactionsRequest(): ListTransactionsRequest {
   };
 }
 
+export function isDefaultListTransactionsRequest(v: Input<ListTransactionsRequest>): boolean {
+  return (
+    (v.stateFilters === undefined || !(v.stateFilters === null || v.stateFilters.length !== 0)) &&
+    (v.producerIdFilters === undefined || !(v.producerIdFilters === null || v.producerIdFilters.length !== 0)) &&
+    (v.durationFilter === undefined || !(v.durationFilter !== -1n))
+  );
+}
+
 export function writeListTransactionsRequest(w: Writer, v: Input<ListTransactionsRequest>, version: number): void {
   const flexible = true;
   {
@@ -176,6 +184,23 @@ export function defaultTransactionState(): TransactionState {
     producerId: 0n,
     transactionState: "",
   };
+}
+
+export function isDefaultListTransactionsResponse(v: Input<ListTransactionsResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.unknownStateFilters === undefined || !(v.unknownStateFilters === null || v.unknownStateFilters.length !== 0)) &&
+    (v.transactionStates === undefined || !(v.transactionStates === null || v.transactionStates.length !== 0))
+  );
+}
+
+export function isDefaultTransactionState(v: Input<TransactionState>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.transactionState === undefined || !(v.transactionState !== ""))
+  );
 }
 
 export function writeListTransactionsResponse(w: Writer, v: Input<ListTransactionsResponse>, version: number): void {

@@ -64,6 +64,19 @@ export function defaultMetadataRequestTopic(): MetadataRequestTopic {
   };
 }
 
+export function isDefaultMetadataRequest(v: Input<MetadataRequest>): boolean {
+  return (
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.allowAutoTopicCreation === undefined || !(v.allowAutoTopicCreation !== true)) &&
+    (v.includeClusterAuthorizedOperations === undefined || !(v.includeClusterAuthorizedOperations !== false)) &&
+    (v.includeTopicAuthorizedOperations === undefined || !(v.includeTopicAuthorizedOperations !== false))
+  );
+}
+
+export function isDefaultMetadataRequestTopic(v: Input<MetadataRequestTopic>): boolean {
+  return (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) && (v.name === undefined || !(v.name !== ""));
+}
+
 export function writeMetadataRequest(w: Writer, v: Input<MetadataRequest>, version: number): void {
   const flexible = version >= 9;
   {
@@ -290,6 +303,49 @@ export function defaultMetadataResponsePartition(): MetadataResponsePartition {
     isrNodes: [],
     offlineReplicas: [],
   };
+}
+
+export function isDefaultMetadataResponse(v: Input<MetadataResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.brokers === undefined || !(v.brokers === null || v.brokers.length !== 0)) &&
+    (v.clusterId === undefined || !(v.clusterId !== null)) &&
+    (v.controllerId === undefined || !(v.controllerId !== -1)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.clusterAuthorizedOperations === undefined || !(v.clusterAuthorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultMetadataResponseBroker(v: Input<MetadataResponseBroker>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
+}
+
+export function isDefaultMetadataResponseTopic(v: Input<MetadataResponseTopic>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.isInternal === undefined || !(v.isInternal !== false)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0)) &&
+    (v.topicAuthorizedOperations === undefined || !(v.topicAuthorizedOperations !== -2147483648))
+  );
+}
+
+export function isDefaultMetadataResponsePartition(v: Input<MetadataResponsePartition>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.leaderId === undefined || !(v.leaderId !== 0)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1)) &&
+    (v.replicaNodes === undefined || !(v.replicaNodes === null || v.replicaNodes.length !== 0)) &&
+    (v.isrNodes === undefined || !(v.isrNodes === null || v.isrNodes.length !== 0)) &&
+    (v.offlineReplicas === undefined || !(v.offlineReplicas === null || v.offlineReplicas.length !== 0))
+  );
 }
 
 export function writeMetadataResponse(w: Writer, v: Input<MetadataResponse>, version: number): void {

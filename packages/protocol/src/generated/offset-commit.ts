@@ -95,6 +95,34 @@ export function defaultOffsetCommitRequestPartition(): OffsetCommitRequestPartit
   };
 }
 
+export function isDefaultOffsetCommitRequest(v: Input<OffsetCommitRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.generationIdOrMemberEpoch === undefined || !(v.generationIdOrMemberEpoch !== -1)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.retentionTimeMs === undefined || !(v.retentionTimeMs !== -1n)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetCommitRequestTopic(v: Input<OffsetCommitRequestTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetCommitRequestPartition(v: Input<OffsetCommitRequestPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.committedOffset === undefined || !(v.committedOffset !== 0n)) &&
+    (v.committedLeaderEpoch === undefined || !(v.committedLeaderEpoch !== -1)) &&
+    (v.commitTimestamp === undefined || !(v.commitTimestamp !== -1n)) &&
+    (v.committedMetadata === undefined || !(v.committedMetadata !== ""))
+  );
+}
+
 export function writeOffsetCommitRequest(w: Writer, v: Input<OffsetCommitRequest>, version: number): void {
   const flexible = version >= 8;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -344,6 +372,26 @@ export function defaultOffsetCommitResponsePartition(): OffsetCommitResponsePart
     partitionIndex: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultOffsetCommitResponse(v: Input<OffsetCommitResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetCommitResponseTopic(v: Input<OffsetCommitResponseTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetCommitResponsePartition(v: Input<OffsetCommitResponsePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeOffsetCommitResponse(w: Writer, v: Input<OffsetCommitResponse>, version: number): void {

@@ -71,6 +71,24 @@ export function defaultOffsetDeleteRequestPartition(): OffsetDeleteRequestPartit
   };
 }
 
+export function isDefaultOffsetDeleteRequest(v: Input<OffsetDeleteRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetDeleteRequestTopic(v: Input<OffsetDeleteRequestTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetDeleteRequestPartition(v: Input<OffsetDeleteRequestPartition>): boolean {
+  return v.partitionIndex === undefined || !(v.partitionIndex !== 0);
+}
+
 export function writeOffsetDeleteRequest(w: Writer, v: Input<OffsetDeleteRequest>, version: number): void {
   const flexible = false;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -255,6 +273,27 @@ export function defaultOffsetDeleteResponsePartition(): OffsetDeleteResponsePart
     partitionIndex: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultOffsetDeleteResponse(v: Input<OffsetDeleteResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetDeleteResponseTopic(v: Input<OffsetDeleteResponseTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetDeleteResponsePartition(v: Input<OffsetDeleteResponsePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeOffsetDeleteResponse(w: Writer, v: Input<OffsetDeleteResponse>, version: number): void {

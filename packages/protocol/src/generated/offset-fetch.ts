@@ -102,6 +102,38 @@ export function defaultOffsetFetchRequestTopics(): OffsetFetchRequestTopics {
   };
 }
 
+export function isDefaultOffsetFetchRequest(v: Input<OffsetFetchRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0)) &&
+    (v.requireStable === undefined || !(v.requireStable !== false))
+  );
+}
+
+export function isDefaultOffsetFetchRequestTopic(v: Input<OffsetFetchRequestTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionIndexes === undefined || !(v.partitionIndexes === null || v.partitionIndexes.length !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchRequestGroup(v: Input<OffsetFetchRequestGroup>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.memberId === undefined || !(v.memberId !== null)) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== -1)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchRequestTopics(v: Input<OffsetFetchRequestTopics>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionIndexes === undefined || !(v.partitionIndexes === null || v.partitionIndexes.length !== 0))
+  );
+}
+
 export function writeOffsetFetchRequest(w: Writer, v: Input<OffsetFetchRequest>, version: number): void {
   const flexible = version >= 6;
   if (version <= 7) {
@@ -514,6 +546,57 @@ export function defaultOffsetFetchResponsePartitions(): OffsetFetchResponseParti
     metadata: "",
     errorCode: 0,
   };
+}
+
+export function isDefaultOffsetFetchResponse(v: Input<OffsetFetchResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.groups === undefined || !(v.groups === null || v.groups.length !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchResponseTopic(v: Input<OffsetFetchResponseTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchResponsePartition(v: Input<OffsetFetchResponsePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.committedOffset === undefined || !(v.committedOffset !== 0n)) &&
+    (v.committedLeaderEpoch === undefined || !(v.committedLeaderEpoch !== -1)) &&
+    (v.metadata === undefined || !(v.metadata !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchResponseGroup(v: Input<OffsetFetchResponseGroup>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchResponseTopics(v: Input<OffsetFetchResponseTopics>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetFetchResponsePartitions(v: Input<OffsetFetchResponsePartitions>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.committedOffset === undefined || !(v.committedOffset !== 0n)) &&
+    (v.committedLeaderEpoch === undefined || !(v.committedLeaderEpoch !== -1)) &&
+    (v.metadata === undefined || !(v.metadata !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeOffsetFetchResponse(w: Writer, v: Input<OffsetFetchResponse>, version: number): void {

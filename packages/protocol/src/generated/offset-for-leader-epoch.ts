@@ -77,6 +77,28 @@ export function defaultOffsetForLeaderPartition(): OffsetForLeaderPartition {
   };
 }
 
+export function isDefaultOffsetForLeaderEpochRequest(v: Input<OffsetForLeaderEpochRequest>): boolean {
+  return (
+    (v.replicaId === undefined || !(v.replicaId !== -2)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetForLeaderTopic(v: Input<OffsetForLeaderTopic>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultOffsetForLeaderPartition(v: Input<OffsetForLeaderPartition>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.currentLeaderEpoch === undefined || !(v.currentLeaderEpoch !== -1)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0))
+  );
+}
+
 export function writeOffsetForLeaderEpochRequest(
   w: Writer,
   v: Input<OffsetForLeaderEpochRequest>,
@@ -284,6 +306,29 @@ export function defaultEpochEndOffset(): EpochEndOffset {
     leaderEpoch: -1,
     endOffset: -1n,
   };
+}
+
+export function isDefaultOffsetForLeaderEpochResponse(v: Input<OffsetForLeaderEpochResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultOffsetForLeaderTopicResult(v: Input<OffsetForLeaderTopicResult>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultEpochEndOffset(v: Input<EpochEndOffset>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1)) &&
+    (v.endOffset === undefined || !(v.endOffset !== -1n))
+  );
 }
 
 export function writeOffsetForLeaderEpochResponse(

@@ -80,6 +80,29 @@ export function defaultPartitionProduceData(): PartitionProduceData {
   };
 }
 
+export function isDefaultProduceRequest(v: Input<ProduceRequest>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== null)) &&
+    (v.acks === undefined || !(v.acks !== 0)) &&
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 0)) &&
+    (v.topicData === undefined || !(v.topicData === null || v.topicData.length !== 0))
+  );
+}
+
+export function isDefaultTopicProduceData(v: Input<TopicProduceData>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionData === undefined || !(v.partitionData === null || v.partitionData.length !== 0))
+  );
+}
+
+export function isDefaultPartitionProduceData(v: Input<PartitionProduceData>): boolean {
+  return (
+    (v.index === undefined || !(v.index !== 0)) &&
+    (v.records === undefined || !(v.records === null || v.records.byteLength !== 0))
+  );
+}
+
 export function writeProduceRequest(w: Writer, v: Input<ProduceRequest>, version: number): void {
   const flexible = version >= 9;
   if (version >= 3) {
@@ -353,6 +376,54 @@ export function defaultNodeEndpoint(): NodeEndpoint {
   };
 }
 
+export function isDefaultProduceResponse(v: Input<ProduceResponse>): boolean {
+  return (
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.nodeEndpoints === undefined || !(v.nodeEndpoints === null || v.nodeEndpoints.length !== 0))
+  );
+}
+
+export function isDefaultTopicProduceResponse(v: Input<TopicProduceResponse>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionResponses === undefined || !(v.partitionResponses === null || v.partitionResponses.length !== 0))
+  );
+}
+
+export function isDefaultPartitionProduceResponse(v: Input<PartitionProduceResponse>): boolean {
+  return (
+    (v.index === undefined || !(v.index !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.baseOffset === undefined || !(v.baseOffset !== 0n)) &&
+    (v.logAppendTimeMs === undefined || !(v.logAppendTimeMs !== -1n)) &&
+    (v.logStartOffset === undefined || !(v.logStartOffset !== -1n)) &&
+    (v.recordErrors === undefined || !(v.recordErrors === null || v.recordErrors.length !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.currentLeader === undefined || !!isDefaultLeaderIdAndEpoch(v.currentLeader))
+  );
+}
+
+export function isDefaultBatchIndexAndErrorMessage(v: Input<BatchIndexAndErrorMessage>): boolean {
+  return (
+    (v.batchIndex === undefined || !(v.batchIndex !== 0)) &&
+    (v.batchIndexErrorMessage === undefined || !(v.batchIndexErrorMessage !== null))
+  );
+}
+
+export function isDefaultLeaderIdAndEpoch(v: Input<LeaderIdAndEpoch>): boolean {
+  return (v.leaderId === undefined || !(v.leaderId !== -1)) && (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1));
+}
+
+export function isDefaultNodeEndpoint(v: Input<NodeEndpoint>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
+}
+
 export function writeProduceResponse(w: Writer, v: Input<ProduceResponse>, version: number): void {
   const flexible = version >= 9;
   {
@@ -464,12 +535,7 @@ export function writePartitionProduceResponse(w: Writer, v: Input<PartitionProdu
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (version >= 10) {
       const x = v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader;
-      if (
-        !bytesEqual(
-          encodeWith(writeLeaderIdAndEpoch, x, version),
-          encodeWith(writeLeaderIdAndEpoch, defaultLeaderIdAndEpoch(), version),
-        )
-      ) {
+      if (!isDefaultLeaderIdAndEpoch(x)) {
         const tw = new Writer();
         writeLeaderIdAndEpoch(tw, x, version);
         tagged.push({ tag: 0, data: tw.toBuffer() });

@@ -51,6 +51,16 @@ export function defaultPushTelemetryRequest(): PushTelemetryRequest {
   };
 }
 
+export function isDefaultPushTelemetryRequest(v: Input<PushTelemetryRequest>): boolean {
+  return (
+    (v.clientInstanceId === undefined || !!uuidEquals(v.clientInstanceId, ZERO_UUID)) &&
+    (v.subscriptionId === undefined || !(v.subscriptionId !== 0)) &&
+    (v.terminating === undefined || !(v.terminating !== false)) &&
+    (v.compressionType === undefined || !(v.compressionType !== 0)) &&
+    (v.metrics === undefined || !(v.metrics === null || v.metrics.byteLength !== 0))
+  );
+}
+
 export function writePushTelemetryRequest(w: Writer, v: Input<PushTelemetryRequest>, version: number): void {
   const flexible = true;
   w.writeUuid(v.clientInstanceId === undefined ? ZERO_UUID : v.clientInstanceId);
@@ -116,6 +126,12 @@ export function defaultPushTelemetryResponse(): PushTelemetryResponse {
     throttleTimeMs: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultPushTelemetryResponse(v: Input<PushTelemetryResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writePushTelemetryResponse(w: Writer, v: Input<PushTelemetryResponse>, version: number): void {

@@ -74,6 +74,24 @@ export function defaultPartitionData(): PartitionData {
   };
 }
 
+export function isDefaultReadShareGroupStateSummaryRequest(v: Input<ReadShareGroupStateSummaryRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultReadStateSummaryData(v: Input<ReadStateSummaryData>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (v.partition === undefined || !(v.partition !== 0)) && (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0));
+}
+
 export function writeReadShareGroupStateSummaryRequest(
   w: Writer,
   v: Input<ReadShareGroupStateSummaryRequest>,
@@ -270,6 +288,27 @@ export function defaultPartitionResult(): PartitionResult {
     stateEpoch: 0,
     startOffset: 0n,
   };
+}
+
+export function isDefaultReadShareGroupStateSummaryResponse(v: Input<ReadShareGroupStateSummaryResponse>): boolean {
+  return v.results === undefined || !(v.results === null || v.results.length !== 0);
+}
+
+export function isDefaultReadStateSummaryResult(v: Input<ReadStateSummaryResult>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResult(v: Input<PartitionResult>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.stateEpoch === undefined || !(v.stateEpoch !== 0)) &&
+    (v.startOffset === undefined || !(v.startOffset !== 0n))
+  );
 }
 
 export function writeReadShareGroupStateSummaryResponse(

@@ -44,6 +44,14 @@ export function defaultRemoveRaftVoterRequest(): RemoveRaftVoterRequest {
   };
 }
 
+export function isDefaultRemoveRaftVoterRequest(v: Input<RemoveRaftVoterRequest>): boolean {
+  return (
+    (v.clusterId === undefined || !(v.clusterId !== "")) &&
+    (v.voterId === undefined || !(v.voterId !== 0)) &&
+    (v.voterDirectoryId === undefined || !!uuidEquals(v.voterDirectoryId, ZERO_UUID))
+  );
+}
+
 export function writeRemoveRaftVoterRequest(w: Writer, v: Input<RemoveRaftVoterRequest>, version: number): void {
   const flexible = true;
   {
@@ -110,6 +118,14 @@ export function defaultRemoveRaftVoterResponse(): RemoveRaftVoterResponse {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultRemoveRaftVoterResponse(v: Input<RemoveRaftVoterResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeRemoveRaftVoterResponse(w: Writer, v: Input<RemoveRaftVoterResponse>, version: number): void {

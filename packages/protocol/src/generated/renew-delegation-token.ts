@@ -42,6 +42,13 @@ export function defaultRenewDelegationTokenRequest(): RenewDelegationTokenReques
   };
 }
 
+export function isDefaultRenewDelegationTokenRequest(v: Input<RenewDelegationTokenRequest>): boolean {
+  return (
+    (v.hmac === undefined || !(v.hmac === null || v.hmac.byteLength !== 0)) &&
+    (v.renewPeriodMs === undefined || !(v.renewPeriodMs !== 0n))
+  );
+}
+
 export function writeRenewDelegationTokenRequest(
   w: Writer,
   v: Input<RenewDelegationTokenRequest>,
@@ -111,6 +118,14 @@ export function defaultRenewDelegationTokenResponse(): RenewDelegationTokenRespo
     expiryTimestampMs: 0n,
     throttleTimeMs: 0,
   };
+}
+
+export function isDefaultRenewDelegationTokenResponse(v: Input<RenewDelegationTokenResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.expiryTimestampMs === undefined || !(v.expiryTimestampMs !== 0n)) &&
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0))
+  );
 }
 
 export function writeRenewDelegationTokenResponse(

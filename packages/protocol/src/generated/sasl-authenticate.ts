@@ -39,6 +39,10 @@ export function defaultSaslAuthenticateRequest(): SaslAuthenticateRequest {
   };
 }
 
+export function isDefaultSaslAuthenticateRequest(v: Input<SaslAuthenticateRequest>): boolean {
+  return v.authBytes === undefined || !(v.authBytes === null || v.authBytes.byteLength !== 0);
+}
+
 export function writeSaslAuthenticateRequest(w: Writer, v: Input<SaslAuthenticateRequest>, version: number): void {
   const flexible = version >= 2;
   w.writeBytes(v.authBytes === undefined ? EMPTY_BYTES : v.authBytes, flexible);
@@ -99,6 +103,15 @@ export function defaultSaslAuthenticateResponse(): SaslAuthenticateResponse {
     authBytes: EMPTY_BYTES,
     sessionLifetimeMs: 0n,
   };
+}
+
+export function isDefaultSaslAuthenticateResponse(v: Input<SaslAuthenticateResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.authBytes === undefined || !(v.authBytes === null || v.authBytes.byteLength !== 0)) &&
+    (v.sessionLifetimeMs === undefined || !(v.sessionLifetimeMs !== 0n))
+  );
 }
 
 export function writeSaslAuthenticateResponse(w: Writer, v: Input<SaslAuthenticateResponse>, version: number): void {

@@ -39,6 +39,10 @@ export function defaultSaslHandshakeRequest(): SaslHandshakeRequest {
   };
 }
 
+export function isDefaultSaslHandshakeRequest(v: Input<SaslHandshakeRequest>): boolean {
+  return v.mechanism === undefined || !(v.mechanism !== "");
+}
+
 export function writeSaslHandshakeRequest(w: Writer, v: Input<SaslHandshakeRequest>, version: number): void {
   const flexible = false;
   w.writeString(v.mechanism === undefined ? "" : v.mechanism, flexible);
@@ -92,6 +96,13 @@ export function defaultSaslHandshakeResponse(): SaslHandshakeResponse {
     errorCode: 0,
     mechanisms: [],
   };
+}
+
+export function isDefaultSaslHandshakeResponse(v: Input<SaslHandshakeResponse>): boolean {
+  return (
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.mechanisms === undefined || !(v.mechanisms === null || v.mechanisms.length !== 0))
+  );
 }
 
 export function writeSaslHandshakeResponse(w: Writer, v: Input<SaslHandshakeResponse>, version: number): void {

@@ -99,6 +99,38 @@ export function defaultAcknowledgementBatch(): AcknowledgementBatch {
   };
 }
 
+export function isDefaultShareAcknowledgeRequest(v: Input<ShareAcknowledgeRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== null)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.shareSessionEpoch === undefined || !(v.shareSessionEpoch !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultAcknowledgeTopic(v: Input<AcknowledgeTopic>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultAcknowledgePartition(v: Input<AcknowledgePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.acknowledgementBatches === undefined ||
+      !(v.acknowledgementBatches === null || v.acknowledgementBatches.length !== 0))
+  );
+}
+
+export function isDefaultAcknowledgementBatch(v: Input<AcknowledgementBatch>): boolean {
+  return (
+    (v.firstOffset === undefined || !(v.firstOffset !== 0n)) &&
+    (v.lastOffset === undefined || !(v.lastOffset !== 0n)) &&
+    (v.acknowledgeTypes === undefined || !(v.acknowledgeTypes === null || v.acknowledgeTypes.length !== 0))
+  );
+}
+
 export function writeShareAcknowledgeRequest(w: Writer, v: Input<ShareAcknowledgeRequest>, version: number): void {
   const flexible = true;
   {
@@ -416,6 +448,45 @@ export function defaultNodeEndpoint(): NodeEndpoint {
     port: 0,
     rack: null,
   };
+}
+
+export function isDefaultShareAcknowledgeResponse(v: Input<ShareAcknowledgeResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0)) &&
+    (v.nodeEndpoints === undefined || !(v.nodeEndpoints === null || v.nodeEndpoints.length !== 0))
+  );
+}
+
+export function isDefaultShareAcknowledgeTopicResponse(v: Input<ShareAcknowledgeTopicResponse>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.currentLeader === undefined || !!isDefaultLeaderIdAndEpoch(v.currentLeader))
+  );
+}
+
+export function isDefaultLeaderIdAndEpoch(v: Input<LeaderIdAndEpoch>): boolean {
+  return (v.leaderId === undefined || !(v.leaderId !== 0)) && (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0));
+}
+
+export function isDefaultNodeEndpoint(v: Input<NodeEndpoint>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
 }
 
 export function writeShareAcknowledgeResponse(w: Writer, v: Input<ShareAcknowledgeResponse>, version: number): void {

@@ -130,6 +130,50 @@ export function defaultForgottenTopic(): ForgottenTopic {
   };
 }
 
+export function isDefaultShareFetchRequest(v: Input<ShareFetchRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== null)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.shareSessionEpoch === undefined || !(v.shareSessionEpoch !== 0)) &&
+    (v.maxWaitMs === undefined || !(v.maxWaitMs !== 0)) &&
+    (v.minBytes === undefined || !(v.minBytes !== 0)) &&
+    (v.maxBytes === undefined || !(v.maxBytes !== 2147483647)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.forgottenTopicsData === undefined || !(v.forgottenTopicsData === null || v.forgottenTopicsData.length !== 0))
+  );
+}
+
+export function isDefaultFetchTopic(v: Input<FetchTopic>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultFetchPartition(v: Input<FetchPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.partitionMaxBytes === undefined || !(v.partitionMaxBytes !== 0)) &&
+    (v.acknowledgementBatches === undefined ||
+      !(v.acknowledgementBatches === null || v.acknowledgementBatches.length !== 0))
+  );
+}
+
+export function isDefaultAcknowledgementBatch(v: Input<AcknowledgementBatch>): boolean {
+  return (
+    (v.firstOffset === undefined || !(v.firstOffset !== 0n)) &&
+    (v.lastOffset === undefined || !(v.lastOffset !== 0n)) &&
+    (v.acknowledgeTypes === undefined || !(v.acknowledgeTypes === null || v.acknowledgeTypes.length !== 0))
+  );
+}
+
+export function isDefaultForgottenTopic(v: Input<ForgottenTopic>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeShareFetchRequest(w: Writer, v: Input<ShareFetchRequest>, version: number): void {
   const flexible = true;
   {
@@ -570,6 +614,57 @@ export function defaultNodeEndpoint(): NodeEndpoint {
     port: 0,
     rack: null,
   };
+}
+
+export function isDefaultShareFetchResponse(v: Input<ShareFetchResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.responses === undefined || !(v.responses === null || v.responses.length !== 0)) &&
+    (v.nodeEndpoints === undefined || !(v.nodeEndpoints === null || v.nodeEndpoints.length !== 0))
+  );
+}
+
+export function isDefaultShareFetchableTopicResponse(v: Input<ShareFetchableTopicResponse>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.acknowledgeErrorCode === undefined || !(v.acknowledgeErrorCode !== 0)) &&
+    (v.acknowledgeErrorMessage === undefined || !(v.acknowledgeErrorMessage !== null)) &&
+    (v.currentLeader === undefined || !!isDefaultLeaderIdAndEpoch(v.currentLeader)) &&
+    (v.records === undefined || !(v.records === null || v.records.byteLength !== 0)) &&
+    (v.acquiredRecords === undefined || !(v.acquiredRecords === null || v.acquiredRecords.length !== 0))
+  );
+}
+
+export function isDefaultLeaderIdAndEpoch(v: Input<LeaderIdAndEpoch>): boolean {
+  return (v.leaderId === undefined || !(v.leaderId !== 0)) && (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0));
+}
+
+export function isDefaultAcquiredRecords(v: Input<AcquiredRecords>): boolean {
+  return (
+    (v.firstOffset === undefined || !(v.firstOffset !== 0n)) &&
+    (v.lastOffset === undefined || !(v.lastOffset !== 0n)) &&
+    (v.deliveryCount === undefined || !(v.deliveryCount !== 0))
+  );
+}
+
+export function isDefaultNodeEndpoint(v: Input<NodeEndpoint>): boolean {
+  return (
+    (v.nodeId === undefined || !(v.nodeId !== 0)) &&
+    (v.host === undefined || !(v.host !== "")) &&
+    (v.port === undefined || !(v.port !== 0)) &&
+    (v.rack === undefined || !(v.rack !== null))
+  );
 }
 
 export function writeShareFetchResponse(w: Writer, v: Input<ShareFetchResponse>, version: number): void {

@@ -51,6 +51,16 @@ export function defaultShareGroupHeartbeatRequest(): ShareGroupHeartbeatRequest 
   };
 }
 
+export function isDefaultShareGroupHeartbeatRequest(v: Input<ShareGroupHeartbeatRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.rackId === undefined || !(v.rackId !== null)) &&
+    (v.subscribedTopicNames === undefined || !(v.subscribedTopicNames !== null))
+  );
+}
+
 export function writeShareGroupHeartbeatRequest(
   w: Writer,
   v: Input<ShareGroupHeartbeatRequest>,
@@ -195,6 +205,29 @@ export function defaultTopicPartitions(): TopicPartitions {
     topicId: ZERO_UUID,
     partitions: [],
   };
+}
+
+export function isDefaultShareGroupHeartbeatResponse(v: Input<ShareGroupHeartbeatResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null)) &&
+    (v.memberId === undefined || !(v.memberId !== null)) &&
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.heartbeatIntervalMs === undefined || !(v.heartbeatIntervalMs !== 0)) &&
+    (v.assignment === undefined || !(v.assignment !== null))
+  );
+}
+
+export function isDefaultAssignment(v: Input<Assignment>): boolean {
+  return v.topicPartitions === undefined || !(v.topicPartitions === null || v.topicPartitions.length !== 0);
+}
+
+export function isDefaultTopicPartitions(v: Input<TopicPartitions>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
 }
 
 export function writeShareGroupHeartbeatResponse(

@@ -73,6 +73,25 @@ export function defaultSyncGroupRequestAssignment(): SyncGroupRequestAssignment 
   };
 }
 
+export function isDefaultSyncGroupRequest(v: Input<SyncGroupRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.generationId === undefined || !(v.generationId !== 0)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.protocolType === undefined || !(v.protocolType !== null)) &&
+    (v.protocolName === undefined || !(v.protocolName !== null)) &&
+    (v.assignments === undefined || !(v.assignments === null || v.assignments.length !== 0))
+  );
+}
+
+export function isDefaultSyncGroupRequestAssignment(v: Input<SyncGroupRequestAssignment>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.assignment === undefined || !(v.assignment === null || v.assignment.byteLength !== 0))
+  );
+}
+
 export function writeSyncGroupRequest(w: Writer, v: Input<SyncGroupRequest>, version: number): void {
   const flexible = version >= 4;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);
@@ -235,6 +254,16 @@ export function defaultSyncGroupResponse(): SyncGroupResponse {
     protocolName: null,
     assignment: EMPTY_BYTES,
   };
+}
+
+export function isDefaultSyncGroupResponse(v: Input<SyncGroupResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.protocolType === undefined || !(v.protocolType !== null)) &&
+    (v.protocolName === undefined || !(v.protocolName !== null)) &&
+    (v.assignment === undefined || !(v.assignment === null || v.assignment.byteLength !== 0))
+  );
 }
 
 export function writeSyncGroupResponse(w: Writer, v: Input<SyncGroupResponse>, version: number): void {

@@ -98,6 +98,35 @@ export function defaultTxnOffsetCommitRequestPartition(): TxnOffsetCommitRequest
   };
 }
 
+export function isDefaultTxnOffsetCommitRequest(v: Input<TxnOffsetCommitRequest>): boolean {
+  return (
+    (v.transactionalId === undefined || !(v.transactionalId !== "")) &&
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.generationId === undefined || !(v.generationId !== -1)) &&
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultTxnOffsetCommitRequestTopic(v: Input<TxnOffsetCommitRequestTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultTxnOffsetCommitRequestPartition(v: Input<TxnOffsetCommitRequestPartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) &&
+    (v.committedOffset === undefined || !(v.committedOffset !== 0n)) &&
+    (v.committedLeaderEpoch === undefined || !(v.committedLeaderEpoch !== -1)) &&
+    (v.committedMetadata === undefined || !(v.committedMetadata !== ""))
+  );
+}
+
 export function writeTxnOffsetCommitRequest(w: Writer, v: Input<TxnOffsetCommitRequest>, version: number): void {
   const flexible = version >= 3;
   w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);
@@ -348,6 +377,26 @@ export function defaultTxnOffsetCommitResponsePartition(): TxnOffsetCommitRespon
     partitionIndex: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultTxnOffsetCommitResponse(v: Input<TxnOffsetCommitResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultTxnOffsetCommitResponseTopic(v: Input<TxnOffsetCommitResponseTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultTxnOffsetCommitResponsePartition(v: Input<TxnOffsetCommitResponsePartition>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeTxnOffsetCommitResponse(w: Writer, v: Input<TxnOffsetCommitResponse>, version: number): void {

@@ -39,6 +39,10 @@ export function defaultUnregisterBrokerRequest(): UnregisterBrokerRequest {
   };
 }
 
+export function isDefaultUnregisterBrokerRequest(v: Input<UnregisterBrokerRequest>): boolean {
+  return v.brokerId === undefined || !(v.brokerId !== 0);
+}
+
 export function writeUnregisterBrokerRequest(w: Writer, v: Input<UnregisterBrokerRequest>, version: number): void {
   const flexible = true;
   w.writeInt32(v.brokerId === undefined ? 0 : v.brokerId);
@@ -96,6 +100,14 @@ export function defaultUnregisterBrokerResponse(): UnregisterBrokerResponse {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultUnregisterBrokerResponse(v: Input<UnregisterBrokerResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeUnregisterBrokerResponse(w: Writer, v: Input<UnregisterBrokerResponse>, version: number): void {

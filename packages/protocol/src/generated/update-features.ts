@@ -67,6 +67,23 @@ export function defaultFeatureUpdateKey(): FeatureUpdateKey {
   };
 }
 
+export function isDefaultUpdateFeaturesRequest(v: Input<UpdateFeaturesRequest>): boolean {
+  return (
+    (v.timeoutMs === undefined || !(v.timeoutMs !== 60000)) &&
+    (v.featureUpdates === undefined || !(v.featureUpdates === null || v.featureUpdates.length !== 0)) &&
+    (v.validateOnly === undefined || !(v.validateOnly !== false))
+  );
+}
+
+export function isDefaultFeatureUpdateKey(v: Input<FeatureUpdateKey>): boolean {
+  return (
+    (v.feature === undefined || !(v.feature !== "")) &&
+    (v.maxVersionLevel === undefined || !(v.maxVersionLevel !== 0)) &&
+    (v.allowDowngrade === undefined || !(v.allowDowngrade !== false)) &&
+    (v.upgradeType === undefined || !(v.upgradeType !== 1))
+  );
+}
+
 export function writeUpdateFeaturesRequest(w: Writer, v: Input<UpdateFeaturesRequest>, version: number): void {
   const flexible = true;
   w.writeInt32(v.timeoutMs === undefined ? 60000 : v.timeoutMs);
@@ -215,6 +232,23 @@ export function defaultUpdatableFeatureResult(): UpdatableFeatureResult {
     errorCode: 0,
     errorMessage: "",
   };
+}
+
+export function isDefaultUpdateFeaturesResponse(v: Input<UpdateFeaturesResponse>): boolean {
+  return (
+    (v.throttleTimeMs === undefined || !(v.throttleTimeMs !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== "")) &&
+    (v.results === undefined || !(v.results === null || v.results.length !== 0))
+  );
+}
+
+export function isDefaultUpdatableFeatureResult(v: Input<UpdatableFeatureResult>): boolean {
+  return (
+    (v.feature === undefined || !(v.feature !== "")) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== ""))
+  );
 }
 
 export function writeUpdateFeaturesResponse(w: Writer, v: Input<UpdateFeaturesResponse>, version: number): void {

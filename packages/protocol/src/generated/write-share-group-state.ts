@@ -104,6 +104,39 @@ export function defaultStateBatch(): StateBatch {
   };
 }
 
+export function isDefaultWriteShareGroupStateRequest(v: Input<WriteShareGroupStateRequest>): boolean {
+  return (
+    (v.groupId === undefined || !(v.groupId !== "")) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultWriteStateData(v: Input<WriteStateData>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionData(v: Input<PartitionData>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.stateEpoch === undefined || !(v.stateEpoch !== 0)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== 0)) &&
+    (v.startOffset === undefined || !(v.startOffset !== 0n)) &&
+    (v.stateBatches === undefined || !(v.stateBatches === null || v.stateBatches.length !== 0))
+  );
+}
+
+export function isDefaultStateBatch(v: Input<StateBatch>): boolean {
+  return (
+    (v.firstOffset === undefined || !(v.firstOffset !== 0n)) &&
+    (v.lastOffset === undefined || !(v.lastOffset !== 0n)) &&
+    (v.deliveryState === undefined || !(v.deliveryState !== 0)) &&
+    (v.deliveryCount === undefined || !(v.deliveryCount !== 0))
+  );
+}
+
 export function writeWriteShareGroupStateRequest(
   w: Writer,
   v: Input<WriteShareGroupStateRequest>,
@@ -355,6 +388,25 @@ export function defaultPartitionResult(): PartitionResult {
     errorCode: 0,
     errorMessage: null,
   };
+}
+
+export function isDefaultWriteShareGroupStateResponse(v: Input<WriteShareGroupStateResponse>): boolean {
+  return v.results === undefined || !(v.results === null || v.results.length !== 0);
+}
+
+export function isDefaultWriteStateResult(v: Input<WriteStateResult>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultPartitionResult(v: Input<PartitionResult>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.errorCode === undefined || !(v.errorCode !== 0)) &&
+    (v.errorMessage === undefined || !(v.errorMessage !== null))
+  );
 }
 
 export function writeWriteShareGroupStateResponse(

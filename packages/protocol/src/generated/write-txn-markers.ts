@@ -80,6 +80,27 @@ export function defaultWritableTxnMarkerTopic(): WritableTxnMarkerTopic {
   };
 }
 
+export function isDefaultWriteTxnMarkersRequest(v: Input<WriteTxnMarkersRequest>): boolean {
+  return v.markers === undefined || !(v.markers === null || v.markers.length !== 0);
+}
+
+export function isDefaultWritableTxnMarker(v: Input<WritableTxnMarker>): boolean {
+  return (
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.transactionResult === undefined || !(v.transactionResult !== false)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0)) &&
+    (v.coordinatorEpoch === undefined || !(v.coordinatorEpoch !== 0))
+  );
+}
+
+export function isDefaultWritableTxnMarkerTopic(v: Input<WritableTxnMarkerTopic>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitionIndexes === undefined || !(v.partitionIndexes === null || v.partitionIndexes.length !== 0))
+  );
+}
+
 export function writeWriteTxnMarkersRequest(w: Writer, v: Input<WriteTxnMarkersRequest>, version: number): void {
   const flexible = version >= 1;
   {
@@ -303,6 +324,30 @@ export function defaultWritableTxnMarkerPartitionResult(): WritableTxnMarkerPart
     partitionIndex: 0,
     errorCode: 0,
   };
+}
+
+export function isDefaultWriteTxnMarkersResponse(v: Input<WriteTxnMarkersResponse>): boolean {
+  return v.markers === undefined || !(v.markers === null || v.markers.length !== 0);
+}
+
+export function isDefaultWritableTxnMarkerResult(v: Input<WritableTxnMarkerResult>): boolean {
+  return (
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.topics === undefined || !(v.topics === null || v.topics.length !== 0))
+  );
+}
+
+export function isDefaultWritableTxnMarkerTopicResult(v: Input<WritableTxnMarkerTopicResult>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
+export function isDefaultWritableTxnMarkerPartitionResult(v: Input<WritableTxnMarkerPartitionResult>): boolean {
+  return (
+    (v.partitionIndex === undefined || !(v.partitionIndex !== 0)) && (v.errorCode === undefined || !(v.errorCode !== 0))
+  );
 }
 
 export function writeWriteTxnMarkersResponse(w: Writer, v: Input<WriteTxnMarkersResponse>, version: number): void {

@@ -40,6 +40,12 @@ export function defaultConsumerGroupCurrentMemberAssignmentKey(): ConsumerGroupC
   };
 }
 
+export function isDefaultConsumerGroupCurrentMemberAssignmentKey(
+  v: Input<ConsumerGroupCurrentMemberAssignmentKey>,
+): boolean {
+  return (v.groupId === undefined || !(v.groupId !== "")) && (v.memberId === undefined || !(v.memberId !== ""));
+}
+
 export function writeConsumerGroupCurrentMemberAssignmentKey(
   w: Writer,
   v: Input<ConsumerGroupCurrentMemberAssignmentKey>,

@@ -65,6 +65,26 @@ export function defaultTopicPartitions(): TopicPartitions {
   };
 }
 
+export function isDefaultConsumerGroupCurrentMemberAssignmentValue(
+  v: Input<ConsumerGroupCurrentMemberAssignmentValue>,
+): boolean {
+  return (
+    (v.memberEpoch === undefined || !(v.memberEpoch !== 0)) &&
+    (v.previousMemberEpoch === undefined || !(v.previousMemberEpoch !== 0)) &&
+    (v.state === undefined || !(v.state !== 0)) &&
+    (v.assignedPartitions === undefined || !(v.assignedPartitions === null || v.assignedPartitions.length !== 0)) &&
+    (v.partitionsPendingRevocation === undefined ||
+      !(v.partitionsPendingRevocation === null || v.partitionsPendingRevocation.length !== 0))
+  );
+}
+
+export function isDefaultTopicPartitions(v: Input<TopicPartitions>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeConsumerGroupCurrentMemberAssignmentValue(
   w: Writer,
   v: Input<ConsumerGroupCurrentMemberAssignmentValue>,

@@ -40,6 +40,10 @@ export function defaultConsumerGroupMemberMetadataKey(): ConsumerGroupMemberMeta
   };
 }
 
+export function isDefaultConsumerGroupMemberMetadataKey(v: Input<ConsumerGroupMemberMetadataKey>): boolean {
+  return (v.groupId === undefined || !(v.groupId !== "")) && (v.memberId === undefined || !(v.memberId !== ""));
+}
+
 export function writeConsumerGroupMemberMetadataKey(
   w: Writer,
   v: Input<ConsumerGroupMemberMetadataKey>,

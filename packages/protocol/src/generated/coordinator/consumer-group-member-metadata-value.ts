@@ -93,6 +93,36 @@ export function defaultClassicProtocol(): ClassicProtocol {
   };
 }
 
+export function isDefaultConsumerGroupMemberMetadataValue(v: Input<ConsumerGroupMemberMetadataValue>): boolean {
+  return (
+    (v.instanceId === undefined || !(v.instanceId !== "")) &&
+    (v.rackId === undefined || !(v.rackId !== "")) &&
+    (v.clientId === undefined || !(v.clientId !== "")) &&
+    (v.clientHost === undefined || !(v.clientHost !== "")) &&
+    (v.subscribedTopicNames === undefined ||
+      !(v.subscribedTopicNames === null || v.subscribedTopicNames.length !== 0)) &&
+    (v.subscribedTopicRegex === undefined || !(v.subscribedTopicRegex !== "")) &&
+    (v.rebalanceTimeoutMs === undefined || !(v.rebalanceTimeoutMs !== -1)) &&
+    (v.serverAssignor === undefined || !(v.serverAssignor !== "")) &&
+    (v.classicMemberMetadata === undefined ||
+      !(v.classicMemberMetadata === null || !isDefaultClassicMemberMetadata(v.classicMemberMetadata)))
+  );
+}
+
+export function isDefaultClassicMemberMetadata(v: Input<ClassicMemberMetadata>): boolean {
+  return (
+    (v.sessionTimeoutMs === undefined || !(v.sessionTimeoutMs !== 0)) &&
+    (v.supportedProtocols === undefined || !(v.supportedProtocols === null || v.supportedProtocols.length !== 0))
+  );
+}
+
+export function isDefaultClassicProtocol(v: Input<ClassicProtocol>): boolean {
+  return (
+    (v.name === undefined || !(v.name !== "")) &&
+    (v.metadata === undefined || !(v.metadata === null || v.metadata.byteLength !== 0))
+  );
+}
+
 export function writeConsumerGroupMemberMetadataValue(
   w: Writer,
   v: Input<ConsumerGroupMemberMetadataValue>,
@@ -143,13 +173,7 @@ export function writeConsumerGroupMemberMetadataValue(
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
     if (true) {
       const x = v.classicMemberMetadata === undefined ? defaultClassicMemberMetadata() : v.classicMemberMetadata;
-      if (
-        x === null ||
-        !bytesEqual(
-          encodeWith(writeClassicMemberMetadata, x, version),
-          encodeWith(writeClassicMemberMetadata, defaultClassicMemberMetadata(), version),
-        )
-      ) {
+      if (x === null || !isDefaultClassicMemberMetadata(x)) {
         const tw = new Writer();
         {
           const s = x;

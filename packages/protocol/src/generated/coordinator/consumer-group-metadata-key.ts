@@ -37,6 +37,10 @@ export function defaultConsumerGroupMetadataKey(): ConsumerGroupMetadataKey {
   };
 }
 
+export function isDefaultConsumerGroupMetadataKey(v: Input<ConsumerGroupMetadataKey>): boolean {
+  return v.groupId === undefined || !(v.groupId !== "");
+}
+
 export function writeConsumerGroupMetadataKey(w: Writer, v: Input<ConsumerGroupMetadataKey>, version: number): void {
   const flexible = false;
   w.writeString(v.groupId === undefined ? "" : v.groupId, flexible);

@@ -37,6 +37,10 @@ export function defaultConsumerGroupMetadataValue(): ConsumerGroupMetadataValue 
   };
 }
 
+export function isDefaultConsumerGroupMetadataValue(v: Input<ConsumerGroupMetadataValue>): boolean {
+  return v.epoch === undefined || !(v.epoch !== 0);
+}
+
 export function writeConsumerGroupMetadataValue(
   w: Writer,
   v: Input<ConsumerGroupMetadataValue>,

@@ -37,6 +37,10 @@ export function defaultConsumerGroupPartitionMetadataKey(): ConsumerGroupPartiti
   };
 }
 
+export function isDefaultConsumerGroupPartitionMetadataKey(v: Input<ConsumerGroupPartitionMetadataKey>): boolean {
+  return v.groupId === undefined || !(v.groupId !== "");
+}
+
 export function writeConsumerGroupPartitionMetadataKey(
   w: Writer,
   v: Input<ConsumerGroupPartitionMetadataKey>,

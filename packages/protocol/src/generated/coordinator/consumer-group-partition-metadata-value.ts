@@ -75,6 +75,26 @@ export function defaultPartitionMetadata(): PartitionMetadata {
   };
 }
 
+export function isDefaultConsumerGroupPartitionMetadataValue(v: Input<ConsumerGroupPartitionMetadataValue>): boolean {
+  return v.topics === undefined || !(v.topics === null || v.topics.length !== 0);
+}
+
+export function isDefaultTopicMetadata(v: Input<TopicMetadata>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.topicName === undefined || !(v.topicName !== "")) &&
+    (v.numPartitions === undefined || !(v.numPartitions !== 0)) &&
+    (v.partitionMetadata === undefined || !(v.partitionMetadata === null || v.partitionMetadata.length !== 0))
+  );
+}
+
+export function isDefaultPartitionMetadata(v: Input<PartitionMetadata>): boolean {
+  return (
+    (v.partition === undefined || !(v.partition !== 0)) &&
+    (v.racks === undefined || !(v.racks === null || v.racks.length !== 0))
+  );
+}
+
 export function writeConsumerGroupPartitionMetadataValue(
   w: Writer,
   v: Input<ConsumerGroupPartitionMetadataValue>,

@@ -40,6 +40,12 @@ export function defaultConsumerGroupTargetAssignmentMemberKey(): ConsumerGroupTa
   };
 }
 
+export function isDefaultConsumerGroupTargetAssignmentMemberKey(
+  v: Input<ConsumerGroupTargetAssignmentMemberKey>,
+): boolean {
+  return (v.groupId === undefined || !(v.groupId !== "")) && (v.memberId === undefined || !(v.memberId !== ""));
+}
+
 export function writeConsumerGroupTargetAssignmentMemberKey(
   w: Writer,
   v: Input<ConsumerGroupTargetAssignmentMemberKey>,

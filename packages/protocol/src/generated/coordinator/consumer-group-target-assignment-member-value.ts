@@ -51,6 +51,19 @@ export function defaultTopicPartition(): TopicPartition {
   };
 }
 
+export function isDefaultConsumerGroupTargetAssignmentMemberValue(
+  v: Input<ConsumerGroupTargetAssignmentMemberValue>,
+): boolean {
+  return v.topicPartitions === undefined || !(v.topicPartitions === null || v.topicPartitions.length !== 0);
+}
+
+export function isDefaultTopicPartition(v: Input<TopicPartition>): boolean {
+  return (
+    (v.topicId === undefined || !!uuidEquals(v.topicId, ZERO_UUID)) &&
+    (v.partitions === undefined || !(v.partitions === null || v.partitions.length !== 0))
+  );
+}
+
 export function writeConsumerGroupTargetAssignmentMemberValue(
   w: Writer,
   v: Input<ConsumerGroupTargetAssignmentMemberValue>,

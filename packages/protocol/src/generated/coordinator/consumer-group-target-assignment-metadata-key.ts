@@ -37,6 +37,12 @@ export function defaultConsumerGroupTargetAssignmentMetadataKey(): ConsumerGroup
   };
 }
 
+export function isDefaultConsumerGroupTargetAssignmentMetadataKey(
+  v: Input<ConsumerGroupTargetAssignmentMetadataKey>,
+): boolean {
+  return v.groupId === undefined || !(v.groupId !== "");
+}
+
 export function writeConsumerGroupTargetAssignmentMetadataKey(
   w: Writer,
   v: Input<ConsumerGroupTargetAssignmentMetadataKey>,

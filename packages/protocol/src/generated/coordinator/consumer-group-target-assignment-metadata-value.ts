@@ -37,6 +37,12 @@ export function defaultConsumerGroupTargetAssignmentMetadataValue(): ConsumerGro
   };
 }
 
+export function isDefaultConsumerGroupTargetAssignmentMetadataValue(
+  v: Input<ConsumerGroupTargetAssignmentMetadataValue>,
+): boolean {
+  return v.assignmentEpoch === undefined || !(v.assignmentEpoch !== 0);
+}
+
 export function writeConsumerGroupTargetAssignmentMetadataValue(
   w: Writer,
   v: Input<ConsumerGroupTargetAssignmentMetadataValue>,

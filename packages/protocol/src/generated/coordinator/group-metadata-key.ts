@@ -36,6 +36,10 @@ export function defaultGroupMetadataKey(): GroupMetadataKey {
   };
 }
 
+export function isDefaultGroupMetadataKey(v: Input<GroupMetadataKey>): boolean {
+  return v.group === undefined || !(v.group !== "");
+}
+
 export function writeGroupMetadataKey(w: Writer, v: Input<GroupMetadataKey>, version: number): void {
   const flexible = false;
   w.writeString(v.group === undefined ? "" : v.group, flexible);

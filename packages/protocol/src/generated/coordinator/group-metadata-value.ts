@@ -72,6 +72,30 @@ export function defaultMemberMetadata(): MemberMetadata {
   };
 }
 
+export function isDefaultGroupMetadataValue(v: Input<GroupMetadataValue>): boolean {
+  return (
+    (v.protocolType === undefined || !(v.protocolType !== "")) &&
+    (v.generation === undefined || !(v.generation !== 0)) &&
+    (v.protocol === undefined || !(v.protocol !== "")) &&
+    (v.leader === undefined || !(v.leader !== "")) &&
+    (v.currentStateTimestamp === undefined || !(v.currentStateTimestamp !== -1n)) &&
+    (v.members === undefined || !(v.members === null || v.members.length !== 0))
+  );
+}
+
+export function isDefaultMemberMetadata(v: Input<MemberMetadata>): boolean {
+  return (
+    (v.memberId === undefined || !(v.memberId !== "")) &&
+    (v.groupInstanceId === undefined || !(v.groupInstanceId !== null)) &&
+    (v.clientId === undefined || !(v.clientId !== "")) &&
+    (v.clientHost === undefined || !(v.clientHost !== "")) &&
+    (v.rebalanceTimeout === undefined || !(v.rebalanceTimeout !== -1)) &&
+    (v.sessionTimeout === undefined || !(v.sessionTimeout !== 0)) &&
+    (v.subscription === undefined || !(v.subscription === null || v.subscription.byteLength !== 0)) &&
+    (v.assignment === undefined || !(v.assignment === null || v.assignment.byteLength !== 0))
+  );
+}
+
 export function writeGroupMetadataValue(w: Writer, v: Input<GroupMetadataValue>, version: number): void {
   const flexible = version >= 4;
   w.writeString(v.protocolType === undefined ? "" : v.protocolType, flexible);

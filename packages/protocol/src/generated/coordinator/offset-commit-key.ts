@@ -40,6 +40,14 @@ export function defaultOffsetCommitKey(): OffsetCommitKey {
   };
 }
 
+export function isDefaultOffsetCommitKey(v: Input<OffsetCommitKey>): boolean {
+  return (
+    (v.group === undefined || !(v.group !== "")) &&
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partition === undefined || !(v.partition !== 0))
+  );
+}
+
 export function writeOffsetCommitKey(w: Writer, v: Input<OffsetCommitKey>, version: number): void {
   const flexible = false;
   w.writeString(v.group === undefined ? "" : v.group, flexible);

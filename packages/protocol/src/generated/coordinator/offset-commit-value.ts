@@ -44,6 +44,16 @@ export function defaultOffsetCommitValue(): OffsetCommitValue {
   };
 }
 
+export function isDefaultOffsetCommitValue(v: Input<OffsetCommitValue>): boolean {
+  return (
+    (v.offset === undefined || !(v.offset !== 0n)) &&
+    (v.leaderEpoch === undefined || !(v.leaderEpoch !== -1)) &&
+    (v.metadata === undefined || !(v.metadata !== "")) &&
+    (v.commitTimestamp === undefined || !(v.commitTimestamp !== 0n)) &&
+    (v.expireTimestamp === undefined || !(v.expireTimestamp !== -1n))
+  );
+}
+
 export function writeOffsetCommitValue(w: Writer, v: Input<OffsetCommitValue>, version: number): void {
   const flexible = version >= 4;
   w.writeInt64(v.offset === undefined ? 0n : v.offset);

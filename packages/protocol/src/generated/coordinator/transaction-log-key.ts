@@ -36,6 +36,10 @@ export function defaultTransactionLogKey(): TransactionLogKey {
   };
 }
 
+export function isDefaultTransactionLogKey(v: Input<TransactionLogKey>): boolean {
+  return v.transactionalId === undefined || !(v.transactionalId !== "");
+}
+
 export function writeTransactionLogKey(w: Writer, v: Input<TransactionLogKey>, version: number): void {
   const flexible = false;
   w.writeString(v.transactionalId === undefined ? "" : v.transactionalId, flexible);

@@ -78,6 +78,29 @@ export function defaultPartitionsSchema(): PartitionsSchema {
   };
 }
 
+export function isDefaultTransactionLogValue(v: Input<TransactionLogValue>): boolean {
+  return (
+    (v.producerId === undefined || !(v.producerId !== 0n)) &&
+    (v.previousProducerId === undefined || !(v.previousProducerId !== -1n)) &&
+    (v.nextProducerId === undefined || !(v.nextProducerId !== -1n)) &&
+    (v.producerEpoch === undefined || !(v.producerEpoch !== 0)) &&
+    (v.transactionTimeoutMs === undefined || !(v.transactionTimeoutMs !== 0)) &&
+    (v.transactionStatus === undefined || !(v.transactionStatus !== 0)) &&
+    (v.transactionPartitions === undefined ||
+      !(v.transactionPartitions === null || v.transactionPartitions.length !== 0)) &&
+    (v.transactionLastUpdateTimestampMs === undefined || !(v.transactionLastUpdateTimestampMs !== 0n)) &&
+    (v.transactionStartTimestampMs === undefined || !(v.transactionStartTimestampMs !== 0n)) &&
+    (v.clientTransactionVersion === undefined || !(v.clientTransactionVersion !== 0))
+  );
+}
+
+export function isDefaultPartitionsSchema(v: Input<PartitionsSchema>): boolean {
+  return (
+    (v.topic === undefined || !(v.topic !== "")) &&
+    (v.partitionIds === undefined || !(v.partitionIds === null || v.partitionIds.length !== 0))
+  );
+}
+
 export function writeTransactionLogValue(w: Writer, v: Input<TransactionLogValue>, version: number): void {
   const flexible = version >= 1;
   w.writeInt64(v.producerId === undefined ? 0n : v.producerId);

@@ -1,0 +1,90 @@
+// Benchmark (not a test): encode/decode throughput of Produce requests and Fetch responses with
+// the generated codecs. A baseline in the same run — Buffer.concat of the same record bytes —
+// shows how close the codecs come to just moving the bytes.
+//
+//   node bench/protocol.ts
+
+import { cpus, totalmem } from "node:os";
+import { decodeFetchResponse, encodeFetchResponse } from "../packages/protocol/src/generated/fetch.ts";
+import { decodeProduceRequest, encodeProduceRequest } from "../packages/protocol/src/generated/produce.ts";
+import { Reader, Writer } from "../packages/protocol/src/primitives.ts";
+
+const BATCH_BYTES = 64 * 1024;
+const PARTITIONS = 8;
+const DURATION_MS = Number(process.env.BENCH_MS ?? 1500);
+
+function measure(
+  name: string,
+  bytesPerOp: number,
+  op: () => void,
+): { name: string; opsPerSec: number; mbPerSec: number } {
+  for (let i = 0; i < 200; i++) op(); // warm up
+  let ops = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(DURATION_MS) * 1_000_000n;
+  while (process.hrtime.bigint() < deadline) {
+    for (let i = 0; i < 50; i++) op();
+    ops += 50;
+  }
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  return { name, opsPerSec: ops / secs, mbPerSec: (ops * bytesPerOp) / secs / 1e6 };
+}
+
+const records = Array.from({ length: PARTITIONS }, () => Buffer.alloc(BATCH_BYTES, 7));
+const payloadBytes = BATCH_BYTES * PARTITIONS;
+
+const produce = {
+  acks: -1,
+  timeoutMs: 30000,
+  topicData: [{ name: "bench", partitionData: records.map((r, index) => ({ index, records: r })) }],
+};
+const fetch = {
+  responses: [
+    {
+      topic: "bench",
+      partitions: records.map((r, partitionIndex) => ({ partitionIndex, highWatermark: 1000n, records: r })),
+    },
+  ],
+};
+
+const encodeOnce = (enc: (w: Writer) => void): Buffer => {
+  const w = new Writer();
+  enc(w);
+  return w.toBuffer();
+};
+const produceV9 = encodeOnce((w) => encodeProduceRequest(w, produce, 9));
+const fetchV12 = encodeOnce((w) => encodeFetchResponse(w, fetch, 12));
+
+const results = [
+  measure("baseline: Buffer.concat of the record bytes", payloadBytes, () => Buffer.concat(records)),
+  measure("Produce v9 encode (chunks, no copy)", payloadBytes, () => {
+    const w = new Writer();
+    encodeProduceRequest(w, produce, 9);
+    w.toChunks();
+  }),
+  measure("Produce v9 decode (zero copy)", payloadBytes, () => decodeProduceRequest(new Reader(produceV9), 9)),
+  measure("Produce v7 encode (contiguous)", payloadBytes, () => {
+    const w = new Writer();
+    encodeProduceRequest(w, produce, 7);
+    w.toBuffer();
+  }),
+  measure("Fetch v12 response encode (chunks)", payloadBytes, () => {
+    const w = new Writer();
+    encodeFetchResponse(w, fetch, 12);
+    w.toChunks();
+  }),
+  measure("Fetch v12 response decode", payloadBytes, () => decodeFetchResponse(new Reader(fetchV12), 12)),
+];
+
+const base = results[0]!.mbPerSec;
+console.log(
+  `protocol codec benchmark — ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+);
+console.log(`payload: ${PARTITIONS} partitions × ${BATCH_BYTES / 1024} KiB record batches per message\n`);
+console.log("| operation | ops/s | MB/s of records | × baseline |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const r of results) {
+  console.log(
+    `| ${r.name} | ${Math.round(r.opsPerSec).toLocaleString("en")} | ${Math.round(r.mbPerSec).toLocaleString("en")} | ${(r.mbPerSec / base).toFixed(2)} |`,
+  );
+}
