@@ -36,6 +36,8 @@ const SERVED = new Map<number, [number, number]>([
   [METADATA, [0, 12]],
   [API_VERSIONS, [0, 3]],
   [INIT_PRODUCER_ID, [0, 4]],
+  // Never answered, but librdkafka 2.0 only writes magic-v2 batches when Fetch 4 is advertised.
+  [1, [0, 11]],
 ]);
 
 export async function startCaptureServer(): Promise<CaptureServer> {

@@ -1,0 +1,174 @@
+// The 61-byte header of a magic-v2 record batch, read and patched in place without decoding
+// the records (the broker's hot path). Layout (big-endian), see ../shared/kafka-protocol/RECORDS.md:
+//   0 baseOffset int64 | 8 batchLength int32 | 12 partitionLeaderEpoch int32 | 16 magic int8
+//   17 crc uint32 (CRC-32C of bytes 21..end) | 21 attributes int16 | 23 lastOffsetDelta int32
+//   27 baseTimestamp int64 | 35 maxTimestamp int64 | 43 producerId int64 | 51 producerEpoch int16
+//   55 baseSequence int32 | 57 recordCount int32 | 61 records
+// Because the CRC starts at `attributes`, baseOffset and partitionLeaderEpoch can be rewritten
+// without recomputing it; anything at offset 21 or later needs a new CRC.
+
+import { crc32c } from "./crc32c.ts";
+import { RecordsError } from "./errors.ts";
+
+export const RECORD_BATCH_HEADER_BYTES = 61;
+/** baseOffset + batchLength: the bytes before batchLength starts counting. */
+export const LOG_OVERHEAD = 12;
+const CRC_START = 21;
+const MAGIC_V2 = 2;
+
+export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as const;
+export type CompressionCodec = 0 | 1 | 2 | 3 | 4;
+export const COMPRESSION_NAMES = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
+
+export const TIMESTAMP_TYPE_BIT = 0x08;
+export const TRANSACTIONAL_BIT = 0x10;
+export const CONTROL_BIT = 0x20;
+export const DELETE_HORIZON_BIT = 0x40;
+
+export interface RecordBatchHeader {
+  baseOffset: bigint;
+  batchLength: number;
+  partitionLeaderEpoch: number;
+  magic: number;
+  crc: number;
+  attributes: number;
+  lastOffsetDelta: number;
+  baseTimestamp: bigint;
+  maxTimestamp: bigint;
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  recordCount: number;
+}
+
+function view(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function readBatchHeader(buf: Uint8Array, position: number): RecordBatchHeader {
+  if (position + RECORD_BATCH_HEADER_BYTES > buf.byteLength) {
+    // Enough for baseOffset+batchLength+epoch+magic tells an old-format batch apart from a torn one.
+    if (position + 17 <= buf.byteLength && buf[position + 16] !== MAGIC_V2) {
+      throw new RecordsError(
+        "UNSUPPORTED_MAGIC",
+        `record batch magic ${buf[position + 16]} is not supported (only v2)`,
+      );
+    }
+    throw new RecordsError("TRUNCATED", `record batch header at ${position} is truncated`);
+  }
+  const v = view(buf);
+  const magic = v.getInt8(position + 16);
+  if (magic !== MAGIC_V2)
+    throw new RecordsError("UNSUPPORTED_MAGIC", `record batch magic ${magic} is not supported (only v2)`);
+  const batchLength = v.getInt32(position + 8);
+  if (batchLength < RECORD_BATCH_HEADER_BYTES - LOG_OVERHEAD) {
+    throw new RecordsError("CORRUPT_RECORD", `record batch length ${batchLength} is smaller than its header`);
+  }
+  return {
+    baseOffset: v.getBigInt64(position),
+    batchLength,
+    partitionLeaderEpoch: v.getInt32(position + 12),
+    magic,
+    crc: v.getUint32(position + 17),
+    attributes: v.getInt16(position + 21),
+    lastOffsetDelta: v.getInt32(position + 23),
+    baseTimestamp: v.getBigInt64(position + 27),
+    maxTimestamp: v.getBigInt64(position + 35),
+    producerId: v.getBigInt64(position + 43),
+    producerEpoch: v.getInt16(position + 51),
+    baseSequence: v.getInt32(position + 55),
+    recordCount: v.getInt32(position + 57),
+  };
+}
+
+export function batchTotalBytes(h: RecordBatchHeader): number {
+  return h.batchLength + LOG_OVERHEAD;
+}
+
+export function lastOffsetOf(h: RecordBatchHeader): bigint {
+  return h.baseOffset + BigInt(h.lastOffsetDelta);
+}
+
+export function computeBatchCrc(buf: Uint8Array, position: number, batchLength: number): number {
+  return crc32c(buf.subarray(position + CRC_START, position + LOG_OVERHEAD + batchLength));
+}
+
+export function verifyBatchCrc(buf: Uint8Array, position: number, header?: RecordBatchHeader): boolean {
+  const h = header ?? readBatchHeader(buf, position);
+  if (position + batchTotalBytes(h) > buf.byteLength) return false;
+  return computeBatchCrc(buf, position, h.batchLength) === h.crc;
+}
+
+export function patchBaseOffset(buf: Uint8Array, position: number, baseOffset: bigint): void {
+  view(buf).setBigInt64(position, baseOffset);
+}
+
+export function patchPartitionLeaderEpoch(buf: Uint8Array, position: number, epoch: number): void {
+  view(buf).setInt32(position + 12, epoch);
+}
+
+/** Marks the batch LogAppendTime with the given time as maxTimestamp, and recomputes the CRC. */
+export function setLogAppendTime(buf: Uint8Array, position: number, timestampMs: bigint): void {
+  const v = view(buf);
+  v.setInt16(position + 21, v.getInt16(position + 21) | TIMESTAMP_TYPE_BIT);
+  v.setBigInt64(position + 35, timestampMs);
+  v.setUint32(position + 17, computeBatchCrc(buf, position, v.getInt32(position + 8)));
+}
+
+export function compressionOf(attributes: number): CompressionCodec {
+  const c = attributes & 0x07;
+  if (c > 4) throw new RecordsError("UNSUPPORTED_COMPRESSION", `unknown compression codec ${c}`);
+  return c as CompressionCodec;
+}
+
+export function isTransactional(attributes: number): boolean {
+  return (attributes & TRANSACTIONAL_BIT) !== 0;
+}
+
+export function isControlBatch(attributes: number): boolean {
+  return (attributes & CONTROL_BIT) !== 0;
+}
+
+export function timestampTypeOf(attributes: number): 0 | 1 {
+  return (attributes & TIMESTAMP_TYPE_BIT) !== 0 ? 1 : 0;
+}
+
+export interface BatchPosition {
+  position: number;
+  header: RecordBatchHeader;
+}
+
+export interface IterateOptions {
+  /** Check each batch's CRC (throws CRC_MISMATCH). */
+  readonly verifyCrc?: boolean;
+  /** Stop quietly at a trailing partial batch instead of throwing TRUNCATED (fetch responses may end mid-batch). */
+  readonly allowPartialTail?: boolean;
+}
+
+/** The whole batches in a `records` blob, in order. */
+export function* iterateBatches(records: Uint8Array, opts: IterateOptions = {}): Generator<BatchPosition> {
+  let position = 0;
+  while (position < records.byteLength) {
+    if (records.byteLength - position < RECORD_BATCH_HEADER_BYTES) {
+      if (opts.allowPartialTail) return;
+      throw new RecordsError("TRUNCATED", `${records.byteLength - position} trailing bytes are not a whole batch`);
+    }
+    const header = readBatchHeader(records, position);
+    const total = batchTotalBytes(header);
+    if (position + total > records.byteLength) {
+      if (opts.allowPartialTail) return;
+      throw new RecordsError(
+        "TRUNCATED",
+        `record batch at ${position} needs ${total} bytes, ${records.byteLength - position} remain`,
+      );
+    }
+    if (opts.verifyCrc && computeBatchCrc(records, position, header.batchLength) !== header.crc) {
+      throw new RecordsError(
+        "CRC_MISMATCH",
+        `record batch at ${position} (base offset ${header.baseOffset}) has a bad CRC`,
+      );
+    }
+    yield { position, header };
+    position += total;
+  }
+}
