@@ -101,7 +101,7 @@ describe("partition log", () => {
     try {
       const log = await openLog(dir, { "max.message.bytes": 200 });
       const bad = batch(["ok"]);
-      bad[bad.length - 1] ^= 1;
+      bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 1, bad.length - 1);
       await assert.rejects(
         log.appendAsLeader(Buffer.concat([batch(["fine"]), bad]), 0),
         (e: unknown) => e instanceof StorageError && e.code === "CORRUPT_MESSAGE",
@@ -169,7 +169,7 @@ describe("recovery", () => {
       await log.close();
       const file = join(dir, "t-0", "00000000000000000000.log");
       const bytes = await nodeDisk.readFile(file);
-      bytes[bytes.length - 3] ^= 0xff;
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 3) ^ 0xff, bytes.length - 3);
       writeFileSync(file, bytes);
       const reopened = await openLog(dir);
       assert.equal(reopened.logEndOffset, 2n);
@@ -207,7 +207,7 @@ describe("recovery", () => {
       const first = join(dir, "t-0", "00000000000000000000.log");
       const bytes = await nodeDisk.readFile(first);
       const second = bytes.readInt32BE(8) + 12;
-      bytes[second + 40] ^= 0xff; // the second batch's max timestamp: covered by its CRC
+      bytes.writeUInt8(bytes.readUInt8(second + 40) ^ 0xff, second + 40); // the second batch's max timestamp: covered by its CRC
       writeFileSync(first, bytes);
       const m2 = await LogManager.open([dir], { "segment.bytes": 400 });
       const log2 = await m2.getOrCreateLog("t", 0);
