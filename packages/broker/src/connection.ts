@@ -1,0 +1,279 @@
+// One client connection: size-prefixed frames in, responses out in request order.
+//
+// Requests are decoded as soon as their frame is complete and handled concurrently; responses are
+// queued in arrival order and written as soon as every earlier one is ready, coalesced into one
+// corked write. At most `queued.max.requests` requests may be in flight: beyond that the socket is
+// paused (backpressure) until responses drain. A frame whose size prefix exceeds
+// `socket.request.max.bytes`, a malformed header, or an unknown API key closes this connection
+// only. Idle connections are closed after `connections.max.idle.ms`.
+
+import type { Socket } from "node:net";
+import {
+  API_VERSIONS_KEY,
+  ErrorCode,
+  ProtocolDecodeError,
+  Reader,
+  readRequestHeader,
+  Writer,
+  writeResponseHeader,
+} from "@sluice/protocol";
+import type { BrokerContext } from "./context.ts";
+import type { AnyHandler, RequestContext } from "./handlers/types.ts";
+
+export interface ConnectionLimits {
+  readonly requestBytesMax: number;
+  readonly inFlightMax: number;
+  readonly idleMs: number;
+}
+
+interface Slot {
+  done: boolean;
+  chunks: Uint8Array[] | null;
+}
+
+let nextConnectionId = 1;
+
+export class Connection {
+  readonly id = nextConnectionId++;
+  private readonly socket: Socket;
+  private readonly broker: BrokerContext;
+  private readonly handlers: ReadonlyMap<number, AnyHandler>;
+  private readonly limits: ConnectionLimits;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly queue: Slot[] = [];
+  private paused = false;
+  private closed = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly onClose: (c: Connection) => void;
+  /** Resolves when every queued response has been written (graceful shutdown). */
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    socket: Socket,
+    broker: BrokerContext,
+    handlers: ReadonlyMap<number, AnyHandler>,
+    limits: ConnectionLimits,
+    onClose: (c: Connection) => void,
+  ) {
+    this.socket = socket;
+    this.broker = broker;
+    this.handlers = handlers;
+    this.limits = limits;
+    this.onClose = onClose;
+    socket.setNoDelay(true);
+    socket.on("data", (d: Buffer) => this.onData(d));
+    socket.on("error", () => this.close());
+    socket.on("close", () => this.close());
+    this.touch();
+  }
+
+  get inFlight(): number {
+    return this.queue.length;
+  }
+
+  private touch(): void {
+    if (this.idleTimer) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(() => {
+        if (this.queue.length === 0) {
+          this.broker.logger.debug({ connection: this.id }, "closing idle connection");
+          this.close();
+        } else this.touch();
+      }, this.limits.idleMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  private onData(data: Buffer): void {
+    this.touch();
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    while (!this.closed && this.pendingBytes >= 4) {
+      const head = this.pending.length === 1 ? this.pending[0]! : this.flatten();
+      const size = head.readInt32BE(0);
+      if (size < 0 || size > this.limits.requestBytesMax) {
+        this.broker.logger.warn({ connection: this.id, size }, "request size out of bounds; closing connection");
+        this.close();
+        return;
+      }
+      if (this.pendingBytes < 4 + size) return;
+      const all = this.pending.length === 1 ? head : this.flatten();
+      const frame = all.subarray(4, 4 + size);
+      const rest = all.subarray(4 + size);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.dispatch(frame);
+    }
+  }
+
+  private flatten(): Buffer {
+    const b = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [b];
+    return b;
+  }
+
+  private dispatch(frame: Buffer): void {
+    let decoded: ReturnType<typeof readRequestHeader>;
+    try {
+      decoded = readRequestHeader(frame);
+    } catch {
+      this.broker.logger.warn({ connection: this.id }, "malformed request header; closing connection");
+      this.close();
+      return;
+    }
+    const { header, body } = decoded;
+    const apiKey = header.requestApiKey;
+    const version = header.requestApiVersion;
+    const handler = this.handlers.get(apiKey);
+    if (!handler) {
+      this.broker.logger.warn({ connection: this.id, apiKey }, "unknown API key; closing connection");
+      this.close();
+      return;
+    }
+    const slot: Slot = { done: false, chunks: null };
+    this.queue.push(slot);
+    if (this.queue.length >= this.limits.inFlightMax && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    if (version < handler.minVersion || version > handler.maxVersion) {
+      if (apiKey === API_VERSIONS_KEY) {
+        // KIP-511: answer in the v0 format with our range so the client can retry.
+        this.respondWith(slot, handler, null, 0, header.correlationId, apiKey);
+        return;
+      }
+      const w = new Writer(16);
+      writeResponseHeader(w, apiKey, 0, header.correlationId);
+      w.writeInt16(ErrorCode.UNSUPPORTED_VERSION);
+      this.finish(slot, w.toChunks());
+      return;
+    }
+    let request: unknown;
+    try {
+      request = handler.decode(body, version);
+    } catch (e) {
+      const reason = e instanceof ProtocolDecodeError ? e.message : String(e);
+      this.broker.logger.warn(
+        { connection: this.id, apiKey, version, reason },
+        "malformed request; closing connection",
+      );
+      this.close();
+      return;
+    }
+    const ctx: RequestContext = {
+      broker: this.broker,
+      apiKey,
+      apiVersion: version,
+      correlationId: header.correlationId,
+      clientId: header.clientId,
+      connectionId: this.id,
+      clientHost: this.socket.remoteAddress ?? "",
+    };
+    let result: unknown;
+    try {
+      result = handler.handle(request, ctx);
+    } catch (e) {
+      this.fail(e, handler, version);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (res) => this.respondWith(slot, handler, res, version, header.correlationId, apiKey),
+        (e) => this.fail(e, handler, version),
+      );
+    } else this.respondWith(slot, handler, result, version, header.correlationId, apiKey);
+  }
+
+  private respondWith(
+    slot: Slot,
+    handler: AnyHandler,
+    res: unknown,
+    version: number,
+    correlationId: number,
+    apiKey: number,
+  ): void {
+    if (this.closed) return;
+    if (res === null && apiKey !== API_VERSIONS_KEY) {
+      this.finish(slot, null);
+      return;
+    }
+    const w = new Writer();
+    writeResponseHeader(w, apiKey, version, correlationId);
+    try {
+      handler.encode(w, res, version);
+    } catch (e) {
+      this.fail(e, handler, version);
+      return;
+    }
+    this.finish(slot, w.toChunks());
+  }
+
+  private fail(e: unknown, handler: AnyHandler, version: number): void {
+    this.broker.logger.error(
+      { err: e, connection: this.id, api: handler.name, version },
+      "request failed; closing connection",
+    );
+    this.close();
+  }
+
+  private finish(slot: Slot, chunks: Uint8Array[] | null): void {
+    slot.done = true;
+    slot.chunks = chunks;
+    this.flushReady();
+  }
+
+  /** Writes every ready response at the head of the queue, in order, as one corked write. */
+  private flushReady(): void {
+    if (this.closed) return;
+    let corked = false;
+    while (this.queue.length > 0 && this.queue[0]!.done) {
+      const slot = this.queue.shift()!;
+      if (slot.chunks === null) continue;
+      if (!corked) {
+        this.socket.cork();
+        corked = true;
+      }
+      let size = 0;
+      for (const c of slot.chunks) size += c.byteLength;
+      const prefix = Buffer.allocUnsafe(4);
+      prefix.writeInt32BE(size, 0);
+      this.socket.write(prefix);
+      for (const c of slot.chunks) this.socket.write(c);
+    }
+    if (corked) this.socket.uncork();
+    if (this.paused && this.queue.length < this.limits.inFlightMax) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (this.queue.length === 0) {
+      for (const w of this.drainWaiters.splice(0)) w();
+    }
+  }
+
+  /** Resolves once every request received so far has been answered. */
+  drained(): Promise<void> {
+    if (this.queue.length === 0 || this.closed) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  /** Stops reading new requests (graceful shutdown). */
+  stopReading(): void {
+    this.socket.pause();
+    this.paused = true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.socket.destroy();
+    for (const w of this.drainWaiters.splice(0)) w();
+    this.onClose(this);
+  }
+
+  /** Used by handlers that need the raw reader type (kept for symmetry with the client). */
+  static reader(buf: Uint8Array): Reader {
+    return new Reader(buf);
+  }
+}

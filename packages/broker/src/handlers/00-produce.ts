@@ -1,0 +1,177 @@
+// Produce (key 0), versions 0–11 (record batches of magic v2 only: older message formats are
+// refused with UNSUPPORTED_FOR_MESSAGE_FORMAT).
+// v1+: throttle time. v2+: logAppendTimeMs. v3+: transactionalId. v5+: logStartOffset.
+// v8+: recordErrors and errorMessage. v9+: flexible. v10+: currentLeader / nodeEndpoints (tagged).
+// acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise); acks=0 gets no response. On a single
+// node acks=-1 is answered once the batch is in the log (and fsynced when fsync-before-ack is on):
+// the only in-sync replica has it.
+//
+// Idempotence: batches with a producer id go through the partition's producer state: a retried
+// batch is answered with its original offsets and not appended again; sequence gaps and stale
+// epochs get OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH. Appends to one partition are
+// serialised so that the check and the append are atomic.
+
+import type { Input, ProduceRequest, ProduceResponse } from "@sluice/protocol";
+import { decodeProduceRequest, ErrorCode, encodeProduceResponse } from "@sluice/protocol";
+import type { PartitionProduceResponse } from "@sluice/protocol/generated/produce.ts";
+import {
+  type BatchPosition,
+  isControlBatch,
+  isTransactional,
+  iterateBatches,
+  lastOffsetOf,
+  timestampTypeOf,
+} from "@sluice/protocol/records/batch-header.ts";
+import { RecordsError } from "@sluice/protocol/records/errors.ts";
+import { toSafeNumber } from "../config.ts";
+import { errorCodeOf, errorMessageOf } from "../errors.ts";
+import type { PartitionState } from "../topics.ts";
+import type { ProducerBatchInfo } from "../txn/producer-state.ts";
+import { defineHandler, type RequestContext } from "./types.ts";
+
+const chains = new WeakMap<PartitionState, Promise<unknown>>();
+
+/** Runs appends to one partition one at a time. */
+export function serialAppend<T>(p: PartitionState, fn: () => Promise<T>): Promise<T> {
+  const prev = chains.get(p) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  chains.set(
+    p,
+    next.catch(() => {}),
+  );
+  return next;
+}
+
+export function producerInfo(b: BatchPosition): ProducerBatchInfo {
+  return {
+    producerId: b.header.producerId,
+    producerEpoch: b.header.producerEpoch,
+    baseSequence: b.header.baseSequence,
+    lastOffsetDelta: b.header.lastOffsetDelta,
+    isTransactional: isTransactional(b.header.attributes),
+    isControl: isControlBatch(b.header.attributes),
+    maxTimestampMs: b.header.maxTimestamp,
+  };
+}
+
+/** A hook the transaction coordinator installs to verify transactional produce (KIP-890). */
+export type TxnProduceCheck = (
+  transactionalId: string,
+  info: ProducerBatchInfo,
+  topic: string,
+  partition: number,
+) => boolean;
+
+function failure(index: number, errorCode: number, message: string | null): Input<PartitionProduceResponse> {
+  return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage: message };
+}
+
+async function producePartition(
+  p: PartitionState,
+  index: number,
+  records: Uint8Array,
+  transactionalId: string | null,
+  ctx: RequestContext,
+): Promise<Input<PartitionProduceResponse>> {
+  let batches: BatchPosition[];
+  try {
+    batches = [...iterateBatches(records)];
+  } catch (e) {
+    const code = e instanceof RecordsError ? errorCodeOf(e) : ErrorCode.CORRUPT_MESSAGE;
+    return failure(index, code, errorMessageOf(e));
+  }
+  if (batches.length === 0) return failure(index, ErrorCode.CORRUPT_MESSAGE, "no record batch");
+  const now = BigInt(ctx.broker.clock.nowMs());
+  const maxDiff = BigInt(
+    toSafeNumber(
+      ctx.broker.topics.get(p.topic)?.record.configs["message.timestamp.difference.max.ms"] ??
+        ctx.broker.config.get("log.message.timestamp.difference.max.ms"),
+    ),
+  );
+  const recordErrors: { batchIndex: number; batchIndexErrorMessage: string }[] = [];
+  batches.forEach((b, i) => {
+    if (timestampTypeOf(b.header.attributes) === 0 && p.log.config["message.timestamp.type"] === "CreateTime") {
+      const d = b.header.maxTimestamp - now;
+      if ((d < 0n ? -d : d) > maxDiff)
+        recordErrors.push({
+          batchIndex: i,
+          batchIndexErrorMessage: `timestamp ${b.header.maxTimestamp} is out of range`,
+        });
+    }
+  });
+  if (recordErrors.length > 0) {
+    return { ...failure(index, ErrorCode.INVALID_TIMESTAMP, "record timestamp out of range"), recordErrors };
+  }
+  const infos = batches.map(producerInfo);
+  const txnCheck = ctx.broker.services.get("txnProduceCheck") as TxnProduceCheck | undefined;
+  return serialAppend(p, async () => {
+    for (const info of infos) {
+      if (info.producerId < 0n) continue;
+      if (info.isTransactional) {
+        if (transactionalId === null)
+          return failure(index, ErrorCode.INVALID_TXN_STATE, "transactional batch without a transactional id");
+        if (txnCheck && !txnCheck(transactionalId, info, p.topic, p.partition)) {
+          return failure(index, ErrorCode.INVALID_TXN_STATE, "partition was not added to the transaction");
+        }
+      }
+      const check = p.producers.check(info);
+      if (check.kind === "duplicate") {
+        return {
+          index,
+          errorCode: ErrorCode.NONE,
+          baseOffset: check.batch.firstOffset,
+          logAppendTimeMs: -1n,
+          logStartOffset: p.log.logStartOffset,
+        };
+      }
+      if (check.kind === "error") return failure(index, ErrorCode[check.error], check.message);
+    }
+    try {
+      const appended = await p.log.appendAsLeader(records, p.leaderEpoch);
+      appended.batches.forEach((b, i) => {
+        p.producers.apply(infos[i]!, b.header.baseOffset, lastOffsetOf(b.header));
+      });
+      await p.log.updateHighWatermark(p.log.logEndOffset);
+      return {
+        index,
+        errorCode: ErrorCode.NONE,
+        baseOffset: appended.baseOffset,
+        logAppendTimeMs: appended.logAppendTimeMs,
+        logStartOffset: appended.logStartOffset,
+      };
+    } catch (e) {
+      return failure(index, errorCodeOf(e), errorMessageOf(e));
+    }
+  });
+}
+
+export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
+  apiKey: 0,
+  name: "Produce",
+  minVersion: 0,
+  maxVersion: 11,
+  decode: (r, v) => decodeProduceRequest(r, v),
+  encode: (w, res, v) => encodeProduceResponse(w, res, v),
+  async handle(req, ctx) {
+    const validAcks = req.acks === -1 || req.acks === 0 || req.acks === 1;
+    const responses = await Promise.all(
+      req.topicData.map(async (t) => ({
+        name: t.name,
+        partitionResponses: await Promise.all(
+          t.partitionData.map((pd) => {
+            if (!validAcks)
+              return failure(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks=${req.acks} is not -1, 0 or 1`);
+            const p = ctx.broker.topics.partition(t.name, pd.index);
+            if (!p)
+              return failure(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${t.name}-${pd.index}`);
+            if (pd.records === null || pd.records.length === 0)
+              return failure(pd.index, ErrorCode.CORRUPT_MESSAGE, "no records");
+            return producePartition(p, pd.index, pd.records, req.transactionalId, ctx);
+          }),
+        ),
+      })),
+    );
+    if (req.acks === 0 && validAcks) return null;
+    return { responses, throttleTimeMs: 0 };
+  },
+});

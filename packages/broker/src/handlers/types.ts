@@ -1,0 +1,47 @@
+// The contract between the dispatcher and the per-API handler files.
+//
+// A handler declares the API key and the contiguous version range it serves, decodes the request
+// body, handles it, and encodes the response. Kafka protocol errors are data: a handler returns
+// them in the response (per partition, per topic or top level) and never throws them through the
+// dispatcher. A thrown exception is a bug or an I/O failure: the dispatcher logs it and closes the
+// connection, as Kafka does for requests it cannot process.
+
+import type { Input, Reader, Writer } from "@sluice/protocol";
+import type { BrokerContext } from "../context.ts";
+
+export interface RequestContext {
+  readonly broker: BrokerContext;
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+  /** Unique per connection; e.g. for client-specific state. */
+  readonly connectionId: number;
+  readonly clientHost: string;
+}
+
+export interface Handler<Req, Res> {
+  readonly apiKey: number;
+  readonly name: string;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  decode(r: Reader, version: number): Req;
+  encode(w: Writer, res: Input<Res>, version: number): void;
+  /** Returns the response, or null when none is sent (Produce with acks=0). */
+  handle(req: Req, ctx: RequestContext): Promise<Input<Res> | null> | Input<Res> | null;
+}
+
+/** A handler with its request/response types erased, as the registry stores it. */
+export interface AnyHandler {
+  readonly apiKey: number;
+  readonly name: string;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  decode(r: Reader, version: number): unknown;
+  encode(w: Writer, res: unknown, version: number): void;
+  handle(req: unknown, ctx: RequestContext): Promise<unknown> | unknown;
+}
+
+export function defineHandler<Req, Res>(h: Handler<Req, Res>): AnyHandler {
+  return h as unknown as AnyHandler;
+}

@@ -1,0 +1,6 @@
+// The coordinators that plug into the broker (each adds its handlers and background work).
+import type { BrokerPlugin } from "./broker.ts";
+
+export function defaultPlugins(): BrokerPlugin[] {
+  return [];
+}
