@@ -131,6 +131,15 @@ export class Connection {
       this.close();
       return;
     }
+    const ctx: RequestContext = {
+      broker: this.broker,
+      apiKey,
+      apiVersion: version,
+      correlationId: header.correlationId,
+      clientId: header.clientId,
+      connectionId: this.id,
+      clientHost: this.socket.remoteAddress ?? "",
+    };
     const slot: Slot = { done: false, chunks: null };
     this.queue.push(slot);
     if (this.queue.length >= this.limits.inFlightMax && !this.paused) {
@@ -140,7 +149,7 @@ export class Connection {
     if (version < handler.minVersion || version > handler.maxVersion) {
       if (apiKey === API_VERSIONS_KEY) {
         // KIP-511: answer in the v0 format with our range so the client can retry.
-        this.respondWith(slot, handler, null, 0, header.correlationId, apiKey);
+        this.respondWith(slot, handler, handler.handle(null, ctx), 0, header.correlationId, apiKey);
         return;
       }
       const w = new Writer(16);
@@ -161,15 +170,6 @@ export class Connection {
       this.close();
       return;
     }
-    const ctx: RequestContext = {
-      broker: this.broker,
-      apiKey,
-      apiVersion: version,
-      correlationId: header.correlationId,
-      clientId: header.clientId,
-      connectionId: this.id,
-      clientHost: this.socket.remoteAddress ?? "",
-    };
     let result: unknown;
     try {
       result = handler.handle(request, ctx);
@@ -270,10 +270,5 @@ export class Connection {
     this.socket.destroy();
     for (const w of this.drainWaiters.splice(0)) w();
     this.onClose(this);
-  }
-
-  /** Used by handlers that need the raw reader type (kept for symmetry with the client). */
-  static reader(buf: Uint8Array): Reader {
-    return new Reader(buf);
   }
 }
