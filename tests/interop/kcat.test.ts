@@ -47,7 +47,7 @@ describe("kcat", { skip }, () => {
     for (const r of rows) byPartition.set(r[0]!, [...(byPartition.get(r[0]!) ?? []), r]);
     assert.equal(byPartition.size, 3, "keys spread over the 3 partitions");
     for (const [, rs] of byPartition) {
-      rs.forEach((r, i) => assert.equal(r[1], String(i), "offsets are consecutive from 0"));
+      for (const [i, r] of rs.entries()) assert.equal(r[1], String(i), "offsets are consecutive from 0");
       const values = rs.map((r) => Number(r[3]!.split("-")[1]));
       assert.deepEqual(
         values,

@@ -61,14 +61,14 @@ for (const mode of ["fsync.before.ack", "default"] as const) {
       const consumed = await run(PYTHON, ["-c", CONSUMER, broker.bootstrap], { timeoutMs: 40_000 });
       assert.equal(consumed.status, 0, consumed.stderr);
       const records = JSON.parse(consumed.stdout.trim().split("\n").at(-1)!) as [number, string][];
-      records.forEach(([offset], i) => assert.equal(offset, i, "offsets are dense from 0"));
+      for (const [i, [offset]] of records.entries()) assert.equal(offset, i, "offsets are dense from 0");
       const seen = new Map(records.map(([o, v]) => [o, v]));
       if (mode === "fsync.before.ack") {
         for (const [, offset, value] of acked)
           assert.equal(seen.get(Number(offset)), value, `acknowledged record at ${offset} survived`);
       }
       // Values are produced in order, so the log is a prefix of what was sent.
-      records.forEach(([, v], i) => assert.equal(v, `record-${i}`));
+      for (const [i, [, v]] of records.entries()) assert.equal(v, `record-${i}`);
     } finally {
       await broker.cleanup();
     }

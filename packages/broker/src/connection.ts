@@ -12,7 +12,6 @@ import {
   API_VERSIONS_KEY,
   ErrorCode,
   ProtocolDecodeError,
-  Reader,
   readRequestHeader,
   Writer,
   writeResponseHeader,

@@ -34,7 +34,7 @@ export const createPartitionsHandler = defineHandler<CreatePartitionsRequest, Cr
         });
         continue;
       }
-      if (t.assignments && t.assignments.some((a) => a.brokerIds.some((id) => id !== ctx.broker.nodeId))) {
+      if (t.assignments?.some((a) => a.brokerIds.some((id) => id !== ctx.broker.nodeId))) {
         results.push({
           name: t.name,
           errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT,
