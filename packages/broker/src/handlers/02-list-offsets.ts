@@ -1,8 +1,9 @@
-// ListOffsets (key 2), versions 0–9.
+// ListOffsets (key 2), versions 0–10.
 // Timestamps: -2 earliest, -1 latest (the high watermark, or the last stable offset under
 // read_committed, v2+), -3 max timestamp (v7+), otherwise the first offset whose record timestamp
 // is ≥ the given one. v0 answers with `oldStyleOffsets` (at most maxNumOffsets); v1+ with one
 // offset and its timestamp. v4+: leader epoch of the offset, currentLeaderEpoch checks.
+// v10+: timeoutMs (for remote storage lookups; every lookup here is local).
 
 import type { Input, ListOffsetsRequest, ListOffsetsResponse } from "@sluice/protocol";
 import { decodeListOffsetsRequest, ErrorCode, encodeListOffsetsResponse } from "@sluice/protocol";
@@ -18,7 +19,7 @@ export const listOffsetsHandler = defineHandler<ListOffsetsRequest, ListOffsetsR
   apiKey: 2,
   name: "ListOffsets",
   minVersion: 0,
-  maxVersion: 9,
+  maxVersion: 10,
   decode: (r, v) => decodeListOffsetsRequest(r, v),
   encode: (w, res, v) => encodeListOffsetsResponse(w, res, v),
   async handle(req, ctx) {
