@@ -565,7 +565,12 @@ export class GroupCoordinator {
     const g = this.groups.get(groupId);
     if (!g || g.state === "Dead") return E.UNKNOWN_MEMBER_ID;
     // A static member whose instance id was taken over is fenced before anything else (as Kafka does).
-    if (groupInstanceId !== null && g.staticMembers.has(groupInstanceId) && g.staticMembers.get(groupInstanceId) !== memberId) return E.FENCED_INSTANCE_ID;
+    if (
+      groupInstanceId !== null &&
+      g.staticMembers.has(groupInstanceId) &&
+      g.staticMembers.get(groupInstanceId) !== memberId
+    )
+      return E.FENCED_INSTANCE_ID;
     const m = g.members.get(memberId);
     if (!m) return E.UNKNOWN_MEMBER_ID;
     if (generationId !== g.generationId) return E.ILLEGAL_GENERATION;
@@ -678,7 +683,12 @@ export class GroupCoordinator {
       return E.NONE;
     }
     if (!g || g.state === "Dead") return E.UNKNOWN_MEMBER_ID;
-    if (groupInstanceId !== null && g.staticMembers.has(groupInstanceId) && g.staticMembers.get(groupInstanceId) !== memberId) return E.FENCED_INSTANCE_ID;
+    if (
+      groupInstanceId !== null &&
+      g.staticMembers.has(groupInstanceId) &&
+      g.staticMembers.get(groupInstanceId) !== memberId
+    )
+      return E.FENCED_INSTANCE_ID;
     const m = g.members.get(memberId);
     if (!m) return E.UNKNOWN_MEMBER_ID;
     if (generationId !== g.generationId) return E.ILLEGAL_GENERATION;

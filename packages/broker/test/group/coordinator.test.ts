@@ -19,7 +19,14 @@ class MemoryStore implements GroupPersistence {
 }
 
 // A short initial delay lets members that join together land in the same first generation.
-const config = { minSessionTimeoutMs: 10, maxSessionTimeoutMs: 60_000, initialRebalanceDelayMs: 30, maxSize: 100, offsetsRetentionMs: 60_000, offsetMetadataMaxBytes: 100 };
+const config = {
+  minSessionTimeoutMs: 10,
+  maxSessionTimeoutMs: 60_000,
+  initialRebalanceDelayMs: 30,
+  maxSize: 100,
+  offsetsRetentionMs: 60_000,
+  offsetMetadataMaxBytes: 100,
+};
 const proto = (name = "range", meta = "m") => [{ name, metadata: Buffer.from(meta) }];
 const joinReq = (over: Partial<Parameters<GroupCoordinator["join"]>[0]> = {}) => ({
   groupId: "g",
@@ -44,8 +51,24 @@ async function stableGroupOfTwo(c: GroupCoordinator) {
     { memberId: follower.memberId, assignment: Buffer.from("F") },
   ];
   const [sl, sf] = await Promise.all([
-    c.sync({ groupId: "g", memberId: leader.memberId, generationId: leader.generationId, groupInstanceId: null, protocolType: null, protocolName: null, assignments }),
-    c.sync({ groupId: "g", memberId: follower.memberId, generationId: follower.generationId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] }),
+    c.sync({
+      groupId: "g",
+      memberId: leader.memberId,
+      generationId: leader.generationId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments,
+    }),
+    c.sync({
+      groupId: "g",
+      memberId: follower.memberId,
+      generationId: follower.generationId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    }),
   ]);
   return { leader, follower, sl, sf };
 }
@@ -83,8 +106,20 @@ describe("group coordinator", () => {
     assert.equal(c.heartbeat("no-such-group", "x", 1, null), E.UNKNOWN_MEMBER_ID);
     assert.equal(c.validateCommit("g", leader.memberId, gen + 5, null), E.ILLEGAL_GENERATION);
     assert.equal(c.validateCommit("g", "nobody", gen, null), E.UNKNOWN_MEMBER_ID);
-    assert.equal(c.validateCommit("g", "", -1, null), E.UNKNOWN_MEMBER_ID, "a groupless commit into an active group is refused");
-    const s = await c.sync({ groupId: "g", memberId: leader.memberId, generationId: gen + 1, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    assert.equal(
+      c.validateCommit("g", "", -1, null),
+      E.UNKNOWN_MEMBER_ID,
+      "a groupless commit into an active group is refused",
+    );
+    const s = await c.sync({
+      groupId: "g",
+      memberId: leader.memberId,
+      generationId: gen + 1,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(s.errorCode, E.ILLEGAL_GENERATION);
     assert.equal((await c.join(joinReq({ memberId: "ghost" }))).errorCode, E.UNKNOWN_MEMBER_ID);
     assert.equal(c.groups.get("g")?.state, "Stable");
@@ -122,7 +157,15 @@ describe("group coordinator", () => {
   test("a member whose session expires is removed and the others rebalance", async () => {
     const c = new GroupCoordinator({ ...config, initialRebalanceDelayMs: 0 }, new MemoryStore());
     const a = await c.join(joinReq({ sessionTimeoutMs: 100 }));
-    await c.sync({ groupId: "g", memberId: a.memberId, generationId: a.generationId, groupInstanceId: null, protocolType: null, protocolName: null, assignments: [] });
+    await c.sync({
+      groupId: "g",
+      memberId: a.memberId,
+      generationId: a.generationId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(c.groups.get("g")?.members.size, 0);
     assert.equal(c.groups.get("g")?.state, "Empty");
@@ -131,12 +174,26 @@ describe("group coordinator", () => {
 
   test("a static member that restarts gets its assignment back with no rebalance; the old id is fenced", async () => {
     const c = new GroupCoordinator(config, new MemoryStore());
-    await Promise.all([c.join(joinReq({ groupInstanceId: "instance-1" })), c.join(joinReq({ groupInstanceId: "instance-2" }))]);
+    await Promise.all([
+      c.join(joinReq({ groupInstanceId: "instance-1" })),
+      c.join(joinReq({ groupInstanceId: "instance-2" })),
+    ]);
     const g = c.groups.get("g")!;
     const gen = g.generationId;
     const leaderId = g.leaderId!;
-    const assignments = [...g.members.keys()].map((id) => ({ memberId: id, assignment: Buffer.from(`for-${g.members.get(id)!.groupInstanceId}`) }));
-    await c.sync({ groupId: "g", memberId: leaderId, generationId: gen, groupInstanceId: g.members.get(leaderId)!.groupInstanceId, protocolType: null, protocolName: null, assignments });
+    const assignments = [...g.members.keys()].map((id) => ({
+      memberId: id,
+      assignment: Buffer.from(`for-${g.members.get(id)!.groupInstanceId}`),
+    }));
+    await c.sync({
+      groupId: "g",
+      memberId: leaderId,
+      generationId: gen,
+      groupInstanceId: g.members.get(leaderId)!.groupInstanceId,
+      protocolType: null,
+      protocolName: null,
+      assignments,
+    });
     assert.equal(g.state, "Stable");
     const follower = [...g.members.values()].find((m) => m.memberId !== leaderId)!;
     const instance = follower.groupInstanceId!;
@@ -144,9 +201,21 @@ describe("group coordinator", () => {
     assert.equal(rejoin.errorCode, E.NONE);
     assert.equal(rejoin.generationId, gen, "no new generation: no rebalance");
     assert.equal(g.state, "Stable");
-    const sync = await c.sync({ groupId: "g", memberId: rejoin.memberId, generationId: gen, groupInstanceId: instance, protocolType: null, protocolName: null, assignments: [] });
+    const sync = await c.sync({
+      groupId: "g",
+      memberId: rejoin.memberId,
+      generationId: gen,
+      groupInstanceId: instance,
+      protocolType: null,
+      protocolName: null,
+      assignments: [],
+    });
     assert.equal(Buffer.from(sync.assignment).toString(), `for-${instance}`);
-    assert.equal(c.heartbeat("g", follower.memberId, gen, instance), E.FENCED_INSTANCE_ID, "the old member id is fenced");
+    assert.equal(
+      c.heartbeat("g", follower.memberId, gen, instance),
+      E.FENCED_INSTANCE_ID,
+      "the old member id is fenced",
+    );
     c.stop();
   });
 
