@@ -236,6 +236,50 @@ print(json.dumps({"seen": len(seen), "split": split, "after": after, "extra": ex
     });
   }
 
+  test("static membership (librdkafka): a restarted static member gets its partitions back with no rebalance of the others", {
+    skip: !hasConfluentKafka() && "python3-confluent-kafka is not installed",
+    timeout: 90_000,
+  }, async () => {
+    const script = `
+import sys, json, time
+from confluent_kafka import Consumer
+bs = sys.argv[1]
+events = {"a": 0, "b": 0}
+def mk(instance, name):
+    c = Consumer({"bootstrap.servers": bs, "group.id": "static-group", "group.instance.id": instance,
+                  "session.timeout.ms": 15000, "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
+    def on_assign(consumer, parts):
+        events[name] += 1
+    c.subscribe(["six"], on_assign=on_assign)
+    return c
+a, b = mk("instance-a", "a"), mk("instance-b", "b")
+deadline = time.time() + 30
+while time.time() < deadline and not (len(a.assignment()) + len(b.assignment()) == 6 and a.assignment() and b.assignment()):
+    a.poll(0.1); b.poll(0.1)
+before_b = sorted(p.partition for p in b.assignment())
+before_a = sorted(p.partition for p in a.assignment())
+a_events = events["a"]
+b.close()   # a static member leaves no LeaveGroup behind
+b2 = mk("instance-b", "b")
+deadline = time.time() + 20
+while time.time() < deadline and not b2.assignment():
+    a.poll(0.1); b2.poll(0.1)
+for _ in range(20):
+    a.poll(0.1); b2.poll(0.1)
+print(json.dumps({"before_b": before_b, "after_b": sorted(p.partition for p in b2.assignment()),
+                  "before_a": before_a, "after_a": sorted(p.partition for p in a.assignment()),
+                  "a_rebalances": events["a"] - a_events}))
+a.close(); b2.close()
+`;
+    const r = await run(PYTHON, ["-c", script, broker.bootstrap], { timeoutMs: 80_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    assert.ok((out.before_b as number[]).length > 0);
+    assert.deepEqual(out.after_b, out.before_b, "the restarted static member has the same partitions");
+    assert.deepEqual(out.after_a, out.before_a);
+    assert.equal(out.a_rebalances, 0, "the other member saw no rebalance");
+  });
+
   test("committed offsets and group state survive a clean restart and kill -9", { timeout: 60_000 }, async () => {
     const admin = kafka.admin();
     await admin.connect();
