@@ -8,6 +8,7 @@ import type { BrokerConfig } from "./config.ts";
 import { TOPIC_CONFIGS, toSafeNumber, validateValue } from "./config.ts";
 import type { MetadataSnapshot, MetadataStore, TopicRecord } from "./metadata-store.ts";
 import { ProducerStateManager } from "./txn/producer-state.ts";
+import { rebuildProducerState } from "./txn/producer-state-recovery.ts";
 
 export interface PartitionState {
   readonly topic: string;
@@ -111,14 +112,7 @@ export class TopicManager {
     // Single node: everything written is committed, so the high watermark is the log end.
     await log.updateHighWatermark(log.logEndOffset);
     const producers = new ProducerStateManager();
-    const snap = await log.readLatestProducerSnapshot();
-    if (snap) {
-      try {
-        producers.loadSnapshot(snap.data);
-      } catch {
-        producers.clear();
-      }
-    }
+    await rebuildProducerState(log, producers);
     return {
       topic: t.name,
       partition: p,

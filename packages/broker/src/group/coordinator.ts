@@ -126,6 +126,8 @@ export const offsetKey = (topic: string, partition: number): string => `${topic}
 
 export class GroupCoordinator {
   readonly groups = new Map<string, Group>();
+  /** Transactional offset commits awaiting their transaction's marker, by producer id. */
+  readonly pendingTxnOffsets = new Map<bigint, Map<string, Map<string, CommittedOffset>>>();
   private readonly config: GroupConfig;
   private readonly store: GroupPersistence;
   private readonly now: () => number;
@@ -723,6 +725,44 @@ export class GroupCoordinator {
       for (const a of accepted) g.offsets.set(offsetKey(a.topic, a.partition), a.value);
     }
     return codes;
+  }
+
+  /** Records offsets committed inside a transaction: visible only once the transaction commits. */
+  addPendingTxnOffsets(
+    producerId: bigint,
+    groupId: string,
+    offsets: { topic: string; partition: number; value: CommittedOffset }[],
+  ): void {
+    let byGroup = this.pendingTxnOffsets.get(producerId);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.pendingTxnOffsets.set(producerId, byGroup);
+    }
+    let pending = byGroup.get(groupId);
+    if (!pending) {
+      pending = new Map();
+      byGroup.set(groupId, pending);
+    }
+    for (const o of offsets) pending.set(offsetKey(o.topic, o.partition), o.value);
+  }
+
+  /** A transaction marker reached __consumer_offsets: apply (commit) or drop (abort) its offsets. */
+  completeTxnOffsets(producerId: bigint, commit: boolean): void {
+    const byGroup = this.pendingTxnOffsets.get(producerId);
+    if (!byGroup) return;
+    this.pendingTxnOffsets.delete(producerId);
+    if (!commit) return;
+    for (const [groupId, offsets] of byGroup) {
+      const g = this.getOrCreate(groupId);
+      for (const [k, v] of offsets) g.offsets.set(k, v);
+    }
+  }
+
+  /** Whether a transactional commit for this partition is pending (OffsetFetch requireStable). */
+  hasPendingTxnOffset(groupId: string, topic: string, partition: number): boolean {
+    for (const byGroup of this.pendingTxnOffsets.values())
+      if (byGroup.get(groupId)?.has(offsetKey(topic, partition))) return true;
+    return false;
   }
 
   fetchOffset(groupId: string, topic: string, partition: number): CommittedOffset | undefined {

@@ -24,8 +24,8 @@ import {
   decodeOffsetCommitValue,
   encodeOffsetCommitValue,
 } from "@sluice/protocol/generated/coordinator/offset-commit-value.ts";
-import { isControlBatch, iterateBatches } from "@sluice/protocol/records/batch-header.ts";
-import { buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import { isControlBatch, isTransactional, iterateBatches } from "@sluice/protocol/records/batch-header.ts";
+import { buildRecordBatch, parseControlRecord, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { serialAppend } from "../handlers/00-produce.ts";
 import type { TopicManager } from "../topics.ts";
 import type { CommittedOffset, Group, GroupCoordinator, GroupPersistence } from "./coordinator.ts";
@@ -145,9 +145,47 @@ export class OffsetsTopicStore implements GroupPersistence {
     );
   }
 
+  /**
+   * Writes offsets committed inside a transaction as a transactional batch of the producer, so
+   * the COMMIT/ABORT marker written to this partition later decides whether they count.
+   */
+  async storeTxnOffsets(
+    groupId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    offsets: { topic: string; partition: number; value: CommittedOffset }[],
+  ): Promise<void> {
+    await this.ensureTopic();
+    const p = this.topics.partition(OFFSETS_TOPIC, partitionFor(groupId, this.partitions));
+    if (!p) throw new Error("__consumer_offsets partition missing");
+    const batch = buildRecordBatch({
+      records: offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
+      transactional: true,
+      producerId,
+      producerEpoch,
+      baseSequence: -1,
+    });
+    await serialAppend(p, async () => {
+      const info = await p.log.appendAsLeader(batch, p.leaderEpoch);
+      const h = info.batches[0]!.header;
+      p.producers.apply(
+        {
+          producerId,
+          producerEpoch,
+          baseSequence: -1,
+          lastOffsetDelta: h.lastOffsetDelta,
+          isTransactional: true,
+          isControl: false,
+          maxTimestampMs: h.maxTimestamp,
+        },
+        info.baseOffset,
+        info.lastOffset,
+      );
+      await p.log.updateHighWatermark(p.log.logEndOffset);
+    });
+  }
+
   removeGroup(groupId: string): Promise<void> {
-    const g = { groupId };
-    void g;
     return this.append(groupId, [groupMetadataRecord(groupId)]);
   }
 
@@ -162,8 +200,22 @@ export class OffsetsTopicStore implements GroupPersistence {
         if (r.records.length === 0) break;
         for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
           offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
-          if (isControlBatch(header.attributes)) continue;
-          for (const rec of parseRecordBatch(r.records, position).records) {
+          const parsed = parseRecordBatch(r.records, position);
+          if (isControlBatch(header.attributes)) {
+            const rec = parsed.records[0];
+            if (rec)
+              coordinator.completeTxnOffsets(
+                header.producerId,
+                parseControlRecord(rec.key, rec.value).type === "COMMIT",
+              );
+            continue;
+          }
+          if (isTransactional(header.attributes)) {
+            for (const rec of parsed.records)
+              if (rec.key !== null) applyTxnRecord(coordinator, header.producerId, rec.key, rec.value);
+            continue;
+          }
+          for (const rec of parsed.records) {
             if (rec.key !== null) applyRecord(coordinator, rec.key, rec.value);
           }
         }
@@ -206,4 +258,26 @@ export function applyRecord(c: GroupCoordinator, key: Uint8Array, value: Uint8Ar
       members: v.members,
     });
   }
+}
+
+/** A transactional offset commit read back from the log: pending until its marker. */
+function applyTxnRecord(c: GroupCoordinator, producerId: bigint, key: Uint8Array, value: Uint8Array | null): void {
+  const kr = new Reader(key);
+  const keyVersion = kr.readInt16("key.version");
+  if ((keyVersion !== 0 && keyVersion !== 1) || value === null) return;
+  const k = decodeOffsetCommitKey(kr, keyVersion);
+  const vr = new Reader(value);
+  const v = decodeOffsetCommitValue(vr, vr.readInt16("value.version"));
+  c.addPendingTxnOffsets(producerId, k.group, [
+    {
+      topic: k.topic,
+      partition: k.partition,
+      value: {
+        offset: v.offset,
+        leaderEpoch: v.leaderEpoch,
+        metadata: v.metadata,
+        commitTimestampMs: v.commitTimestamp,
+      },
+    },
+  ]);
 }

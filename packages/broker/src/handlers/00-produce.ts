@@ -124,7 +124,10 @@ async function producePartition(
           logStartOffset: p.log.logStartOffset,
         };
       }
-      if (check.kind === "error") return failure(index, ErrorCode[check.error], check.message);
+      if (check.kind === "error") {
+        ctx.broker.logger.debug({ topic: p.topic, partition: p.partition, reason: check.message }, "produce refused");
+        return failure(index, ErrorCode[check.error], check.message);
+      }
     }
     try {
       const appended = await p.log.appendAsLeader(records, p.leaderEpoch);

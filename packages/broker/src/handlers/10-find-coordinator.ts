@@ -5,6 +5,7 @@
 import type { FindCoordinatorRequest, FindCoordinatorResponse } from "@sluice/protocol";
 import { decodeFindCoordinatorRequest, ErrorCode, encodeFindCoordinatorResponse } from "@sluice/protocol";
 import { offsetsStore } from "../group/handlers.ts";
+import { txnStore } from "../txn/handlers.ts";
 import { defineHandler } from "./types.ts";
 
 export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, FindCoordinatorResponse>({
@@ -49,6 +50,7 @@ export const findCoordinatorHandler = defineHandler<FindCoordinatorRequest, Find
       };
     };
     if (req.keyType === 0) await offsetsStore(b).ensureTopic();
+    if (req.keyType === 1 && b.services.has("txnStore")) await txnStore(b).ensureTopic();
     const coordinators = keys.map(answer);
     if (ctx.apiVersion >= 4) return { throttleTimeMs: 0, coordinators };
     const c = coordinators[0]!;

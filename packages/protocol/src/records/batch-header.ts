@@ -3,7 +3,7 @@
 //   0 baseOffset int64 | 8 batchLength int32 | 12 partitionLeaderEpoch int32 | 16 magic int8
 //   17 crc uint32 (CRC-32C of bytes 21..end) | 21 attributes int16 | 23 lastOffsetDelta int32
 //   27 baseTimestamp int64 | 35 maxTimestamp int64 | 43 producerId int64 | 51 producerEpoch int16
-//   55 baseSequence int32 | 57 recordCount int32 | 61 records
+//   53 baseSequence int32 | 57 recordCount int32 | 61 records
 // Because the CRC starts at `attributes`, baseOffset and partitionLeaderEpoch can be rewritten
 // without recomputing it; anything at offset 21 or later needs a new CRC.
 
@@ -76,7 +76,7 @@ export function readBatchHeader(buf: Uint8Array, position: number): RecordBatchH
     maxTimestamp: v.getBigInt64(position + 35),
     producerId: v.getBigInt64(position + 43),
     producerEpoch: v.getInt16(position + 51),
-    baseSequence: v.getInt32(position + 55),
+    baseSequence: v.getInt32(position + 53),
     recordCount: v.getInt32(position + 57),
   };
 }

@@ -156,7 +156,7 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
   out.writeBigInt64BE(maxTimestamp, 35);
   out.writeBigInt64BE(opts.producerId ?? -1n, 43);
   out.writeInt16BE(opts.producerEpoch ?? -1, 51);
-  out.writeInt32BE(opts.baseSequence ?? -1, 55);
+  out.writeInt32BE(opts.baseSequence ?? -1, 53);
   out.writeInt32BE(records.length, 57);
   out.set(body, RECORD_BATCH_HEADER_BYTES);
   out.writeUInt32BE(computeBatchCrc(out, 0, total - LOG_OVERHEAD), 17);

@@ -213,3 +213,23 @@ describe("compression", () => {
     }
   });
 });
+
+describe("batch header layout", () => {
+  test("fields sit where Kafka puts them (producerEpoch at 51, baseSequence at 53, recordCount at 57)", () => {
+    const b = buildRecordBatch({
+      records: [{ value: Buffer.from("a") }, { value: Buffer.from("b") }],
+      producerId: 0x0102030405060708n,
+      producerEpoch: 0x0a0b,
+      baseSequence: 0x11223344,
+    });
+    assert.equal(b.readBigInt64BE(43), 0x0102030405060708n);
+    assert.equal(b.readInt16BE(51), 0x0a0b);
+    assert.equal(b.readInt32BE(53), 0x11223344);
+    assert.equal(b.readInt32BE(57), 2);
+    const h = readBatchHeader(b, 0);
+    assert.deepEqual(
+      [h.producerId, h.producerEpoch, h.baseSequence, h.recordCount],
+      [0x0102030405060708n, 0x0a0b, 0x11223344, 2],
+    );
+  });
+});

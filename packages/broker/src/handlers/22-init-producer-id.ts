@@ -1,0 +1,54 @@
+// InitProducerId (key 22), versions 0–5. Without a transactional id: a new producer id for an
+// idempotent producer (v3+: a producer that sends its current id and epoch gets the epoch bumped,
+// KIP-360). With one: the transaction coordinator fences the previous producer of that id (epoch
+// bump, aborting its open transaction) and returns the id and new epoch. Ids are never reused,
+// even across restarts. v2+: flexible. transactionTimeoutMs above transaction.max.timeout.ms is
+// INVALID_TRANSACTION_TIMEOUT.
+
+import type { InitProducerIdRequest, InitProducerIdResponse } from "@sluice/protocol";
+import { decodeInitProducerIdRequest, ErrorCode, encodeInitProducerIdResponse } from "@sluice/protocol";
+import { producerIds, txnErrorCode, txnStore, txns } from "../txn/handlers.ts";
+import { defineHandler } from "./types.ts";
+
+const EPOCH_MAX = 32767;
+
+export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponse>({
+  apiKey: 22,
+  name: "InitProducerId",
+  minVersion: 0,
+  maxVersion: 5,
+  decode: (r, v) => decodeInitProducerIdRequest(r, v),
+  encode: (w, res, v) => encodeInitProducerIdResponse(w, res, v),
+  async handle(req, ctx) {
+    if (req.transactionalId === null) {
+      if (ctx.apiVersion >= 3 && req.producerId >= 0n && req.producerEpoch >= 0 && req.producerEpoch < EPOCH_MAX - 1) {
+        return {
+          throttleTimeMs: 0,
+          errorCode: ErrorCode.NONE,
+          producerId: req.producerId,
+          producerEpoch: req.producerEpoch + 1,
+        };
+      }
+      return {
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.NONE,
+        producerId: await producerIds(ctx.broker).next(),
+        producerEpoch: 0,
+      };
+    }
+    if (req.transactionalId === "")
+      return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_REQUEST, producerId: -1n, producerEpoch: -1 };
+    await txnStore(ctx.broker).ensureTopic();
+    const expected =
+      ctx.apiVersion >= 3 && req.producerId >= 0n
+        ? { producerId: req.producerId, producerEpoch: req.producerEpoch }
+        : undefined;
+    const r = await txns(ctx.broker).initProducerId(req.transactionalId, req.transactionTimeoutMs, expected);
+    return {
+      throttleTimeMs: 0,
+      errorCode: txnErrorCode(r.error),
+      producerId: r.producerId,
+      producerEpoch: r.producerEpoch,
+    };
+  },
+});

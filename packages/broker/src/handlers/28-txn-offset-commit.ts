@@ -1,0 +1,65 @@
+// TxnOffsetCommit (key 28), versions 0–4: offsets committed inside a transaction. They are
+// written to __consumer_offsets as a transactional batch of the producer and become visible only
+// when the COMMIT marker reaches that partition (dropped on ABORT). The group's partition must have
+// been added with AddOffsetsToTxn (INVALID_TXN_STATE otherwise). v2+: committed leader epoch.
+// v3+: flexible, and the consumer's generation/member for fencing zombies (KIP-447).
+
+import type { TxnOffsetCommitRequest, TxnOffsetCommitResponse } from "@sluice/protocol";
+import { decodeTxnOffsetCommitRequest, ErrorCode, encodeTxnOffsetCommitResponse } from "@sluice/protocol";
+import { E } from "../group/coordinator.ts";
+import { groups, offsetsStore } from "../group/handlers.ts";
+import { OFFSETS_TOPIC, partitionFor } from "../group/persistence.ts";
+import { txns } from "../txn/handlers.ts";
+import { defineHandler } from "./types.ts";
+
+export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>({
+  apiKey: 28,
+  name: "TxnOffsetCommit",
+  minVersion: 0,
+  maxVersion: 4,
+  decode: (r, v) => decodeTxnOffsetCommitRequest(r, v),
+  encode: (w, res, v) => encodeTxnOffsetCommitResponse(w, res, v),
+  async handle(req, ctx) {
+    const g = groups(ctx.broker);
+    const partition = partitionFor(req.groupId, ctx.broker.config.int("offsets.topic.num.partitions"));
+    let code: number = ErrorCode.NONE;
+    const m = txns(ctx.broker).get(req.transactionalId);
+    if (!m || m.producerId !== req.producerId) code = ErrorCode.INVALID_PRODUCER_ID_MAPPING;
+    else if (m.producerEpoch !== req.producerEpoch) code = ErrorCode.PRODUCER_FENCED;
+    else if (
+      !txns(ctx.broker).isPartOfOngoingTransaction(req.transactionalId, req.producerId, req.producerEpoch, {
+        topic: OFFSETS_TOPIC,
+        partition,
+      })
+    ) {
+      code = ErrorCode.INVALID_TXN_STATE;
+    } else if (ctx.apiVersion >= 3 && req.generationId >= 0) {
+      const v = g.validateCommit(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
+      if (v !== E.NONE && v !== E.REBALANCE_IN_PROGRESS) code = v;
+    }
+    if (code === ErrorCode.NONE) {
+      const now = BigInt(ctx.broker.clock.nowMs());
+      const offsets = req.topics.flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          value: {
+            offset: p.committedOffset,
+            leaderEpoch: ctx.apiVersion >= 2 ? p.committedLeaderEpoch : -1,
+            metadata: p.committedMetadata ?? "",
+            commitTimestampMs: now,
+          },
+        })),
+      );
+      await offsetsStore(ctx.broker).storeTxnOffsets(req.groupId, req.producerId, req.producerEpoch, offsets);
+      g.addPendingTxnOffsets(req.producerId, req.groupId, offsets);
+    }
+    return {
+      throttleTimeMs: 0,
+      topics: req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })),
+      })),
+    };
+  },
+});

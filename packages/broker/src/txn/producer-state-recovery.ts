@@ -1,0 +1,53 @@
+// Rebuilds a partition's producer state from its log: load the latest snapshot (written at clean
+// shutdown) and replay the batches after it; without a usable snapshot, replay the whole log.
+// Only batch headers are needed, except for control batches, whose marker type is read.
+
+import {
+  isControlBatch,
+  isTransactional,
+  iterateBatches,
+  lastOffsetOf,
+} from "@sluice/protocol/records/batch-header.ts";
+import { parseControlRecord, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import type { PartitionLog } from "@sluice/storage";
+import type { ProducerStateManager } from "./producer-state.ts";
+
+const READ_BYTES = 4 * 1024 * 1024;
+
+export async function rebuildProducerState(log: PartitionLog, producers: ProducerStateManager): Promise<void> {
+  let from = log.logStartOffset;
+  const snap = await log.readLatestProducerSnapshot();
+  if (snap) {
+    try {
+      producers.loadSnapshot(snap.data);
+      from = snap.offset > from ? snap.offset : from;
+    } catch {
+      producers.clear();
+    }
+  }
+  let offset = from;
+  while (offset < log.logEndOffset) {
+    const r = await log.read(offset, READ_BYTES);
+    if (r.records.length === 0) break;
+    for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
+      const last = lastOffsetOf(header);
+      if (last >= offset && header.producerId >= 0n) {
+        const info = {
+          producerId: header.producerId,
+          producerEpoch: header.producerEpoch,
+          baseSequence: header.baseSequence,
+          lastOffsetDelta: header.lastOffsetDelta,
+          isTransactional: isTransactional(header.attributes),
+          isControl: isControlBatch(header.attributes),
+          maxTimestampMs: header.maxTimestamp,
+        };
+        if (info.isControl) {
+          const rec = parseRecordBatch(r.records, position).records[0];
+          const marker = rec ? parseControlRecord(rec.key, rec.value) : null;
+          if (marker) producers.apply(info, header.baseOffset, last, marker);
+        } else producers.apply(info, header.baseOffset, last);
+      }
+      offset = last + 1n;
+    }
+  }
+}
