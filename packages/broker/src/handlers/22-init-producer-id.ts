@@ -46,7 +46,7 @@ export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitPr
     const r = await txns(ctx.broker).initProducerId(req.transactionalId, req.transactionTimeoutMs, expected);
     return {
       throttleTimeMs: 0,
-      errorCode: txnErrorCode(r.error),
+      errorCode: txnErrorCode(r.error, ctx.apiVersion, 4),
       producerId: r.producerId,
       producerEpoch: r.producerEpoch,
     };

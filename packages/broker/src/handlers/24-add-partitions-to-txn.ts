@@ -33,7 +33,11 @@ async function addOne(
         ? ErrorCode.NONE
         : ErrorCode.INVALID_TXN_STATE;
   } else {
-    const code = txnErrorCode(await txns(ctx.broker).addPartitions(transactionalId, producerId, producerEpoch, all));
+    const code = txnErrorCode(
+      await txns(ctx.broker).addPartitions(transactionalId, producerId, producerEpoch, all),
+      ctx.apiVersion,
+      2,
+    );
     codeFor = () => code;
   }
   return topics.map((t) => ({

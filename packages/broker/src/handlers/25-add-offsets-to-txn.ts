@@ -22,6 +22,6 @@ export const addOffsetsToTxnHandler = defineHandler<AddOffsetsToTxnRequest, AddO
     const e = await txns(ctx.broker).addPartitions(req.transactionalId, req.producerId, req.producerEpoch, [
       { topic: OFFSETS_TOPIC, partition },
     ]);
-    return { throttleTimeMs: 0, errorCode: txnErrorCode(e) };
+    return { throttleTimeMs: 0, errorCode: txnErrorCode(e, ctx.apiVersion, 2) };
   },
 });

@@ -21,7 +21,7 @@ export const endTxnHandler = defineHandler<EndTxnRequest, EndTxnResponse>({
     const m = c.get(req.transactionalId);
     return {
       throttleTimeMs: 0,
-      errorCode: txnErrorCode(e),
+      errorCode: txnErrorCode(e, ctx.apiVersion, 2),
       producerId: m?.producerId ?? -1n,
       producerEpoch: m?.producerEpoch ?? -1,
     };

@@ -25,7 +25,8 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
     let code: number = ErrorCode.NONE;
     const m = txns(ctx.broker).get(req.transactionalId);
     if (!m || m.producerId !== req.producerId) code = ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    else if (m.producerEpoch !== req.producerEpoch) code = ErrorCode.PRODUCER_FENCED;
+    else if (m.producerEpoch !== req.producerEpoch)
+      code = ctx.apiVersion >= 3 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH;
     else if (
       !txns(ctx.broker).isPartOfOngoingTransaction(req.transactionalId, req.producerId, req.producerEpoch, {
         topic: OFFSETS_TOPIC,

@@ -19,6 +19,11 @@ export function producerIds(b: BrokerContext): FileProducerIdAllocator {
   return b.services.get("producerIds") as FileProducerIdAllocator;
 }
 
-export function txnErrorCode(e: TxnError): number {
+/**
+ * The error code for a client at `version`: PRODUCER_FENCED (90) exists only from the API version
+ * given in `fencedFrom` (KIP-588); older clients get INVALID_PRODUCER_EPOCH, as Kafka answers them.
+ */
+export function txnErrorCode(e: TxnError, version: number, fencedFrom: number): number {
+  if (e === "PRODUCER_FENCED" && version < fencedFrom) return ErrorCode.INVALID_PRODUCER_EPOCH;
   return ErrorCode[e];
 }
