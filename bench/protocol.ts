@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import { decodeFetchResponse, encodeFetchResponse } from "../packages/protocol/src/generated/fetch.ts";
 import { decodeProduceRequest, encodeProduceRequest } from "../packages/protocol/src/generated/produce.ts";
 import { Reader, Writer } from "../packages/protocol/src/primitives.ts";
+import { crc32c, crc32cIsNative, crc32cPure } from "../packages/protocol/src/records/crc32c.ts";
 
 const BATCH_BYTES = 64 * 1024;
 const PARTITIONS = 8;
@@ -74,6 +75,16 @@ const results = [
     w.toChunks();
   }),
   measure("Fetch v12 response decode", payloadBytes, () => decodeFetchResponse(new Reader(fetchV12), 12)),
+  measure(
+    `CRC32C of the record bytes (${crc32cIsNative ? "native @node-rs/crc32" : "pure fallback"})`,
+    payloadBytes,
+    () => {
+      for (const r of records) crc32c(r);
+    },
+  ),
+  measure("CRC32C of the record bytes (pure TypeScript fallback)", payloadBytes, () => {
+    for (const r of records) crc32cPure(r);
+  }),
 ];
 
 const base = results[0]!.mbPerSec;

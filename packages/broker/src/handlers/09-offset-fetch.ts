@@ -15,7 +15,7 @@ interface TopicQuery {
   partitionIndexes: number[];
 }
 
-function answer(g: GroupCoordinator, groupId: string, topics: TopicQuery[] | null) {
+function answer(g: GroupCoordinator, groupId: string, topics: TopicQuery[] | null, requireStable: boolean) {
   let queries = topics;
   if (queries === null) {
     const byTopic = new Map<string, number[]>();
@@ -31,6 +31,15 @@ function answer(g: GroupCoordinator, groupId: string, topics: TopicQuery[] | nul
   return queries.map((t) => ({
     name: t.name,
     partitions: t.partitionIndexes.map((partitionIndex) => {
+      if (requireStable && g.hasPendingTxnOffset(groupId, t.name, partitionIndex)) {
+        return {
+          partitionIndex,
+          committedOffset: -1n,
+          committedLeaderEpoch: -1,
+          metadata: "",
+          errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT,
+        };
+      }
       const o = g.fetchOffset(groupId, t.name, partitionIndex);
       return {
         partitionIndex,
@@ -57,11 +66,15 @@ export const offsetFetchHandler = defineHandler<OffsetFetchRequest, OffsetFetchR
         throttleTimeMs: 0,
         groups: req.groups.map((q) => ({
           groupId: q.groupId,
-          topics: answer(g, q.groupId, q.topics),
+          topics: answer(g, q.groupId, q.topics, req.requireStable),
           errorCode: ErrorCode.NONE,
         })),
       };
     }
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, topics: answer(g, req.groupId, req.topics) };
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.NONE,
+      topics: answer(g, req.groupId, req.topics, ctx.apiVersion >= 7 && req.requireStable),
+    };
   },
 });

@@ -63,6 +63,10 @@ export function transactionsPlugin(): BrokerPlugin {
           .abortTimedOut()
           .catch((e) => ctx.logger.error({ err: e }, "aborting timed-out transactions failed"));
         coordinator.expireIds().catch((e) => ctx.logger.error({ err: e }, "expiring transactional ids failed"));
+        // producer.id.expiration.ms: forget idle producers (never those with an open transaction).
+        const now = BigInt(ctx.clock.nowMs());
+        const expiration = BigInt(cfg.int("producer.id.expiration.ms"));
+        for (const t of ctx.topics.list()) for (const p of t.partitions) p.producers.expire(now, expiration);
       }, ABORT_CHECK_MS);
       timer.unref();
     },
