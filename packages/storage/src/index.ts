@@ -7,3 +7,4 @@ export * from "./log-config.ts";
 export * from "./log-manager.ts";
 export * from "./partition-log.ts";
 export * from "./segment.ts";
+export * from "./txn-index.ts";

@@ -34,6 +34,7 @@ import { OffsetOutOfRangeError, StorageError } from "./errors.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
 import { compacted, deletes, type LogConfig } from "./log-config.ts";
 import { type BatchLocation, LogSegment, segmentFileName } from "./segment.ts";
+import type { AbortedTxnEntry } from "./txn-index.ts";
 
 export interface AppendInfo {
   baseOffset: bigint;
@@ -589,6 +590,31 @@ export class PartitionLog extends EventEmitter {
       }
       return removed;
     });
+  }
+
+  // ---- aborted transactions -----------------------------------------------------------------------
+
+  /** Records a transaction aborted by a marker at `e.lastOffset` (in the segment holding the marker). */
+  appendAbortedTxn(e: AbortedTxnEntry): Promise<void> {
+    return this.exclusive(async () => {
+      let seg = this.active;
+      for (const s of this.segments) if (s.baseOffset <= e.lastOffset) seg = s;
+      if (seg.txnIndex && !seg.txnIndex.has(e.lastOffset)) await seg.txnIndex.append(e);
+    });
+  }
+
+  /** Aborted transactions overlapping [fetchOffset, upperBound): what Fetch returns to read_committed consumers. */
+  collectAbortedTxns(fetchOffset: bigint, upperBound: bigint): AbortedTxnEntry[] {
+    const out: AbortedTxnEntry[] = [];
+    let i = this.segments.length - 1;
+    while (i > 0 && this.segments[i]!.baseOffset > fetchOffset) i--;
+    for (; i < this.segments.length; i++) {
+      const seg = this.segments[i]!;
+      if (seg.baseOffset >= upperBound) break;
+      for (const e of seg.txnIndex?.list() ?? [])
+        if (e.lastOffset >= fetchOffset && e.firstOffset < upperBound) out.push(e);
+    }
+    return out;
   }
 
   // ---- producer state snapshots -----------------------------------------------------------------

@@ -27,6 +27,7 @@ import {
 } from "@sluice/protocol/records/batch-header.ts";
 import type { Disk, DiskFile } from "./disk.ts";
 import { StorageError } from "./errors.ts";
+import { TxnIndex } from "./txn-index.ts";
 
 const INDEX_ENTRY_BYTES = 8;
 const TIME_INDEX_ENTRY_BYTES = 12;
@@ -48,6 +49,8 @@ export class LogSegment {
   private log: DiskFile;
   private index: DiskFile;
   private timeIndex: DiskFile;
+  /** Aborted transactions whose ABORT marker is in this segment (txn-index.ts). */
+  txnIndex: TxnIndex | null = null;
   private readonly indexIntervalBytes: number;
   private readonly indexEntriesMax: number;
   /** Bytes of whole batches in the .log file. */
@@ -115,6 +118,7 @@ export class LogSegment {
       nowMs,
     );
     seg.size = await seg.log.size();
+    seg.txnIndex = await TxnIndex.open(disk, LogSegment.path(dir, baseOffset, ".txnindex"));
     return seg;
   }
 
@@ -465,6 +469,7 @@ export class LogSegment {
 
   /** Cuts the segment so that it ends before the batch containing `offset`. */
   async truncateTo(offset: bigint): Promise<void> {
+    await this.txnIndex?.truncateTo(offset);
     const position = await this.truncationPosition(offset);
     await this.log.truncate(position);
     this.size = position;
@@ -477,12 +482,14 @@ export class LogSegment {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.log.close(), this.index.close(), this.timeIndex.close()].map((p) => p.catch(() => {})));
+    const files = [this.log.close(), this.index.close(), this.timeIndex.close()];
+    if (this.txnIndex) files.push(this.txnIndex.close());
+    await Promise.all(files.map((p) => p.catch(() => {})));
   }
 
   async delete(): Promise<void> {
     await this.close();
-    for (const suffix of [".log", ".index", ".timeindex"]) {
+    for (const suffix of [".log", ".index", ".timeindex", ".txnindex"]) {
       await this.disk.unlink(LogSegment.path(this.dir, this.baseOffset, suffix)).catch(() => {});
     }
   }
@@ -494,6 +501,7 @@ export class LogSegment {
     this.log = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".log"), "r+");
     this.index = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".index"), "r+");
     this.timeIndex = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".timeindex"), "r+");
+    this.txnIndex = await TxnIndex.open(this.disk, LogSegment.path(this.dir, this.baseOffset, ".txnindex"));
     this.size = await this.log.size();
     await this.recover(this.baseOffset - 1n);
   }

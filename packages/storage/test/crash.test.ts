@@ -49,7 +49,10 @@ test("SIGKILL during fsync-before-ack appends never loses an acknowledged batch"
       child.stdout.on("data", (d: Buffer) => {
         out += d.toString();
       });
-      await new Promise((r) => setTimeout(r, 400 + Math.floor(Math.random() * 600)));
+      // Kill at a random moment once the child is appending (its start-up time varies with load).
+      const started = Date.now();
+      while (!out.includes("ack ") && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
       child.kill("SIGKILL");
       await new Promise((r) => child.once("exit", r));
       const acked = out

@@ -415,3 +415,40 @@ async function readAll(log: PartitionLog): Promise<{ records: Buffer }> {
   }
   return { records: Buffer.concat(parts) };
 }
+
+describe("aborted-transaction index", () => {
+  test("entries live with the segment of their marker, survive reopening, and are cut by truncation", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const log = await openLog(dir, { "segment.bytes": 200 });
+      for (let i = 0; i < 6; i++) await log.appendAsLeader(batch([`v${i}`]), 0);
+      await log.appendAbortedTxn({ producerId: 7n, firstOffset: 1n, lastOffset: 2n, lastStableOffset: 3n });
+      await log.appendAbortedTxn({ producerId: 8n, firstOffset: 3n, lastOffset: 5n, lastStableOffset: 6n });
+      await log.appendAbortedTxn({ producerId: 8n, firstOffset: 3n, lastOffset: 5n, lastStableOffset: 6n });
+      assert.deepEqual(
+        log.collectAbortedTxns(0n, 6n).map((e) => e.producerId),
+        [7n, 8n],
+        "duplicates are not recorded twice",
+      );
+      assert.deepEqual(
+        log.collectAbortedTxns(3n, 6n).map((e) => e.producerId),
+        [8n],
+      );
+      assert.deepEqual(log.collectAbortedTxns(0n, 1n), []);
+      await log.close();
+      const reopened = await openLog(dir, { "segment.bytes": 200 });
+      assert.deepEqual(
+        reopened.collectAbortedTxns(0n, 6n).map((e) => e.lastOffset),
+        [2n, 5n],
+      );
+      await reopened.truncateTo(4n);
+      assert.deepEqual(
+        reopened.collectAbortedTxns(0n, 6n).map((e) => e.lastOffset),
+        [2n],
+      );
+      await reopened.close();
+    } finally {
+      cleanup();
+    }
+  });
+});

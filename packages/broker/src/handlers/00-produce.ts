@@ -106,6 +106,7 @@ async function producePartition(
   const txnCheck = ctx.broker.services.get("txnProduceCheck") as TxnProduceCheck | undefined;
   return serialAppend(p, async () => {
     for (const info of infos) {
+      if (info.isControl) return failure(index, ErrorCode.INVALID_RECORD, "clients may not produce control batches");
       if (info.producerId < 0n) continue;
       if (info.isTransactional) {
         if (transactionalId === null)

@@ -82,8 +82,8 @@ async function readPartitions(
       if (r.records.length > 0) first = false;
       const aborted =
         req.isolationLevel === READ_COMMITTED && v >= 4 && r.records.length > 0
-          ? p.producers
-              .abortedTransactions(w.fetchOffset, limit)
+          ? log
+              .collectAbortedTxns(w.fetchOffset, limit)
               .map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }))
           : null;
       t.partitions.push({ ...base, errorCode: ErrorCode.NONE, abortedTransactions: aborted, records: r.records });

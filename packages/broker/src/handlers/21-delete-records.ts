@@ -29,7 +29,6 @@ export const deleteRecordsHandler = defineHandler<DeleteRecordsRequest, DeleteRe
             try {
               const target = q.offset === -1n ? p.log.highWatermark : q.offset;
               const low = await p.log.deleteRecordsBefore(target);
-              p.producers.onLogStartOffset(low);
               return { partitionIndex: q.partitionIndex, lowWatermark: low, errorCode: ErrorCode.NONE };
             } catch (e) {
               return { partitionIndex: q.partitionIndex, lowWatermark: -1n, errorCode: errorCodeOf(e) };

@@ -44,7 +44,10 @@ export async function rebuildProducerState(log: PartitionLog, producers: Produce
         if (info.isControl) {
           const rec = parseRecordBatch(r.records, position).records[0];
           const marker = rec ? parseControlRecord(rec.key, rec.value) : null;
-          if (marker) producers.apply(info, header.baseOffset, last, marker);
+          const aborted = marker ? producers.apply(info, header.baseOffset, last, marker) : null;
+          // The index entry may have been lost in a crash between the marker and its index write.
+          if (aborted)
+            await log.appendAbortedTxn({ ...aborted, lastStableOffset: producers.lastStableOffset(last + 1n) });
         } else producers.apply(info, header.baseOffset, last);
       }
       offset = last + 1n;

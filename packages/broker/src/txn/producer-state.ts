@@ -9,8 +9,8 @@
 //
 // Transactions: the first offset of each producer's open transaction is tracked; the last stable
 // offset (LSO) is the smallest such offset (or the high watermark when none is open). A control
-// batch (COMMIT/ABORT marker) closes the transaction; an aborted one is recorded with its offset
-// range so that Fetch can return AbortedTransactions to read_committed consumers.
+// batch (COMMIT/ABORT marker) closes the transaction; for an ABORT, `apply` returns the aborted
+// range, which the caller records in the log's per-segment aborted-transaction index.
 //
 // Concurrency: one instance per partition, used only from the partition's append path, which
 // the broker serialises. `check` is pure (no mutation) so a failed disk write leaves state intact;
@@ -85,13 +85,6 @@ function inSequence(lastSeq: number, nextSeq: number): boolean {
 
 export class ProducerStateManager {
   private readonly producers = new Map<bigint, ProducerStateEntry>();
-  private readonly aborted: AbortedTxn[] = [];
-  /** Bound on the aborted-transaction list kept in memory (oldest dropped first when exceeded). */
-  private readonly abortedTxnsMax: number;
-
-  constructor(abortedTxnsMax = 100_000) {
-    this.abortedTxnsMax = abortedTxnsMax;
-  }
 
   get size(): number {
     return this.producers.size;
@@ -176,12 +169,8 @@ export class ProducerStateManager {
       e.coordinatorEpoch = marker.coordinatorEpoch;
       const txnFirst = e.currentTxnFirstOffset;
       e.currentTxnFirstOffset = null;
-      if (marker.type === "ABORT" && txnFirst !== null) {
-        const a: AbortedTxn = { producerId: b.producerId, firstOffset: txnFirst, lastOffset };
-        this.aborted.push(a);
-        if (this.aborted.length > this.abortedTxnsMax) this.aborted.shift();
-        return a;
-      }
+      if (marker.type === "ABORT" && txnFirst !== null)
+        return { producerId: b.producerId, firstOffset: txnFirst, lastOffset };
       return null;
     }
     if (b.isTransactional && e.currentTxnFirstOffset === null) e.currentTxnFirstOffset = firstOffset;
@@ -212,11 +201,6 @@ export class ProducerStateManager {
     return f !== null && f < highWatermark ? f : highWatermark;
   }
 
-  /** Aborted transactions overlapping [fetchOffset, upperBound), as Fetch returns them. */
-  abortedTransactions(fetchOffset: bigint, upperBound: bigint): AbortedTxn[] {
-    return this.aborted.filter((a) => a.lastOffset >= fetchOffset && a.firstOffset < upperBound);
-  }
-
   /** Removes producers idle for longer than `expirationMs` that have no open transaction. */
   expire(nowMs: bigint, expirationMs: bigint): number {
     let removed = 0;
@@ -232,25 +216,17 @@ export class ProducerStateManager {
   /** Forgets everything at or after `offset` (log truncation): state must be rebuilt from the log. */
   clear(): void {
     this.producers.clear();
-    this.aborted.length = 0;
-  }
-
-  /** Drops aborted-transaction records entirely below the log start offset. */
-  onLogStartOffset(logStartOffset: bigint): void {
-    while (this.aborted.length > 0 && this.aborted[0]!.lastOffset < logStartOffset) this.aborted.shift();
   }
 
   // ---- snapshot ---------------------------------------------------------------------------------
   // Format (version 1), all big-endian: int16 version, int32 producer count, then per producer:
   // int64 id, int16 epoch, int32 coordinatorEpoch, int64 currentTxnFirstOffset (-1 none),
   // int64 lastTimestamp, int8 batch count, per batch: int32 firstSeq, int32 lastSeq,
-  // int64 firstOffset, int64 lastOffset, int64 timestamp; then int32 aborted count, per aborted
-  // txn: int64 producerId, int64 firstOffset, int64 lastOffset.
+  // int64 firstOffset, int64 lastOffset, int64 timestamp.
 
   toSnapshot(): Buffer {
-    let size = 2 + 4 + 4;
+    let size = 2 + 4;
     for (const e of this.producers.values()) size += 8 + 2 + 4 + 8 + 8 + 1 + e.batches.length * 32;
-    size += this.aborted.length * 24;
     const b = Buffer.allocUnsafe(size);
     let p = b.writeInt16BE(1, 0);
     p = b.writeInt32BE(this.producers.size, p);
@@ -268,12 +244,6 @@ export class ProducerStateManager {
         p = b.writeBigInt64BE(m.lastOffset, p);
         p = b.writeBigInt64BE(m.timestampMs, p);
       }
-    }
-    p = b.writeInt32BE(this.aborted.length, p);
-    for (const a of this.aborted) {
-      p = b.writeBigInt64BE(a.producerId, p);
-      p = b.writeBigInt64BE(a.firstOffset, p);
-      p = b.writeBigInt64BE(a.lastOffset, p);
     }
     assert.equal(p, size);
     return b;
@@ -324,18 +294,6 @@ export class ProducerStateManager {
         lastTimestampMs,
       });
     }
-    need(4);
-    const abortedCount = buf.readInt32BE(p);
-    p += 4;
-    if (abortedCount < 0) throw new Error("bad aborted count in snapshot");
-    need(abortedCount * 24);
-    for (let i = 0; i < abortedCount; i++) {
-      this.aborted.push({
-        producerId: buf.readBigInt64BE(p),
-        firstOffset: buf.readBigInt64BE(p + 8),
-        lastOffset: buf.readBigInt64BE(p + 16),
-      });
-      p += 24;
-    }
+    if (p !== buf.length) throw new Error("trailing bytes in producer state snapshot");
   }
 }

@@ -94,7 +94,7 @@ export class LogMarkerWriter implements MarkerWriter {
         await serialAppend(p, async () => {
           const info = await p.log.appendAsLeader(batch, p.leaderEpoch);
           const h = info.batches[0]!.header;
-          p.producers.apply(
+          const aborted = p.producers.apply(
             {
               producerId,
               producerEpoch,
@@ -108,6 +108,11 @@ export class LogMarkerWriter implements MarkerWriter {
             info.lastOffset,
             { type, coordinatorEpoch },
           );
+          if (aborted)
+            await p.log.appendAbortedTxn({
+              ...aborted,
+              lastStableOffset: p.producers.lastStableOffset(p.log.logEndOffset),
+            });
           await p.log.updateHighWatermark(p.log.logEndOffset);
         });
       }),
