@@ -256,6 +256,9 @@ a, b = mk("instance-a", "a"), mk("instance-b", "b")
 deadline = time.time() + 30
 while time.time() < deadline and not (len(a.assignment()) + len(b.assignment()) == 6 and a.assignment() and b.assignment()):
     a.poll(0.1); b.poll(0.1)
+# Let the group settle (callbacks of the initial rebalances run inside poll) before measuring.
+for _ in range(20):
+    a.poll(0.1); b.poll(0.1)
 before_b = sorted(p.partition for p in b.assignment())
 before_a = sorted(p.partition for p in a.assignment())
 a_events = events["a"]

@@ -288,8 +288,10 @@ export class GroupCoordinator {
     g.staticMembers.set(instanceId, newMemberId);
     if (g.leaderId === old.memberId) g.leaderId = newMemberId;
     this.touch(g, m);
-    if (g.state === "Stable" && sameProtocols(old.protocols, req.protocols) && g.leaderId !== newMemberId) {
-      // No rebalance: the member gets its previous assignment on SyncGroup.
+    if (g.state === "Stable" && sameProtocols(old.protocols, req.protocols)) {
+      // No rebalance: the member gets its previous assignment on SyncGroup. A returning leader
+      // receives the member list as usual; in Stable its SyncGroup assignments are not applied,
+      // it simply gets its own assignment back (Kafka answers v9+ with skipAssignment instead).
       void this.store.storeGroup(g);
       return Promise.resolve(this.joinResult(g, m));
     }
