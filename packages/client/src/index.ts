@@ -1,0 +1,6 @@
+// @sluice/client: a Kafka client for Node.js (producer now; consumer and admin to come).
+export { Cluster, parseBootstrap } from "./cluster.ts";
+export { Connection } from "./connection.ts";
+export * from "./errors.ts";
+export { keyedPartition, murmur2, type Partitioner, StickyPartitioner } from "./partitioner.ts";
+export { Producer, type ProducerOptions, type ProducerRecord, type RecordMetadata } from "./producer.ts";
