@@ -136,10 +136,15 @@ export class Broker {
     const server = this.server;
     if (server) await new Promise<void>((r) => server.close(() => r()));
     for (const c of this.connections) c.stopReading();
+    // Answer what is in flight, but give up after 5 s (a long poll may hold a request open).
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.connections].map((c) => c.drained())),
-      new Promise((r) => setTimeout(r, 5000)),
+      new Promise((r) => {
+        timer = setTimeout(r, 5000);
+      }),
     ]);
+    clearTimeout(timer);
     for (const c of [...this.connections]) c.close();
     for (const p of this.plugins) await p.stop?.();
     await this.context?.topics

@@ -35,6 +35,7 @@ export class Cluster {
   private readonly topics = new Map<string, PartitionInfo[]>();
   private readonly connections = new Map<string, Promise<Connection>>();
   private refreshing: Promise<void> | null = null;
+  private closed = false;
 
   constructor(bootstrap: string | readonly string[], opts: ConnectionOptions) {
     this.bootstrap = parseBootstrap(bootstrap);
@@ -43,6 +44,8 @@ export class Cluster {
 
   /** A connection to host:port, shared and reopened after failures. */
   connection(host: string, port: number): Promise<Connection> {
+    // Work still running when the client closes must not open connections that outlive it.
+    if (this.closed) return Promise.reject(new ConnectionError("the client is closed"));
     const key = `${host}:${port}`;
     const existing = this.connections.get(key);
     if (existing) {
@@ -128,6 +131,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const all = [...this.connections.values()];
     this.connections.clear();
     for (const p of all) {
