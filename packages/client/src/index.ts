@@ -1,4 +1,5 @@
-// @sluice/client: a Kafka client for Node.js (producer, consumer with manual assignment; groups and admin to come).
+// @sluice/client: a Kafka client for Node.js (producer, consumer with manual assignment, admin; consumer groups to come).
+export { Admin, AdminError, type AdminOptions, type ConfigEntry, type TopicDescription } from "./admin.ts";
 export { Cluster, parseBootstrap } from "./cluster.ts";
 export { Connection } from "./connection.ts";
 export { Consumer, type ConsumerOptions, type ConsumerRecord } from "./consumer.ts";
