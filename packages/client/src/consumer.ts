@@ -13,6 +13,7 @@ import { isControlBatch, isTransactional, lastOffsetOf } from "@sluice/protocol/
 import { decodeRecords, parseControlRecord, type RecordHeader } from "@sluice/protocol/records/record-batch.ts";
 import { Cluster } from "./cluster.ts";
 import { KafkaClientError, KafkaProtocolError } from "./errors.ts";
+import { type AssignmentStrategy, GroupMember } from "./group.ts";
 
 export interface ConsumerOptions {
   /** bootstrap.servers. */
@@ -35,6 +36,22 @@ export interface ConsumerOptions {
   autoOffsetReset?: "earliest" | "latest" | "none";
   /** request.timeout.ms (Java default 30000). */
   requestTimeoutMs?: number;
+  /** group.id: needed for subscribe() and commits. */
+  groupId?: string;
+  /** group.instance.id: static membership. */
+  groupInstanceId?: string;
+  /** session.timeout.ms (Java default 45000). */
+  sessionTimeoutMs?: number;
+  /** heartbeat.interval.ms (Java default 3000). */
+  heartbeatIntervalMs?: number;
+  /** max.poll.interval.ms (Java default 300000): a member that does not poll this often leaves the group. */
+  maxPollIntervalMs?: number;
+  /** enable.auto.commit (Java default true). */
+  enableAutoCommit?: boolean;
+  /** auto.commit.interval.ms (Java default 5000). */
+  autoCommitIntervalMs?: number;
+  /** partition.assignment.strategy (Java default range). */
+  partitionAssignmentStrategy?: AssignmentStrategy;
 }
 
 export interface ConsumerRecord {
@@ -62,8 +79,21 @@ const LIST_OFFSETS = 2;
 /** Records kept ready beyond one poll's worth before fetching pauses (bounded memory). */
 const BUFFER_POLLS = 4;
 
+type ResolvedOptions = Required<Omit<ConsumerOptions, "groupId" | "groupInstanceId">> & {
+  groupId: string | null;
+  groupInstanceId: string | null;
+};
+
 export class Consumer implements AsyncIterable<ConsumerRecord> {
-  private readonly o: Required<ConsumerOptions>;
+  private readonly o: ResolvedOptions;
+  private group: GroupMember | null = null;
+  private subscription: string[] = [];
+  /** Next offset to commit per partition: after the last record poll() handed out. */
+  private readonly consumed = new Map<string, { topic: string; partition: number; offset: bigint }>();
+  private lastPollMs = Date.now();
+  private lastCommitMs = Date.now();
+  private pollIntervalTimer: NodeJS.Timeout | null = null;
+  private rejoining: Promise<void> | null = null;
   private readonly cluster: Cluster;
   private readonly assigned = new Map<string, Assigned>();
   private readonly buffer: ConsumerRecord[] = [];
@@ -84,12 +114,104 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       isolationLevel: options.isolationLevel ?? "read_committed",
       autoOffsetReset: options.autoOffsetReset ?? "latest",
       requestTimeoutMs: options.requestTimeoutMs ?? 30000,
+      groupId: options.groupId ?? null,
+      groupInstanceId: options.groupInstanceId ?? null,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 45000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3000,
+      maxPollIntervalMs: options.maxPollIntervalMs ?? 300000,
+      enableAutoCommit: options.enableAutoCommit ?? true,
+      autoCommitIntervalMs: options.autoCommitIntervalMs ?? 5000,
+      partitionAssignmentStrategy: options.partitionAssignmentStrategy ?? "range",
     };
     this.cluster = new Cluster(this.o.bootstrapServers, {
       clientId: this.o.clientId,
       requestTimeoutMs: this.o.requestTimeoutMs,
       connectTimeoutMs: 10000,
     });
+  }
+
+  /** Joins the consumer group (groupId) for `topics`; partitions are assigned by the group. */
+  async subscribe(topics: string[]): Promise<void> {
+    if (this.o.groupId === null) throw new KafkaClientError("INVALID_CONFIG", "subscribe() needs groupId (group.id)");
+    this.subscription = topics;
+    this.group ??= new GroupMember(this.cluster, {
+      groupId: this.o.groupId,
+      groupInstanceId: this.o.groupInstanceId,
+      sessionTimeoutMs: this.o.sessionTimeoutMs,
+      rebalanceTimeoutMs: this.o.maxPollIntervalMs,
+      heartbeatIntervalMs: this.o.heartbeatIntervalMs,
+      strategy: this.o.partitionAssignmentStrategy,
+      clientId: this.o.clientId,
+    });
+    // The coordinator asks for a rejoin through heartbeats: do it at once, as Java's heartbeat thread does.
+    this.group.onRejoinNeeded = () => {
+      if (!this.closed) void this.rejoinOnce().catch(() => {});
+    };
+    this.lastPollMs = Date.now();
+    this.watchPollInterval();
+    await this.rejoinOnce();
+  }
+
+  private rejoinOnce(): Promise<void> {
+    this.rejoining ??= this.rejoin().finally(() => {
+      this.rejoining = null;
+    });
+    return this.rejoining;
+  }
+
+  /** The group's current assignment applied to the fetcher, starting at the committed offsets. */
+  private async rejoin(): Promise<void> {
+    const g = this.group!;
+    if (this.o.enableAutoCommit) await this.commit().catch(() => {});
+    await g.join(this.subscription);
+    const committed = g.assignment.length > 0 ? await g.committed(g.assignment) : [];
+    this.consumed.clear();
+    this.assign(
+      committed.map((c) =>
+        c.offset === null
+          ? { topic: c.topic, partition: c.partition }
+          : { topic: c.topic, partition: c.partition, offset: c.offset },
+      ),
+    );
+  }
+
+  /** max.poll.interval.ms: a member that stops polling leaves the group; its next poll rejoins. */
+  private watchPollInterval(): void {
+    if (this.pollIntervalTimer) return;
+    this.pollIntervalTimer = setInterval(
+      () => {
+        const g = this.group;
+        if (!g || this.closed || g.assignment.length === 0) return;
+        if (Date.now() - this.lastPollMs > this.o.maxPollIntervalMs) {
+          void g.leave().then(() => {
+            this.assign([]);
+            g.needsRejoin = true;
+          });
+        }
+      },
+      Math.min(1000, this.o.maxPollIntervalMs / 2),
+    );
+    this.pollIntervalTimer.unref();
+  }
+
+  /** Commits the position after the last record poll() returned, for every partition (needs groupId). */
+  async commit(): Promise<void> {
+    if (this.o.groupId === null) throw new KafkaClientError("INVALID_CONFIG", "commit() needs groupId (group.id)");
+    const offsets = [...this.consumed.values()];
+    this.lastCommitMs = Date.now();
+    if (offsets.length === 0) return;
+    if (!this.group) {
+      this.group = new GroupMember(this.cluster, {
+        groupId: this.o.groupId,
+        groupInstanceId: null,
+        sessionTimeoutMs: this.o.sessionTimeoutMs,
+        rebalanceTimeoutMs: this.o.maxPollIntervalMs,
+        heartbeatIntervalMs: this.o.heartbeatIntervalMs,
+        strategy: this.o.partitionAssignmentStrategy,
+        clientId: this.o.clientId,
+      });
+    }
+    await this.group.commit(offsets);
   }
 
   /** Replaces the assignment; an offset starts there, otherwise auto.offset.reset decides. */
@@ -146,6 +268,16 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   /** Up to maxPollRecords records; waits up to `timeoutMs` when none is ready. */
   async poll(timeoutMs = 1000): Promise<ConsumerRecord[]> {
+    this.lastPollMs = Date.now();
+    if (this.group && this.subscription.length > 0 && (this.group.needsRejoin || this.group.assignment.length === 0))
+      await this.rejoinOnce();
+    if (
+      this.o.groupId !== null &&
+      this.o.enableAutoCommit &&
+      Date.now() - this.lastCommitMs >= this.o.autoCommitIntervalMs
+    ) {
+      await this.commit().catch(() => {});
+    }
     if (this.fetchError) {
       const e = this.fetchError;
       this.fetchError = null;
@@ -170,6 +302,12 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       else kept.push(r);
     }
     this.buffer.splice(0, this.buffer.length, ...kept);
+    for (const r of out)
+      this.consumed.set(`${r.topic}\u0000${r.partition}`, {
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset + 1n,
+      });
     this.kick();
     return out;
   }
@@ -354,6 +492,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   }
 
   async close(): Promise<void> {
+    if (this.pollIntervalTimer) clearInterval(this.pollIntervalTimer);
+    if (this.group && this.o.enableAutoCommit) await this.commit().catch(() => {});
+    if (this.group) await this.group.leave();
     this.closed = true;
     this.wake();
     await this.cluster.close();
