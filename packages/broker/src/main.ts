@@ -36,10 +36,11 @@ function parseArgs(argv: string[]): { file: string | null; flags: Map<string, st
   return { file, flags };
 }
 
-async function main(): Promise<void> {
+/** Runs a broker from command-line arguments until SIGTERM/SIGINT (also used by `sluice start`). */
+export async function runBroker(argv: string[]): Promise<void> {
   let broker: Broker;
   try {
-    const { file, flags } = parseArgs(process.argv.slice(2));
+    const { file, flags } = parseArgs(argv);
     const config = buildConfig(file ? loadPropertiesFile(file) : new Map(), fromEnv(process.env), flags);
     const logger = pino({ level: process.env.SLUICE_LOG_LEVEL ?? "info" });
     broker = new Broker({ config, logger, plugins: defaultPlugins() });
@@ -72,4 +73,4 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
-await main();
+if (import.meta.main) await runBroker(process.argv.slice(2));

@@ -1,0 +1,386 @@
+#!/usr/bin/env node
+// The `sluice` command: run a broker, manage topics, produce and consume against any
+// Kafka-compatible cluster (--bootstrap or SLUICE_BOOTSTRAP, default localhost:9092).
+// Human-readable output by default, --json for scripts. A wrong argument prints a clear message
+// and exits with status 2; a failed operation prints "sluice: <reason>" and exits with status 1.
+
+import { createInterface } from "node:readline";
+import { Admin, Consumer, Producer } from "@sluice/client";
+import { Command, CommanderError, Option } from "commander";
+
+interface GlobalOptions {
+  bootstrap: string;
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}
+
+function print(json: boolean, value: unknown, human: () => string): void {
+  process.stdout.write(
+    `${json ? JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) : human()}\n`,
+  );
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+function parseKeyValues(list: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new UsageError(`${what} must be key=value, got "${kv}"`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+function positiveInt(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+const program = new Command("sluice")
+  .description("Sluice: a Kafka-compatible streaming platform")
+  .addOption(
+    new Option("-b, --bootstrap <servers>", "bootstrap servers (host:port,...)")
+      .env("SLUICE_BOOTSTRAP")
+      .default("localhost:9092"),
+  )
+  .option("--json", "machine-readable output", false)
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command("start")
+  .description(
+    "run a broker (flags are broker configs: --log.dirs ./data --listeners PLAINTEXT://0.0.0.0:9092, or --config file)",
+  )
+  .allowUnknownOption(true)
+  .helpOption(false)
+  .argument("[args...]")
+  .action(async (args: string[]) => {
+    const { runBroker } = await import("@sluice/broker/main.ts");
+    await runBroker(args.length > 0 ? args : ["--log.dirs", "./data"]);
+  });
+
+const topic = program.command("topic").description("create, list, describe, alter and delete topics");
+
+topic
+  .command("create <name>")
+  .description("create a topic")
+  .option("-p, --partitions <n>", "number of partitions (broker default when omitted)", positiveInt("--partitions"))
+  .option(
+    "-r, --replication-factor <n>",
+    "replication factor (broker default when omitted)",
+    positiveInt("--replication-factor"),
+  )
+  .option("-c, --config <key=value>", "topic config, repeatable", collect)
+  .action(
+    async (name: string, o: { partitions?: number; replicationFactor?: number; config?: string[] }, cmd: Command) => {
+      const g = globals(cmd);
+      const admin = new Admin({ bootstrapServers: g.bootstrap });
+      try {
+        await admin.createTopics([
+          {
+            name,
+            numPartitions: o.partitions ?? -1,
+            replicationFactor: o.replicationFactor ?? -1,
+            configs: parseKeyValues(o.config, "--config"),
+          },
+        ]);
+        print(g.json, { created: name }, () => `created topic ${name}`);
+      } finally {
+        await admin.close();
+      }
+    },
+  );
+
+topic
+  .command("list")
+  .description("list topics")
+  .action(async (_o: unknown, cmd: Command) => {
+    const g = globals(cmd);
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      const topics = await admin.listTopics();
+      print(g.json, topics, () => topics.join("\n"));
+    } finally {
+      await admin.close();
+    }
+  });
+
+topic
+  .command("describe <name>")
+  .description("partitions, leaders, ISR and offsets of a topic")
+  .action(async (name: string, _o: unknown, cmd: Command) => {
+    const g = globals(cmd);
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      const [d] = await admin.describeTopics([name]);
+      const earliest = await admin.listOffsets(name, "earliest");
+      const latest = await admin.listOffsets(name, "latest");
+      const parts = d!.partitions.map((p) => ({
+        partition: p.partition,
+        leader: p.leader,
+        replicas: p.replicas,
+        isr: p.isr,
+        startOffset: earliest.find((e) => e.partition === p.partition)?.offset ?? -1n,
+        endOffset: latest.find((e) => e.partition === p.partition)?.offset ?? -1n,
+      }));
+      print(g.json, { name, topicId: d!.topicId, partitions: parts }, () =>
+        [
+          `topic ${name} (id ${d!.topicId}), ${parts.length} partition(s)`,
+          table([
+            ["PARTITION", "LEADER", "REPLICAS", "ISR", "START", "END"],
+            ...parts.map((p) => [
+              String(p.partition),
+              String(p.leader),
+              p.replicas.join(","),
+              p.isr.join(","),
+              String(p.startOffset),
+              String(p.endOffset),
+            ]),
+          ]),
+        ].join("\n"),
+      );
+    } finally {
+      await admin.close();
+    }
+  });
+
+topic
+  .command("alter <name>")
+  .description("set (key=value) or delete (key=) topic configs, or grow the partition count")
+  .option("-c, --config <key=value>", "config to set; key= deletes it; repeatable", collect)
+  .option("-p, --partitions <n>", "new (larger) partition count", positiveInt("--partitions"))
+  .action(async (name: string, o: { config?: string[]; partitions?: number }, cmd: Command) => {
+    const g = globals(cmd);
+    if (!o.config && o.partitions === undefined) throw new UsageError("topic alter needs --config or --partitions");
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      if (o.partitions !== undefined) await admin.createPartitions(name, o.partitions);
+      if (o.config) {
+        const changes = Object.fromEntries(
+          Object.entries(parseKeyValues(o.config, "--config")).map(([k, v]) => [k, v === "" ? null : v]),
+        );
+        await admin.alterConfigs({ type: "topic", name }, changes);
+      }
+      print(g.json, { altered: name }, () => `altered topic ${name}`);
+    } finally {
+      await admin.close();
+    }
+  });
+
+topic
+  .command("delete <name>")
+  .description("delete a topic")
+  .action(async (name: string, _o: unknown, cmd: Command) => {
+    const g = globals(cmd);
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      await admin.deleteTopics([name]);
+      print(g.json, { deleted: name }, () => `deleted topic ${name}`);
+    } finally {
+      await admin.close();
+    }
+  });
+
+program
+  .command("produce <topic> [values...]")
+  .description("produce the values given, or one record per line of stdin")
+  .option("-K, --key-separator <sep>", "split each value into key<sep>value")
+  .option("-H, --header <key=value>", "header for every record, repeatable", collect)
+  .option("-p, --partition <n>", "partition (default: by key, or sticky)", positiveInt("--partition"))
+  .addOption(new Option("--acks <acks>", "acknowledgements").choices(["0", "1", "all", "-1"]).default("all"))
+  .addOption(
+    new Option("-z, --compression <codec>", "compression")
+      .choices(["none", "gzip", "snappy", "lz4", "zstd"])
+      .default("none"),
+  )
+  .action(
+    async (
+      topicName: string,
+      values: string[],
+      o: {
+        keySeparator?: string;
+        header?: string[];
+        partition?: number;
+        acks: string;
+        compression: "none" | "gzip" | "snappy" | "lz4" | "zstd";
+      },
+      cmd: Command,
+    ) => {
+      const g = globals(cmd);
+      const headers = parseKeyValues(o.header, "--header");
+      const acks = o.acks === "all" || o.acks === "-1" ? -1 : (Number(o.acks) as 0 | 1);
+      const producer = new Producer({
+        bootstrapServers: g.bootstrap,
+        acks,
+        compressionType: o.compression,
+        enableIdempotence: acks === -1,
+      });
+      const pending: Promise<{ partition: number; offset: bigint }>[] = [];
+      const sendLine = (line: string): void => {
+        let key: string | null = null;
+        let value = line;
+        if (o.keySeparator !== undefined) {
+          const i = line.indexOf(o.keySeparator);
+          if (i >= 0) {
+            key = line.slice(0, i);
+            value = line.slice(i + o.keySeparator.length);
+          }
+        }
+        pending.push(
+          producer.send({
+            topic: topicName,
+            key,
+            value,
+            headers,
+            ...(o.partition !== undefined ? { partition: o.partition } : {}),
+          }),
+        );
+      };
+      try {
+        if (values.length > 0) values.forEach(sendLine);
+        else for await (const line of createInterface({ input: process.stdin })) if (line.length > 0) sendLine(line);
+        const results = await Promise.all(pending);
+        print(
+          g.json,
+          results.map((r) => ({ partition: r.partition, offset: r.offset })),
+          () => results.map((r) => `${topicName}-${r.partition}@${r.offset}`).join("\n"),
+        );
+      } finally {
+        await producer.close();
+      }
+    },
+  );
+
+program
+  .command("consume <topic>")
+  .description("print records of a topic (all partitions)")
+  .option("--from <where>", "beginning, end, or an offset", "beginning")
+  .option("-g, --group <id>", "consume as a member of this group (commits offsets)")
+  .option("-n, --count <n>", "stop after n records", positiveInt("--count"))
+  .option("-f, --follow", "keep waiting for new records", false)
+  .option(
+    "--format <template>",
+    "kcat-like: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp, %h headers",
+    "%s",
+  )
+  .action(
+    async (
+      topicName: string,
+      o: { from: string; group?: string; count?: number; follow: boolean; format: string },
+      cmd: Command,
+    ) => {
+      const g = globals(cmd);
+      if (!["beginning", "end"].includes(o.from) && !/^\d+$/.test(o.from))
+        throw new UsageError(`--from must be beginning, end or an offset, got "${o.from}"`);
+      const consumer = new Consumer({
+        bootstrapServers: g.bootstrap,
+        autoOffsetReset: o.from === "end" ? "latest" : "earliest",
+        ...(o.group ? { groupId: o.group } : {}),
+      });
+      const admin = new Admin({ bootstrapServers: g.bootstrap });
+      try {
+        const [d] = await admin.describeTopics([topicName]);
+        const ends = new Map((await admin.listOffsets(topicName, "latest")).map((e) => [e.partition, e.offset]));
+        if (o.group) await consumer.subscribe([topicName]);
+        else {
+          const offset = /^\d+$/.test(o.from) ? BigInt(o.from) : undefined;
+          consumer.assign(
+            d!.partitions.map((p) =>
+              offset === undefined
+                ? { topic: topicName, partition: p.partition }
+                : { topic: topicName, partition: p.partition, offset },
+            ),
+          );
+        }
+        let printed = 0;
+        let idlePolls = 0;
+        const text = (b: Uint8Array | null): string => (b === null ? "" : Buffer.from(b).toString());
+        while (o.count === undefined || printed < o.count) {
+          const records = await consumer.poll(500);
+          if (records.length === 0) {
+            idlePolls++;
+            const atEnd = [...ends].every(([p, end]) => (consumer.position(topicName, p) ?? -1n) >= end);
+            if (!o.follow && (atEnd || idlePolls > 20)) break;
+            continue;
+          }
+          idlePolls = 0;
+          for (const r of records) {
+            if (o.count !== undefined && printed >= o.count) break;
+            printed++;
+            if (g.json) {
+              print(
+                true,
+                {
+                  topic: r.topic,
+                  partition: r.partition,
+                  offset: r.offset,
+                  timestamp: r.timestamp,
+                  key: r.key === null ? null : text(r.key),
+                  value: r.value === null ? null : text(r.value),
+                  headers: Object.fromEntries(r.headers.map((h) => [h.key, text(h.value)])),
+                },
+                () => "",
+              );
+            } else {
+              const headers = r.headers.map((h) => `${h.key}=${text(h.value)}`).join(",");
+              const line = o.format.replace(
+                /%[tpokTsh]/g,
+                (m) =>
+                  ({
+                    "%t": r.topic,
+                    "%p": String(r.partition),
+                    "%o": String(r.offset),
+                    "%k": text(r.key),
+                    "%s": text(r.value),
+                    "%T": String(r.timestamp),
+                    "%h": headers,
+                  })[m] ?? m,
+              );
+              process.stdout.write(`${line}\n`);
+            }
+          }
+        }
+        if (o.group) await consumer.commit();
+      } finally {
+        await consumer.close();
+        await admin.close();
+      }
+    },
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Help and version exit 0; usage errors were already printed by commander.
+    process.exit(e.exitCode === 0 ? 0 : 2);
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`sluice: ${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`sluice: ${(e as Error).message}\n`);
+  process.exit(1);
+}
