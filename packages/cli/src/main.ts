@@ -203,6 +203,70 @@ topic
     }
   });
 
+const group = program.command("group").description("list and describe consumer groups");
+
+group
+  .command("list")
+  .description("list consumer groups with their state")
+  .action(async (_o: unknown, cmd: Command) => {
+    const g = globals(cmd);
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      const groups = await admin.listGroups();
+      print(g.json, groups, () =>
+        table([["GROUP", "STATE", "PROTOCOL TYPE"], ...groups.map((x) => [x.groupId, x.state, x.protocolType])]),
+      );
+    } finally {
+      await admin.close();
+    }
+  });
+
+group
+  .command("describe <id>")
+  .description("members, committed offsets and lag per partition")
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const g = globals(cmd);
+    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    try {
+      const d = await admin.describeGroup(id);
+      const offsets = await admin.groupOffsets(id);
+      const ends = new Map<string, bigint>();
+      for (const t of new Set(offsets.map((o) => o.topic)))
+        for (const e of await admin.listOffsets(t, "latest")) ends.set(`${t}:${e.partition}`, e.offset);
+      const rows = offsets.map((o) => {
+        const end = ends.get(`${o.topic}:${o.partition}`) ?? -1n;
+        return {
+          topic: o.topic,
+          partition: o.partition,
+          committed: o.offset,
+          end,
+          lag: o.offset >= 0n && end >= 0n ? end - o.offset : null,
+        };
+      });
+      print(g.json, { ...d, offsets: rows }, () =>
+        [
+          `group ${id}: ${d.state}${d.protocol ? ` (${d.protocol})` : ""}, ${d.members.length} member(s)`,
+          ...d.members.map(
+            (m) =>
+              `  ${m.memberId} ${m.clientId} ${m.clientHost}${m.groupInstanceId ? ` instance=${m.groupInstanceId}` : ""}`,
+          ),
+          table([
+            ["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"],
+            ...rows.map((r) => [
+              r.topic,
+              String(r.partition),
+              String(r.committed),
+              String(r.end),
+              r.lag === null ? "-" : String(r.lag),
+            ]),
+          ]),
+        ].join("\n"),
+      );
+    } finally {
+      await admin.close();
+    }
+  });
+
 program
   .command("produce <topic> [values...]")
   .description("produce the values given, or one record per line of stdin")

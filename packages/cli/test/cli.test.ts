@@ -90,6 +90,18 @@ describe("sluice CLI", () => {
     assert.equal(g1.stdout.trim().split("\n").length, 4);
     const g2 = await sluice([...b, "consume", "cli-data", "--group", "cli-g"]);
     assert.equal(g2.stdout.trim(), "", "a second run of the group reads nothing already committed");
+    const groups = JSON.parse((await sluice([...b, "--json", "group", "list"])).stdout) as {
+      groupId: string;
+      state: string;
+    }[];
+    assert.deepEqual(
+      groups.map((x) => [x.groupId, x.state]),
+      [["cli-g", "Empty"]],
+    );
+    const described = await sluice([...b, "group", "describe", "cli-g"]);
+    assert.equal(described.status, 0, described.stderr);
+    assert.match(described.stdout, /group cli-g: Empty/);
+    assert.match(described.stdout, /cli-data\s+0\s+4\s+4\s+0/, "committed 4, end 4, lag 0");
   });
 
   test("wrong arguments give a clear message and exit status 2", async () => {

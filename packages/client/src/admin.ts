@@ -8,9 +8,13 @@ import {
   decodeDeleteRecordsResponse,
   decodeDeleteTopicsResponse,
   decodeDescribeConfigsResponse,
+  decodeDescribeGroupsResponse,
+  decodeFindCoordinatorResponse,
   decodeIncrementalAlterConfigsResponse,
+  decodeListGroupsResponse,
   decodeListOffsetsResponse,
   decodeMetadataResponse,
+  decodeOffsetFetchResponse,
   ERRORS_BY_CODE,
   ErrorCode,
   encodeCreatePartitionsRequest,
@@ -18,9 +22,13 @@ import {
   encodeDeleteRecordsRequest,
   encodeDeleteTopicsRequest,
   encodeDescribeConfigsRequest,
+  encodeDescribeGroupsRequest,
+  encodeFindCoordinatorRequest,
   encodeIncrementalAlterConfigsRequest,
+  encodeListGroupsRequest,
   encodeListOffsetsRequest,
   encodeMetadataRequest,
+  encodeOffsetFetchRequest,
   uuidToString,
 } from "@sluice/protocol";
 import { Cluster } from "./cluster.ts";
@@ -312,6 +320,77 @@ export class Admin {
           t.partitions.map((x) => item(`${topic}-${x.partitionIndex}`, x.errorCode, null)),
         );
     }
+  }
+
+  /** Consumer groups known to the brokers, with their state. */
+  async listGroups(): Promise<{ groupId: string; protocolType: string; state: string }[]> {
+    const conn = await this.cluster.anyConnection();
+    const v = conn.version(16, 0, 4);
+    const r = await conn.send(16, v, (w) => encodeListGroupsRequest(w, { statesFilter: [] }, v));
+    const res = decodeListGroupsResponse(r, v);
+    check("listGroups", [item("groups", res.errorCode, null)]);
+    return res.groups
+      .map((g) => ({ groupId: g.groupId, protocolType: g.protocolType, state: g.groupState }))
+      .sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  private async coordinatorFor(groupId: string) {
+    const any = await this.cluster.anyConnection();
+    const v = any.version(10, 1, 3);
+    const r = await any.send(10, v, (w) => encodeFindCoordinatorRequest(w, { key: groupId, keyType: 0 }, v));
+    const res = decodeFindCoordinatorResponse(r, v);
+    check("findCoordinator", [item(groupId, res.errorCode, res.errorMessage)]);
+    return this.cluster.connection(res.host, res.port);
+  }
+
+  /** A group's state and members (member id, client id, host). */
+  async describeGroup(
+    groupId: string,
+  ): Promise<{
+    groupId: string;
+    state: string;
+    protocol: string;
+    members: { memberId: string; clientId: string; clientHost: string; groupInstanceId: string | null }[];
+  }> {
+    const conn = await this.coordinatorFor(groupId);
+    const v = conn.version(15, 0, 4);
+    const r = await conn.send(15, v, (w) =>
+      encodeDescribeGroupsRequest(w, { groups: [groupId], includeAuthorizedOperations: false }, v),
+    );
+    const g = decodeDescribeGroupsResponse(r, v).groups[0]!;
+    check("describeGroup", [item(groupId, g.errorCode, null)]);
+    return {
+      groupId,
+      state: g.groupState,
+      protocol: g.protocolData,
+      members: g.members.map((m) => ({
+        memberId: m.memberId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        groupInstanceId: m.groupInstanceId,
+      })),
+    };
+  }
+
+  /** Committed offsets of a group (every partition it committed). */
+  async groupOffsets(
+    groupId: string,
+  ): Promise<{ topic: string; partition: number; offset: bigint; metadata: string }[]> {
+    const conn = await this.coordinatorFor(groupId);
+    const v = conn.version(9, 2, 7);
+    const r = await conn.send(9, v, (w) => encodeOffsetFetchRequest(w, { groupId, topics: null }, v));
+    const res = decodeOffsetFetchResponse(r, v);
+    check("groupOffsets", [item(groupId, res.errorCode, null)]);
+    return res.topics
+      .flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          offset: p.committedOffset,
+          metadata: p.metadata ?? "",
+        })),
+      )
+      .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
   close(): Promise<void> {
