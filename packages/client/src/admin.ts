@@ -344,9 +344,7 @@ export class Admin {
   }
 
   /** A group's state and members (member id, client id, host). */
-  async describeGroup(
-    groupId: string,
-  ): Promise<{
+  async describeGroup(groupId: string): Promise<{
     groupId: string;
     state: string;
     protocol: string;
