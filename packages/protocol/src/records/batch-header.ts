@@ -4,6 +4,10 @@
 //   17 crc uint32 (CRC-32C of bytes 21..end) | 21 attributes int16 | 23 lastOffsetDelta int32
 //   27 baseTimestamp int64 | 35 maxTimestamp int64 | 43 producerId int64 | 51 producerEpoch int16
 //   53 baseSequence int32 | 57 recordCount int32 | 61 records
+// (RECORDS.md's table puts baseSequence at 55; producerEpoch is an int16 at 51, so it is 53, as in
+// Kafka's DefaultRecordBatch.)
+// Buffers are read through a DataView over (buffer, byteOffset, byteLength), so pooled Buffers and
+// subarrays (byteOffset != 0) work; `position` is always relative to the view.
 // Because the CRC starts at `attributes`, baseOffset and partitionLeaderEpoch can be rewritten
 // without recomputing it; anything at offset 21 or later needs a new CRC.
 
@@ -107,12 +111,21 @@ export function patchPartitionLeaderEpoch(buf: Uint8Array, position: number, epo
   view(buf).setInt32(position + 12, epoch);
 }
 
-/** Marks the batch LogAppendTime with the given time as maxTimestamp, and recomputes the CRC. */
+/**
+ * Marks the batch LogAppendTime with the given time as maxTimestamp, and recomputes the CRC. The
+ * records keep their CreateTime deltas; readers report maxTimestamp for every record of such a
+ * batch (as Kafka's DefaultRecordBatch does).
+ */
 export function setLogAppendTime(buf: Uint8Array, position: number, timestampMs: bigint): void {
+  const h = readBatchHeader(buf, position);
+  // A CRC over a cut-off batch would be silently wrong: refuse instead.
+  if (position + batchTotalBytes(h) > buf.byteLength) {
+    throw new RecordsError("TRUNCATED", `record batch at ${position} is truncated`);
+  }
   const v = view(buf);
-  v.setInt16(position + 21, v.getInt16(position + 21) | TIMESTAMP_TYPE_BIT);
+  v.setInt16(position + 21, h.attributes | TIMESTAMP_TYPE_BIT);
   v.setBigInt64(position + 35, timestampMs);
-  v.setUint32(position + 17, computeBatchCrc(buf, position, v.getInt32(position + 8)));
+  v.setUint32(position + 17, computeBatchCrc(buf, position, h.batchLength));
 }
 
 export function compressionOf(attributes: number): CompressionCodec {
