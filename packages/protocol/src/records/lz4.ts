@@ -1,10 +1,21 @@
-// LZ4 for record batches: the LZ4 *frame* format (magic 0x184D2204), which Kafka clients write
-// for magic-v2 batches. Decompression is our own bounded block decoder, so a hostile frame can
-// never make us allocate more than the caller's limit. Compression uses lz4-napi's frame encoder
-// when it loads; otherwise a valid frame of uncompressed blocks is written.
+// LZ4 for record batches: the LZ4 *frame* format (lz4_Frame_format.md, magic 0x184D2204), which
+// Kafka clients write for magic-v2 batches (Java's KafkaLZ4BlockOutputStream, librdkafka's
+// LZ4F, lz4_flex in lz4-napi). Decompression is our own decoder writing into one output buffer
+// that never grows past the caller's limit, so a hostile frame cannot make us allocate more than
+// `maxBytes`; compression uses lz4-napi's frame encoder when it loads (independent 64 KiB blocks,
+// the form Java reads), otherwise a valid frame of stored blocks.
 //
-// Frame: magic u32le | FLG | BD | [content size u64le] | HC | blocks... | end mark u32 0 | [content xxh32]
-// Block: size u32le (high bit = stored uncompressed) | data | [block xxh32]
+// Frame: magic u32le | FLG | BD | [content size u64le] | [dict id u32le] | HC | blocks | end mark
+//        u32 0 | [content checksum u32le = xxh32(content)]
+//   FLG: bits 7-6 version (01), 5 block independence, 4 block checksum, 3 content size,
+//        2 content checksum, 1 reserved (0), 0 dict id.
+//   BD:  bits 6-4 block max size (4: 64 KiB, 5: 256 KiB, 6: 1 MiB, 7: 4 MiB); others reserved (0).
+//   HC:  second byte of xxh32 of the descriptor (FLG through dict id), seed 0. Kafka before 0.10
+//        (magic 0/1) hashed the magic too; magic-v2 batches always carry the correct byte.
+// Block: size u32le (high bit: stored uncompressed) | data | [block checksum u32le = xxh32(data)]
+//   With dependent (linked) blocks, matches may reach back into the previous 64 KiB of output.
+// Raw block: sequences of token (literal length 4 bits | match length - 4, 4 bits), literal
+//   length extension bytes (255 = continue), literals, match offset u16le, match length extension.
 
 import { createRequire } from "node:module";
 import { RecordsError } from "./errors.ts";
@@ -12,19 +23,32 @@ import { xxh32 } from "./xxhash32.ts";
 
 const MAGIC = 0x184d2204;
 const BLOCK_MAX_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
+const STORED_BIT = 0x80000000;
 
-type FrameCompress = (data: Buffer) => Buffer;
-const nativeCompress: FrameCompress | null = (() => {
+interface NativeLz4 {
+  compressFrameSync(data: Buffer): Buffer;
+  compressFrame(data: Uint8Array): Promise<Buffer>;
+}
+const native: NativeLz4 | null = (() => {
   try {
-    const mod = createRequire(import.meta.url)("lz4-napi") as { compressFrameSync: FrameCompress };
-    return mod.compressFrameSync;
+    return createRequire(import.meta.url)("lz4-napi") as NativeLz4;
   } catch {
     return null;
   }
 })();
 
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
 export function lz4FrameCompress(data: Uint8Array): Uint8Array {
-  if (nativeCompress !== null) return nativeCompress(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  if (native !== null) return native.compressFrameSync(asBuffer(data));
+  return storedFrame(data);
+}
+
+/** Same as lz4FrameCompress, on libuv's thread pool when lz4-napi is loaded. */
+export async function lz4FrameCompressAsync(data: Uint8Array): Promise<Uint8Array> {
+  if (native !== null) return native.compressFrame(data);
   return storedFrame(data);
 }
 
@@ -40,7 +64,7 @@ export function storedFrame(data: Uint8Array): Uint8Array {
   let p = 7;
   for (let i = 0; i < data.length; i += blockMax) {
     const chunk = data.subarray(i, Math.min(i + blockMax, data.length));
-    out.writeUInt32LE((chunk.length | 0x80000000) >>> 0, p);
+    out.writeUInt32LE((chunk.length | STORED_BIT) >>> 0, p);
     out.set(chunk, p + 4);
     p += 4 + chunk.length;
   }
@@ -48,112 +72,187 @@ export function storedFrame(data: Uint8Array): Uint8Array {
   return out.subarray(0, p + 4);
 }
 
-export function lz4FrameDecompress(src: Uint8Array, maxBytes: number): Uint8Array {
-  const v = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const fail = (msg: string): never => {
-    throw new RecordsError("DECOMPRESSION_FAILED", `lz4: ${msg}`);
-  };
-  if (src.length < 7 || v.getUint32(0, true) !== MAGIC) fail("not an LZ4 frame");
+function failed(msg: string): never {
+  throw new RecordsError("DECOMPRESSION_FAILED", `lz4: ${msg}`);
+}
+
+/** The decompressed bytes so far, in a buffer that grows by doubling but never beyond `maxBytes`. */
+class Output {
+  buf: Buffer;
+  len = 0;
+  readonly maxBytes: number;
+  constructor(initialBytes: number, maxBytes: number) {
+    this.maxBytes = maxBytes;
+    this.buf = Buffer.allocUnsafe(Math.min(initialBytes, maxBytes));
+  }
+
+  /** Makes room for `end` bytes in all; the caller has checked `end <= maxBytes`. */
+  grow(end: number): Buffer {
+    const next = Buffer.allocUnsafe(Math.min(this.maxBytes, Math.max(end, this.buf.length * 2)));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    return next;
+  }
+
+  append(data: Uint8Array): void {
+    const end = this.len + data.length;
+    if (end > this.maxBytes) throw limitError(this.maxBytes);
+    if (end > this.buf.length) this.grow(end);
+    this.buf.set(data, this.len);
+    this.len = end;
+  }
+
+  /** The result; copied when most of the buffer would be wasted, since records keep views of it. */
+  result(): Buffer {
+    if (this.len * 2 < this.buf.length) return Buffer.from(this.buf.subarray(0, this.len));
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+function limitError(maxBytes: number): RecordsError {
+  return new RecordsError("DECOMPRESSION_LIMIT", `lz4 output exceeds ${maxBytes} bytes`);
+}
+
+interface FrameHeader {
+  independent: boolean;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+  contentSize: number | null;
+  blockMax: number;
+  /** Position of the first block. */
+  end: number;
+}
+
+function readFrameHeader(src: Uint8Array, v: DataView, maxBytes: number): FrameHeader {
+  if (src.length < 7 || v.getUint32(0, true) !== MAGIC) failed("not an LZ4 frame");
   const flg = src[4]!;
   const bd = src[5]!;
-  if (flg >> 6 !== 1) fail("unsupported frame version");
-  const blockChecksum = (flg & 0x10) !== 0;
-  const hasContentSize = (flg & 0x08) !== 0;
-  const contentChecksum = (flg & 0x04) !== 0;
-  const hasDictId = (flg & 0x01) !== 0;
+  if (flg >> 6 !== 1) failed(`unsupported frame version ${flg >> 6}`);
+  if ((flg & 0x02) !== 0 || (bd & 0x8f) !== 0) failed("reserved bits set in the frame descriptor");
+  if ((flg & 0x01) !== 0) failed("frames that need a dictionary are not supported");
   const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 0x07] ?? 0;
-  if (blockMax === 0) fail("bad block maximum size");
+  if (blockMax === 0) failed("bad block maximum size");
   let p = 6;
-  if (hasContentSize) {
-    if (src.length < p + 8) fail("truncated header");
+  let contentSize: number | null = null;
+  if ((flg & 0x08) !== 0) {
+    if (src.length < p + 9) failed("truncated frame header");
     const size = v.getBigUint64(p, true);
-    if (size > BigInt(maxBytes))
+    if (size > BigInt(maxBytes)) {
       throw new RecordsError("DECOMPRESSION_LIMIT", `lz4 content of ${size} bytes exceeds ${maxBytes}`);
+    }
+    contentSize = Number(size);
     p += 8;
   }
-  if (hasDictId) p += 4;
-  if (src.length < p + 1) fail("truncated header");
-  const hc = (xxh32(src.subarray(4, p), 0) >>> 8) & 0xff;
-  if (src[p] !== hc) fail("header checksum mismatch");
-  p += 1;
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+  if (src.length < p + 1) failed("truncated frame header");
+  if (src[p] !== ((xxh32(src.subarray(4, p), 0) >>> 8) & 0xff)) failed("header checksum mismatch");
+  return {
+    independent: (flg & 0x20) !== 0,
+    blockChecksum: (flg & 0x10) !== 0,
+    contentChecksum: (flg & 0x04) !== 0,
+    contentSize,
+    blockMax,
+    end: p + 1,
+  };
+}
+
+/** Decompresses one LZ4 frame into at most `maxBytes` bytes (DECOMPRESSION_LIMIT beyond). */
+export function lz4FrameDecompress(src: Uint8Array, maxBytes: number): Uint8Array {
+  const v = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const h = readFrameHeader(src, v, maxBytes);
+  const out = new Output(h.contentSize ?? Math.max(1024, src.length * 3), maxBytes);
+  let p = h.end;
   for (;;) {
-    if (p + 4 > src.length) fail("truncated block size");
+    if (p + 4 > src.length) failed("truncated block size");
     const word = v.getUint32(p, true);
     p += 4;
     if (word === 0) break;
-    const stored = (word & 0x80000000) !== 0;
-    const size = word & 0x7fffffff;
-    if (size > blockMax || p + size > src.length) fail("block larger than allowed or truncated");
+    const size = (word & ~STORED_BIT) >>> 0;
+    if (size > h.blockMax) failed(`block of ${size} bytes exceeds the frame's maximum ${h.blockMax}`);
+    if (p + size + (h.blockChecksum ? 4 : 0) > src.length) failed("truncated block");
     const block = src.subarray(p, p + size);
-    p += size + (blockChecksum ? 4 : 0);
-    const budget = Math.min(blockMax, maxBytes - total);
-    let out: Uint8Array;
-    if (stored) {
-      if (size > maxBytes - total)
-        throw new RecordsError("DECOMPRESSION_LIMIT", `lz4 output exceeds ${maxBytes} bytes`);
-      out = block;
-    } else {
-      out = lz4BlockDecompress(block, budget, maxBytes - total < blockMax ? maxBytes : -1);
+    p += size;
+    if (h.blockChecksum) {
+      if (v.getUint32(p, true) !== xxh32(block, 0)) failed("block checksum mismatch");
+      p += 4;
     }
-    chunks.push(out);
-    total += out.length;
+    if ((word & STORED_BIT) !== 0) out.append(block);
+    else decodeBlock(block, out, h.independent ? out.len : Math.max(0, out.len - 65536), h.blockMax);
   }
-  if (contentChecksum) p += 4;
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  if (h.contentSize !== null && out.len !== h.contentSize) {
+    failed(`frame declares ${h.contentSize} bytes of content but holds ${out.len}`);
+  }
+  const content = out.result();
+  if (h.contentChecksum) {
+    if (p + 4 > src.length) failed("truncated content checksum");
+    if (v.getUint32(p, true) !== xxh32(content, 0)) failed("content checksum mismatch");
+  }
+  return content;
 }
 
 /**
- * Decodes one raw LZ4 block into at most `limit` bytes. `limitForError` is the caller's overall
- * limit when that is what bounds `limit` (so the error says DECOMPRESSION_LIMIT), else -1.
+ * Decodes one raw LZ4 block, appending to `out`. Matches may reach back to `windowStart` (the
+ * block's own start for independent blocks; up to 64 KiB of earlier output for linked ones). The
+ * block may produce at most `blockMax` bytes, and `out` never passes its `maxBytes`.
  */
-export function lz4BlockDecompress(src: Uint8Array, limit: number, limitForError = -1): Uint8Array {
-  const out = Buffer.allocUnsafe(limit);
-  let ip = 0;
-  let op = 0;
+function decodeBlock(src: Uint8Array, out: Output, windowStart: number, blockMax: number): void {
+  let buf = out.buf;
+  let op = out.len;
+  const blockLimit = Math.min(op + blockMax, out.maxBytes);
   const overflow = (): never => {
-    if (limitForError >= 0) throw new RecordsError("DECOMPRESSION_LIMIT", `lz4 output exceeds ${limitForError} bytes`);
-    throw new RecordsError("DECOMPRESSION_FAILED", "lz4 block expands beyond its maximum size");
+    if (blockLimit === out.maxBytes) throw limitError(out.maxBytes);
+    return failed("block expands beyond the frame's maximum block size");
   };
-  while (ip < src.length) {
+  const end = src.length;
+  let ip = 0;
+  while (ip < end) {
     const token = src[ip++]!;
-    let litLen = token >> 4;
+    let litLen = token >>> 4;
     if (litLen === 15) {
       let b: number;
       do {
-        if (ip >= src.length) throw new RecordsError("DECOMPRESSION_FAILED", "lz4 literal length truncated");
+        if (ip >= end) failed("literal length truncated");
         b = src[ip++]!;
         litLen += b;
       } while (b === 255);
     }
-    if (ip + litLen > src.length) throw new RecordsError("DECOMPRESSION_FAILED", "lz4 literals truncated");
-    if (op + litLen > limit) overflow();
-    out.set(src.subarray(ip, ip + litLen), op);
-    ip += litLen;
-    op += litLen;
-    if (ip >= src.length) break; // the last sequence has literals only
-    if (ip + 2 > src.length) throw new RecordsError("DECOMPRESSION_FAILED", "lz4 match offset truncated");
+    if (litLen > end - ip) failed("literals truncated");
+    if (op + litLen > blockLimit) overflow();
+    if (op + litLen > buf.length) {
+      out.len = op;
+      buf = out.grow(op + litLen);
+    }
+    if (litLen < 16) for (let i = 0; i < litLen; i++) buf[op++] = src[ip++]!;
+    else {
+      buf.set(src.subarray(ip, ip + litLen), op);
+      ip += litLen;
+      op += litLen;
+    }
+    if (ip >= end) break; // the last sequence has literals only
+    if (ip + 2 > end) failed("match offset truncated");
     const offset = src[ip]! | (src[ip + 1]! << 8);
     ip += 2;
-    if (offset === 0 || offset > op) throw new RecordsError("DECOMPRESSION_FAILED", "lz4 match offset out of range");
+    if (offset === 0 || offset > op - windowStart) failed("match offset out of range");
     let matchLen = (token & 0x0f) + 4;
     if ((token & 0x0f) === 15) {
       let b: number;
       do {
-        if (ip >= src.length) throw new RecordsError("DECOMPRESSION_FAILED", "lz4 match length truncated");
+        if (ip >= end) failed("match length truncated");
         b = src[ip++]!;
         matchLen += b;
       } while (b === 255);
     }
-    if (op + matchLen > limit) overflow();
+    if (op + matchLen > blockLimit) overflow();
+    if (op + matchLen > buf.length) {
+      out.len = op;
+      buf = out.grow(op + matchLen);
+    }
     let m = op - offset;
     if (offset >= matchLen) {
-      out.copyWithin(op, m, m + matchLen);
+      buf.copyWithin(op, m, m + matchLen);
       op += matchLen;
     } else {
-      for (let i = 0; i < matchLen; i++) out[op++] = out[m++]!;
+      for (let i = 0; i < matchLen; i++) buf[op++] = buf[m++]!;
     }
   }
-  return out.subarray(0, op);
+  out.len = op;
 }

@@ -2,6 +2,8 @@
 // Record: length varint | attributes int8 | timestampDelta varlong | offsetDelta varint |
 //         keyLength varint | key | valueLength varint | value | headerCount varint |
 //         headers (keyLength varint, key utf8, valueLength varint, value)
+// Offset deltas must increase strictly within [0, lastOffsetDelta] (compaction leaves gaps); under
+// LogAppendTime every record reports the batch's maxTimestamp, as in Kafka's DefaultRecordBatch.
 // The broker's hot path never calls this; clients, compaction and tests do.
 
 import {
@@ -18,8 +20,9 @@ import {
   readBatchHeader,
   TIMESTAMP_TYPE_BIT,
   TRANSACTIONAL_BIT,
+  timestampTypeOf,
 } from "./batch-header.ts";
-import { compress, DEFAULT_MAX_DECOMPRESSED_BYTES, decompress } from "./compression.ts";
+import { compressSync, DEFAULT_MAX_DECOMPRESSED_BYTES, decompressSync } from "./compression.ts";
 import { RecordsError } from "./errors.ts";
 import { VarintReader, varintSize, varlongSize, writeVarint, writeVarlong } from "./varint.ts";
 
@@ -138,7 +141,7 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
     if (t > maxTimestamp) maxTimestamp = t;
   }
   const codec = opts.compression ?? 0;
-  const body = compress(codec, encodeRecords(records, baseTimestamp));
+  const body = compressSync(codec, encodeRecords(records, baseTimestamp));
   const total = RECORD_BATCH_HEADER_BYTES + body.length;
   const out = Buffer.allocUnsafe(total);
   let attributes = codec | (opts.extraAttributes ?? 0);
@@ -164,15 +167,20 @@ export function buildRecordBatch(opts: BuildBatchOptions): Buffer {
 }
 
 export interface ParseOptions {
-  /** Bound on the decompressed size of the batch's records. */
+  /** Bound on the decompressed size of the batch's records (DECOMPRESSION_LIMIT beyond it). */
   readonly maxDecompressedBytes?: number;
+  /** Check the CRC first (CRC_MISMATCH); on by default. */
   readonly verifyCrc?: boolean;
 }
 
 export interface ParsedBatch {
   header: RecordBatchHeader;
+  /** Keys, values and header values are views of `buf` (uncompressed) or of the decompressed block. */
   records: Record[];
 }
+
+/** The smallest record: length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, headerCount. */
+const MIN_RECORD_BYTES = 7;
 
 function readNullableBytes(r: VarintReader): Uint8Array | null {
   const len = r.varint();
@@ -180,64 +188,107 @@ function readNullableBytes(r: VarintReader): Uint8Array | null {
   return len === -1 ? null : r.bytes(len);
 }
 
+function readHeaderKey(r: VarintReader): string {
+  const k = readNullableBytes(r);
+  if (k === null) throw new RecordsError("CORRUPT_RECORD", "null header key");
+  try {
+    return textDecoder.decode(k);
+  } catch {
+    throw new RecordsError("CORRUPT_RECORD", "header key is not UTF-8");
+  }
+}
+
+/**
+ * One record from `rr`, a reader over exactly its bytes. `logAppendTime` is the batch's
+ * maxTimestamp under LogAppendTime (every record then reports it), else null.
+ */
+function readRecord(rr: VarintReader, h: RecordBatchHeader, logAppendTime: bigint | null): [Record, number] {
+  rr.bytes(1); // attributes, unused
+  const timestampDelta = rr.varlong();
+  const offsetDelta = rr.varint();
+  const key = readNullableBytes(rr);
+  const value = readNullableBytes(rr);
+  const headerCount = rr.varint();
+  // Each header takes at least 2 bytes, which bounds the count by the bytes left.
+  if (headerCount < 0 || headerCount * 2 > rr.remaining)
+    throw new RecordsError("CORRUPT_RECORD", `bad header count ${headerCount}`);
+  const headers: RecordHeader[] = [];
+  for (let j = 0; j < headerCount; j++) headers.push({ key: readHeaderKey(rr), value: readNullableBytes(rr) });
+  if (rr.remaining !== 0) throw new RecordsError("CORRUPT_RECORD", `record has ${rr.remaining} trailing bytes`);
+  const timestamp = logAppendTime ?? h.baseTimestamp + timestampDelta;
+  return [{ offset: h.baseOffset + BigInt(offsetDelta), timestamp, key, value, headers }, offsetDelta];
+}
+
+function readRecords(body: Uint8Array, h: RecordBatchHeader): Record[] {
+  if (h.recordCount < 0) throw new RecordsError("CORRUPT_RECORD", `negative record count ${h.recordCount}`);
+  // Refuse counts the body cannot hold before doing any work for them.
+  if (h.recordCount > body.length / MIN_RECORD_BYTES) {
+    throw new RecordsError("CORRUPT_RECORD", `record count ${h.recordCount} does not fit in ${body.length} bytes`);
+  }
+  const logAppendTime = timestampTypeOf(h.attributes) === 1 ? h.maxTimestamp : null;
+  const r = new VarintReader(body);
+  const records: Record[] = [];
+  let previousDelta = -1;
+  for (let i = 0; i < h.recordCount; i++) {
+    if (r.remaining === 0) {
+      throw new RecordsError("CORRUPT_RECORD", `batch declares ${h.recordCount} records but holds ${i}`);
+    }
+    try {
+      const len = r.varint();
+      if (len < 0) throw new RecordsError("CORRUPT_RECORD", `negative record length ${len}`);
+      const start = r.pos;
+      r.bytes(len); // skips the record; TRUNCATED when it runs past the block
+      const [record, offsetDelta] = readRecord(new VarintReader(body, start, r.pos), h, logAppendTime);
+      if (offsetDelta <= previousDelta || offsetDelta > h.lastOffsetDelta) {
+        throw new RecordsError(
+          "CORRUPT_RECORD",
+          `offset delta ${offsetDelta} after ${previousDelta} (last offset delta ${h.lastOffsetDelta})`,
+        );
+      }
+      previousDelta = offsetDelta;
+      records.push(record);
+    } catch (e) {
+      // Inside a batch whose length checked out, a field running past its record is corruption.
+      if (e instanceof RecordsError && e.code === "TRUNCATED") {
+        throw new RecordsError("CORRUPT_RECORD", `record ${i}: ${e.message}`, e);
+      }
+      throw e;
+    }
+  }
+  if (r.remaining !== 0) {
+    throw new RecordsError(
+      "CORRUPT_RECORD",
+      `batch holds more than its ${h.recordCount} records (${r.remaining} bytes left)`,
+    );
+  }
+  return records;
+}
+
+/** The batch at `position`, records decoded (after decompression bounded by maxDecompressedBytes). */
 export function parseRecordBatch(buf: Uint8Array, position = 0, opts: ParseOptions = {}): ParsedBatch {
   const header = readBatchHeader(buf, position);
   const end = position + batchTotalBytes(header);
-  if (end > buf.length) throw new RecordsError("TRUNCATED", "record batch is truncated");
+  if (end > buf.length) throw new RecordsError("TRUNCATED", `record batch at ${position} is truncated`);
   if ((opts.verifyCrc ?? true) && computeBatchCrc(buf, position, header.batchLength) !== header.crc) {
     throw new RecordsError("CRC_MISMATCH", `record batch at base offset ${header.baseOffset} has a bad CRC`);
   }
-  if (header.recordCount < 0) throw new RecordsError("CORRUPT_RECORD", `negative record count ${header.recordCount}`);
-  const body = decompress(
+  const body = decompressSync(
     compressionOf(header.attributes),
     buf.subarray(position + RECORD_BATCH_HEADER_BYTES, end),
     opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
   );
-  // Each record takes at least 7 bytes: refuse counts the body cannot hold before allocating.
-  if (header.recordCount > body.length / 7 + 1) {
-    throw new RecordsError("CORRUPT_RECORD", `record count ${header.recordCount} does not fit in ${body.length} bytes`);
-  }
-  const r = new VarintReader(body);
-  const records: Record[] = [];
-  for (let i = 0; i < header.recordCount; i++) {
-    const len = r.varint();
-    if (len < 0 || r.pos + len > body.length) throw new RecordsError("CORRUPT_RECORD", `bad record length ${len}`);
-    const rr = new VarintReader(body, r.pos, r.pos + len);
-    r.pos += len;
-    rr.bytes(1); // attributes
-    const timestamp = header.baseTimestamp + rr.varlong();
-    const offsetDelta = rr.varint();
-    if (offsetDelta < 0 || offsetDelta > header.lastOffsetDelta) {
-      throw new RecordsError("CORRUPT_RECORD", `offset delta ${offsetDelta} outside the batch`);
-    }
-    const key = readNullableBytes(rr);
-    const value = readNullableBytes(rr);
-    const headerCount = rr.varint();
-    if (headerCount < 0 || headerCount > len)
-      throw new RecordsError("CORRUPT_RECORD", `bad header count ${headerCount}`);
-    const headers: RecordHeader[] = [];
-    for (let j = 0; j < headerCount; j++) {
-      const k = readNullableBytes(rr);
-      if (k === null) throw new RecordsError("CORRUPT_RECORD", "null header key");
-      let keyString: string;
-      try {
-        keyString = textDecoder.decode(k);
-      } catch {
-        throw new RecordsError("CORRUPT_RECORD", "header key is not UTF-8");
-      }
-      headers.push({ key: keyString, value: readNullableBytes(rr) });
-    }
-    if (rr.pos !== rr.end) throw new RecordsError("CORRUPT_RECORD", "record has trailing bytes");
-    records.push({ offset: header.baseOffset + BigInt(offsetDelta), timestamp, key, value, headers });
-  }
-  if (r.pos !== body.length) throw new RecordsError("CORRUPT_RECORD", "batch has bytes after its last record");
-  return { header, records };
+  return { header, records: readRecords(body, header) };
 }
 
-/** Every record of every whole batch in a `records` blob (a trailing partial batch is ignored). */
-export function decodeRecords(blob: Uint8Array, opts: ParseOptions = {}): ParsedBatch[] {
+export interface DecodeOptions extends ParseOptions {
+  /** Ignore a trailing partial batch (as fetch responses may end); on by default. */
+  readonly allowPartialTail?: boolean;
+}
+
+/** Every record of every whole batch in a `records` blob. */
+export function decodeRecords(blob: Uint8Array, opts: DecodeOptions = {}): ParsedBatch[] {
   const out: ParsedBatch[] = [];
-  for (const { position } of iterateBatches(blob, { allowPartialTail: true }))
+  for (const { position } of iterateBatches(blob, { allowPartialTail: opts.allowPartialTail ?? true }))
     out.push(parseRecordBatch(blob, position, opts));
   return out;
 }

@@ -38,10 +38,10 @@ function declaredLength(src: Uint8Array): [number, number] {
   throw new RecordsError("DECOMPRESSION_FAILED", "snappy: bad length header");
 }
 
-function rawDecompress(src: Uint8Array, budget: number, maxBytes: number): Uint8Array {
+function rawDecompress(src: Uint8Array, budget: number, maxBytes: number, pure = native === null): Uint8Array {
   const [len, headerBytes] = declaredLength(src);
   if (len > budget) throw new RecordsError("DECOMPRESSION_LIMIT", `snappy output exceeds ${maxBytes} bytes`);
-  if (native !== null) {
+  if (!pure && native !== null) {
     try {
       const out = native.uncompressSync(asBuffer(src), { asBuffer: true }) as Buffer;
       if (out.length !== len) throw new Error("length mismatch");
@@ -51,6 +51,11 @@ function rawDecompress(src: Uint8Array, budget: number, maxBytes: number): Uint8
     }
   }
   return pureDecompress(src, headerBytes, len);
+}
+
+/** The pure decoder of one raw snappy block (used when the native module does not load); exported for tests. */
+export function rawSnappyDecompressPure(src: Uint8Array, maxBytes: number): Uint8Array {
+  return rawDecompress(src, maxBytes, maxBytes, true);
 }
 
 function pureDecompress(src: Uint8Array, start: number, len: number): Uint8Array {
@@ -69,7 +74,8 @@ function pureDecompress(src: Uint8Array, start: number, len: number): Uint8Array
         const extra = n - 59;
         if (ip + extra > src.length) bad();
         n = 0;
-        for (let i = 0; i < extra; i++) n |= src[ip + i]! << (8 * i);
+        // Multiplication, not shifts: a 4-byte length must not turn negative and move `ip` back.
+        for (let i = 0; i < extra; i++) n += src[ip + i]! * 2 ** (8 * i);
         ip += extra;
       }
       n += 1;
