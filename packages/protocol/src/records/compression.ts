@@ -19,7 +19,7 @@ import {
   zstdDecompress,
   zstdDecompressSync,
 } from "node:zlib";
-import type { CompressionCodec } from "./batch-header.ts";
+import { COMPRESSION_NAMES, type CompressionCodec } from "./batch-header.ts";
 import { RecordsError } from "./errors.ts";
 import { lz4FrameCompress, lz4FrameCompressAsync, lz4FrameDecompress } from "./lz4.ts";
 import { snappyCompress, snappyDecompress } from "./snappy.ts";
@@ -108,7 +108,7 @@ export function decompressSync(
     }
   } catch (e) {
     if (e instanceof RecordsError) throw e;
-    throw zlibError(e, codec === 1 ? "gzip" : "zstd", maxBytes);
+    throw zlibError(e, COMPRESSION_NAMES[codec] ?? `codec ${codec}`, maxBytes);
   }
 }
 
@@ -130,7 +130,7 @@ export async function decompress(
     }
   } catch (e) {
     if (e instanceof RecordsError) throw e;
-    throw zlibError(e, codec === 1 ? "gzip" : "zstd", maxBytes);
+    throw zlibError(e, COMPRESSION_NAMES[codec] ?? `codec ${codec}`, maxBytes);
   }
 }
 

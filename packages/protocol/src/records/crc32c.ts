@@ -1,4 +1,6 @@
-// CRC-32C (Castagnoli), the checksum of magic-v2 record batches. Uses the native SIMD
+// CRC-32C (Castagnoli), the checksum of magic-v2 record batches (over bytes 21..end of a batch):
+// reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF, result unsigned.
+// Passing a previous result as `initial` continues that checksum. Uses the native SIMD
 // implementation from @node-rs/crc32 when it loads; a table-driven pure fallback otherwise, so
 // the protocol package has no mandatory native dependency.
 
