@@ -32,7 +32,7 @@ import {
   uuidToString,
 } from "@sluice/protocol";
 import { Cluster } from "./cluster.ts";
-import { KafkaClientError } from "./errors.ts";
+import { KafkaError } from "./errors.ts";
 
 export interface AdminOptions {
   bootstrapServers: string | readonly string[];
@@ -49,8 +49,8 @@ export interface ItemResult {
 }
 
 /** Some items of an admin call failed; `results` has every item's outcome. */
-export class AdminError extends KafkaClientError {
-  readonly results: ItemResult[];
+export class AdminError extends KafkaError {
+  readonly items: ItemResult[];
   constructor(what: string, results: ItemResult[]) {
     const failed = results.filter((r) => r.errorCode !== 0);
     super(
@@ -58,7 +58,7 @@ export class AdminError extends KafkaClientError {
       `${what}: ${failed.map((f) => `${f.name}: ${f.error}${f.message ? ` (${f.message})` : ""}`).join("; ")}`,
     );
     this.name = "AdminError";
-    this.results = results;
+    this.items = results;
   }
 }
 
@@ -94,10 +94,17 @@ export class Admin {
 
   constructor(options: AdminOptions) {
     this.timeoutMs = options.requestTimeoutMs ?? 30000;
-    this.cluster = new Cluster(options.bootstrapServers, {
+    this.cluster = new Cluster({
+      bootstrapServers: options.bootstrapServers,
       clientId: options.clientId ?? "sluice-admin",
       requestTimeoutMs: this.timeoutMs,
-      connectTimeoutMs: 10000,
+      socketConnectionSetupTimeoutMs: 10000,
+      reconnectBackoffMs: 50,
+      reconnectBackoffMaxMs: 1000,
+      retryBackoffMs: 100,
+      retryBackoffMaxMs: 1000,
+      metadataMaxAgeMs: 300000,
+      allowAutoCreateTopics: false,
     });
   }
 

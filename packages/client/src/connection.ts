@@ -1,10 +1,16 @@
 // One TCP connection to one broker: size-prefixed frames, correlation ids, many requests in
-// flight (answered in order by the broker), a timeout per request, and ApiVersions negotiation on
-// connect so that each request is sent at the highest version both sides know.
+// flight (the broker answers them in order; we match by correlation id all the same), a timeout
+// per request, and ApiVersions negotiation on connect so that each request goes out at
+// min(our highest version, the broker's highest version) of its API.
+//
+// A request that times out closes the connection (as the Java client does): the broker may be
+// stuck, and every other request on it would wait behind the missing response anyway. All
+// requests in flight then fail with a retriable error; callers decide whether to retry.
 
 import { connect, type Socket } from "node:net";
 import {
   API_SPECS_BY_KEY,
+  ApiKey,
   decodeApiVersionsResponse,
   decodeResponseHeader,
   ErrorCode,
@@ -14,13 +20,13 @@ import {
   Writer,
   writeRequestHeader,
 } from "@sluice/protocol";
-import { ConnectionError, KafkaClientError, KafkaProtocolError, RequestTimeoutError } from "./errors.ts";
+import { ConnectionError, KafkaError, KafkaProtocolError, RequestTimeoutError } from "./errors.ts";
 
 export interface ConnectionOptions {
   readonly clientId: string;
-  /** request.timeout.ms (Java default 30000). */
+  /** request.timeout.ms */
   readonly requestTimeoutMs: number;
-  /** socket.connection.setup.timeout.ms (Java default 10000). */
+  /** socket.connection.setup.timeout.ms */
   readonly connectTimeoutMs: number;
 }
 
@@ -29,11 +35,12 @@ interface Pending {
   readonly version: number;
   readonly resolve: (r: Reader) => void;
   readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: NodeJS.Timeout | null;
 }
 
-const API_VERSIONS = 18;
 const CLIENT_SOFTWARE_VERSION = "0.1.0";
+/** Largest response frame accepted: far above fetch.max.bytes' default, far below memory limits. */
+const RESPONSE_BYTES_MAX = 512 * 1024 * 1024;
 
 export class Connection {
   readonly host: string;
@@ -42,11 +49,14 @@ export class Connection {
   private readonly opts: ConnectionOptions;
   private readonly pending = new Map<number, Pending>();
   private nextCorrelationId = 1;
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  private chunks: Buffer[] = [];
+  private chunkBytes = 0;
+  /** Size of the frame being received (after its 4-byte prefix), or -1 when not yet known. */
+  private frameBytes = -1;
   private closedError: Error | null = null;
-  /** Broker's version range per API key. */
+  /** Broker's [min, max] version per API key. */
   private versions = new Map<number, [number, number]>();
+  private readonly closeListeners: ((e: Error) => void)[] = [];
 
   private constructor(host: string, port: number, socket: Socket, opts: ConnectionOptions) {
     this.host = host;
@@ -56,15 +66,16 @@ export class Connection {
     socket.setNoDelay(true);
     socket.on("data", (d: Buffer) => this.onData(d));
     socket.on("error", (e) => this.fail(new ConnectionError(`connection to ${host}:${port} failed: ${e.message}`, e)));
-    socket.on("close", () => this.fail(new ConnectionError(`connection to ${host}:${port} closed`)));
+    socket.on("close", () => this.fail(new ConnectionError(`connection to ${host}:${port} was closed`)));
   }
 
+  /** Connects and negotiates API versions. */
   static async open(host: string, port: number, opts: ConnectionOptions): Promise<Connection> {
-    const socket = connect(port, host);
+    const socket = connect({ port, host });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ConnectionError(`connecting to ${host}:${port} timed out`));
+        reject(new ConnectionError(`connecting to ${host}:${port} timed out after ${opts.connectTimeoutMs} ms`));
       }, opts.connectTimeoutMs);
       socket.once("connect", () => {
         clearTimeout(timer);
@@ -76,7 +87,12 @@ export class Connection {
       });
     });
     const c = new Connection(host, port, socket, opts);
-    await c.negotiate();
+    try {
+      await c.negotiate();
+    } catch (e) {
+      c.close();
+      throw e;
+    }
     return c;
   }
 
@@ -84,60 +100,98 @@ export class Connection {
     return this.closedError !== null;
   }
 
-  /** ApiVersions v3 first; on UNSUPPORTED_VERSION retry at the broker's highest ApiVersions version. */
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  onClose(listener: (e: Error) => void): void {
+    if (this.closedError) listener(this.closedError);
+    else this.closeListeners.push(listener);
+  }
+
+  /**
+   * ApiVersions at our highest version first; on UNSUPPORTED_VERSION the broker answers in the v0
+   * format with its own range for ApiVersions (KIP-511): retry at min(that max, ours - 1).
+   */
   private async negotiate(): Promise<void> {
-    let version = 3;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await this.sendRaw(API_VERSIONS, version, (w) =>
+    let version = API_SPECS_BY_KEY.get(ApiKey.ApiVersions)?.maxVersion ?? 3;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const r = await this.sendRaw(ApiKey.ApiVersions, version, (w) =>
         encodeApiVersionsRequest(
           w,
           { clientSoftwareName: "sluice-client", clientSoftwareVersion: CLIENT_SOFTWARE_VERSION },
           version,
         ),
       );
-      // An unsupported version is answered in the v0 format (KIP-511): the error code comes first.
       const errorCode = r.remaining >= 2 ? r.view.getInt16(r.pos) : ErrorCode.NONE;
-      const res = decodeApiVersionsResponse(r, errorCode === ErrorCode.UNSUPPORTED_VERSION ? 0 : version);
-      if (res.errorCode === ErrorCode.UNSUPPORTED_VERSION) {
-        const own = res.apiKeys.find((k) => k.apiKey === API_VERSIONS);
+      if (errorCode === ErrorCode.UNSUPPORTED_VERSION) {
+        const res = decodeApiVersionsResponse(r, 0);
+        const own = res.apiKeys.find((k) => k.apiKey === ApiKey.ApiVersions);
         version = own ? Math.min(own.maxVersion, version - 1) : 0;
         continue;
       }
+      const res = decodeApiVersionsResponse(r, version);
       if (res.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(res.errorCode, "ApiVersions");
       this.versions = new Map(res.apiKeys.map((k) => [k.apiKey, [k.minVersion, k.maxVersion]]));
       return;
     }
-    throw new KafkaClientError("UNSUPPORTED_VERSION", `${this.host}:${this.port} does not answer ApiVersions`);
+    throw new KafkaError("UNSUPPORTED_VERSION", `${this.host}:${this.port} did not agree on an ApiVersions version`, {
+      errorCode: ErrorCode.UNSUPPORTED_VERSION,
+    });
   }
 
-  /** The highest version of `apiKey` both this client and the broker support. */
-  version(apiKey: number, ourMin = 0, ourMax = API_SPECS_BY_KEY.get(apiKey)?.maxVersion ?? 0): number {
-    const theirs = this.versions.get(apiKey);
-    if (!theirs)
-      throw new KafkaClientError(
-        "UNSUPPORTED_VERSION",
-        `broker ${this.host}:${this.port} does not support API ${apiKey}`,
-      );
-    const v = Math.min(ourMax, theirs[1]);
-    if (v < Math.max(ourMin, theirs[0])) {
-      throw new KafkaClientError(
-        "UNSUPPORTED_VERSION",
-        `no common version of API ${apiKey} with ${this.host}:${this.port}`,
-      );
-    }
-    return v;
+  /** The broker's [min, max] for an API, or undefined when it does not serve it. */
+  brokerRange(apiKey: number): readonly [number, number] | undefined {
+    return this.versions.get(apiKey);
   }
 
   supports(apiKey: number): boolean {
     return this.versions.has(apiKey);
   }
 
+  /** min(our max, broker max) for `apiKey`; UNSUPPORTED_VERSION when the ranges do not overlap. */
+  version(apiKey: number, ourMin = 0, ourMax = API_SPECS_BY_KEY.get(apiKey)?.maxVersion ?? 0): number {
+    const theirs = this.versions.get(apiKey);
+    const name = API_SPECS_BY_KEY.get(apiKey)?.name ?? `API ${apiKey}`;
+    if (!theirs)
+      throw new KafkaError("UNSUPPORTED_VERSION", `broker ${this.host}:${this.port} does not serve ${name}`, {
+        errorCode: ErrorCode.UNSUPPORTED_VERSION,
+      });
+    const v = Math.min(ourMax, theirs[1]);
+    if (v < Math.max(ourMin, theirs[0])) {
+      throw new KafkaError(
+        "UNSUPPORTED_VERSION",
+        `no common version of ${name}: ours ${ourMin}-${ourMax}, broker ${this.host}:${this.port} ${theirs[0]}-${theirs[1]}`,
+        { errorCode: ErrorCode.UNSUPPORTED_VERSION },
+      );
+    }
+    return v;
+  }
+
   /**
-   * Sends a request; resolves with a Reader positioned at the response body. With
-   * `expectResponse` false (Produce acks=0) it resolves once the request is written.
+   * Sends a request at the negotiated version (within [ourMin, ourMax]) and decodes the response.
+   * With `expectResponse` false (Produce acks=0) it resolves with undefined once written.
    */
-  send(apiKey: number, version: number, body: (w: Writer) => void, expectResponse = true): Promise<Reader> {
-    return this.sendRaw(apiKey, version, body, expectResponse);
+  async request<T>(
+    apiKey: number,
+    range: readonly [number, number],
+    encode: (w: Writer, version: number) => void,
+    decode: (r: Reader, version: number) => T,
+  ): Promise<T> {
+    const v = this.version(apiKey, range[0], range[1]);
+    const r = await this.sendRaw(apiKey, v, (w) => encode(w, v));
+    return decode(r, v);
+  }
+
+  /** Sends a request whose response is not awaited (Produce with acks=0). */
+  sendNoResponse(apiKey: number, version: number, body: (w: Writer) => void): void {
+    void this.sendRaw(apiKey, version, body, false);
+  }
+
+  /** Sends a request at an explicit version; resolves with a Reader at the response body. */
+  send(apiKey: number, version: number, body: (w: Writer) => void): Promise<Reader> {
+    return this.sendRaw(apiKey, version, body);
   }
 
   private sendRaw(apiKey: number, version: number, body: (w: Writer) => void, expectResponse = true): Promise<Reader> {
@@ -145,6 +199,7 @@ export class Connection {
     const correlationId = this.nextCorrelationId;
     this.nextCorrelationId = (this.nextCorrelationId + 1) & 0x7fffffff;
     const w = new Writer();
+    w.writeInt32(0); // size, patched below
     writeRequestHeader(w, {
       requestApiKey: apiKey,
       requestApiVersion: version,
@@ -153,53 +208,86 @@ export class Connection {
     });
     body(w);
     const chunks = w.toChunks();
-    const size = Buffer.allocUnsafe(4);
-    size.writeInt32BE(w.length, 0);
-    this.socket.cork();
-    this.socket.write(size);
-    for (const c of chunks) this.socket.write(c);
-    this.socket.uncork();
+    const first = chunks[0]!;
+    new DataView(first.buffer, first.byteOffset, 4).setInt32(0, w.length - 4);
+    if (chunks.length === 1) this.socket.write(first);
+    else {
+      this.socket.cork();
+      for (const c of chunks) this.socket.write(c);
+      this.socket.uncork();
+    }
     if (!expectResponse) return Promise.resolve(new Reader(new Uint8Array(0)));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        reject(
-          new RequestTimeoutError(
-            `API ${apiKey} v${version} to ${this.host}:${this.port} timed out after ${this.opts.requestTimeoutMs} ms`,
-          ),
-        );
-      }, this.opts.requestTimeoutMs);
+      const timer =
+        this.opts.requestTimeoutMs > 0
+          ? setTimeout(() => {
+              this.fail(
+                new RequestTimeoutError(
+                  `${API_SPECS_BY_KEY.get(apiKey)?.name ?? apiKey} v${version} to ${this.host}:${this.port} got no response within ${this.opts.requestTimeoutMs} ms`,
+                ),
+              );
+            }, this.opts.requestTimeoutMs)
+          : null;
       this.pending.set(correlationId, { apiKey, version, resolve, reject, timer });
     });
   }
 
+  /** Collects chunks until a whole frame is there; copies only when a frame spans chunks. */
   private onData(d: Buffer): void {
-    this.buffered.push(d);
-    this.bufferedBytes += d.length;
-    while (this.bufferedBytes >= 4) {
-      const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
-      this.buffered = [all];
-      const size = all.readInt32BE(0);
-      if (size < 0) {
-        this.fail(new ConnectionError(`negative frame size from ${this.host}:${this.port}`));
-        return;
+    this.chunks.push(d);
+    this.chunkBytes += d.length;
+    for (;;) {
+      if (this.frameBytes < 0) {
+        if (this.chunkBytes < 4) return;
+        const head = this.take(4);
+        this.frameBytes = head.readInt32BE(0);
+        if (this.frameBytes < 4 || this.frameBytes > RESPONSE_BYTES_MAX) {
+          this.fail(new ConnectionError(`bad response frame size ${this.frameBytes} from ${this.host}:${this.port}`));
+          return;
+        }
       }
-      if (all.length < 4 + size) return;
-      const frame = all.subarray(4, 4 + size);
-      const rest = all.subarray(4 + size);
-      this.buffered = rest.length > 0 ? [rest] : [];
-      this.bufferedBytes = rest.length;
+      if (this.chunkBytes < this.frameBytes) return;
+      const frame = this.take(this.frameBytes);
+      this.frameBytes = -1;
       this.onFrame(frame);
+      if (this.closedError) return;
     }
   }
 
+  /** Removes and returns the first `n` buffered bytes. */
+  private take(n: number): Buffer {
+    const head = this.chunks[0]!;
+    let out: Buffer;
+    if (head.length >= n) {
+      out = head.subarray(0, n);
+      if (head.length === n) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.chunks[0]!;
+        const k = Math.min(c.length, n - filled);
+        c.copy(out, filled, 0, k);
+        filled += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+    }
+    this.chunkBytes -= n;
+    return out;
+  }
+
   private onFrame(frame: Buffer): void {
-    const r = new Reader(frame);
     const correlationId = frame.readInt32BE(0);
     const p = this.pending.get(correlationId);
-    if (!p) return; // a response to a request that already timed out
+    if (!p) {
+      this.fail(new ConnectionError(`unexpected correlation id ${correlationId} from ${this.host}:${this.port}`));
+      return;
+    }
     this.pending.delete(correlationId);
-    clearTimeout(p.timer);
+    if (p.timer) clearTimeout(p.timer);
+    const r = new Reader(frame);
     try {
       decodeResponseHeader(r, responseHeaderVersion(p.apiKey, p.version));
       p.resolve(r);
@@ -212,14 +300,15 @@ export class Connection {
     if (this.closedError) return;
     this.closedError = e;
     for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
+      if (p.timer) clearTimeout(p.timer);
       p.reject(e);
     }
     this.pending.clear();
     this.socket.destroy();
+    for (const l of this.closeListeners.splice(0)) l(e);
   }
 
   close(): void {
-    this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed by the client`));
+    this.fail(new ConnectionError(`connection to ${this.host}:${this.port} was closed by the client`));
   }
 }

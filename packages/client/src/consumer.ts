@@ -12,7 +12,7 @@ import {
 import { isControlBatch, isTransactional, lastOffsetOf } from "@sluice/protocol/records/batch-header.ts";
 import { decodeRecords, parseControlRecord, type RecordHeader } from "@sluice/protocol/records/record-batch.ts";
 import { Cluster } from "./cluster.ts";
-import { KafkaClientError, KafkaProtocolError } from "./errors.ts";
+import { KafkaError, KafkaProtocolError } from "./errors.ts";
 import { type AssignmentStrategy, GroupMember } from "./group.ts";
 
 export interface ConsumerOptions {
@@ -123,16 +123,23 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       autoCommitIntervalMs: options.autoCommitIntervalMs ?? 5000,
       partitionAssignmentStrategy: options.partitionAssignmentStrategy ?? "range",
     };
-    this.cluster = new Cluster(this.o.bootstrapServers, {
+    this.cluster = new Cluster({
+      bootstrapServers: this.o.bootstrapServers,
       clientId: this.o.clientId,
       requestTimeoutMs: this.o.requestTimeoutMs,
-      connectTimeoutMs: 10000,
+      socketConnectionSetupTimeoutMs: 10000,
+      reconnectBackoffMs: 50,
+      reconnectBackoffMaxMs: 1000,
+      retryBackoffMs: 100,
+      retryBackoffMaxMs: 1000,
+      metadataMaxAgeMs: 300000,
+      allowAutoCreateTopics: true,
     });
   }
 
   /** Joins the consumer group (groupId) for `topics`; partitions are assigned by the group. */
   async subscribe(topics: string[]): Promise<void> {
-    if (this.o.groupId === null) throw new KafkaClientError("INVALID_CONFIG", "subscribe() needs groupId (group.id)");
+    if (this.o.groupId === null) throw new KafkaError("INVALID_CONFIG", "subscribe() needs groupId (group.id)");
     this.subscription = topics;
     this.group ??= new GroupMember(this.cluster, {
       groupId: this.o.groupId,
@@ -196,7 +203,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   /** Commits the position after the last record poll() returned, for every partition (needs groupId). */
   async commit(): Promise<void> {
-    if (this.o.groupId === null) throw new KafkaClientError("INVALID_CONFIG", "commit() needs groupId (group.id)");
+    if (this.o.groupId === null) throw new KafkaError("INVALID_CONFIG", "commit() needs groupId (group.id)");
     const offsets = [...this.consumed.values()];
     this.lastCommitMs = Date.now();
     if (offsets.length === 0) return;
@@ -241,7 +248,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
 
   seek(topic: string, partition: number, offset: bigint): void {
     const a = this.assigned.get(`${topic}\u0000${partition}`);
-    if (!a) throw new KafkaClientError("NOT_ASSIGNED", `${topic}-${partition} is not assigned`);
+    if (!a) throw new KafkaError("NOT_ASSIGNED", `${topic}-${partition} is not assigned`);
     a.position = offset;
     a.epoch++;
     for (let i = this.buffer.length - 1; i >= 0; i--) {
@@ -363,7 +370,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const unknown = parts.filter((a) => a.position === null);
     if (unknown.length === 0) return;
     if (this.o.autoOffsetReset === "none")
-      throw new KafkaClientError("NO_OFFSET", "no position and autoOffsetReset (auto.offset.reset) is none");
+      throw new KafkaError("NO_OFFSET", "no position and autoOffsetReset (auto.offset.reset) is none");
     const conn = await this.cluster.connectionTo(leader);
     const v = conn.version(LIST_OFFSETS, 1, 7);
     const timestamp = this.o.autoOffsetReset === "earliest" ? -2n : -1n;

@@ -1,9 +1,23 @@
-// Partitioners. Keyed records go where Java's default partitioner (and librdkafka's
-// murmur2_random) put them: toPositive(murmur2(key)) % numPartitions, murmur2 being the 32-bit
-// Murmur2 with seed 0x9747b28c. Unkeyed records stick to one partition per topic until a batch
-// for it is sent, then move on (uniform sticky, KIP-794).
+// Partitioners.
+// - Keyed records go where Java's default partitioner and librdkafka's murmur2_random put them:
+//   toPositive(murmur2(key)) % numPartitions, murmur2 being the 32-bit Murmur2 with seed
+//   0x9747b28c (Kafka's Utils.murmur2), toPositive masking the sign bit.
+// - Unkeyed records use uniform sticky partitioning (KIP-794): they stick to one partition until
+//   at least batchSize bytes went to it, then move to another, so batches fill up instead of
+//   every partition getting a tiny one. With adaptive partitioning (the default, as in Java) the
+//   next partition is drawn with weights that favour partitions whose queues are short, so a
+//   slow broker gets less.
+// - A custom partitioner (partitioner.class) is a function of the record and partition count.
 
-export type Partitioner = (topic: string, key: Uint8Array | null, numPartitions: number) => number;
+export interface PartitionerArgs {
+  readonly topic: string;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly partitionCount: number;
+}
+
+/** A custom partitioner: returns a partition in [0, partitionCount). */
+export type Partitioner = (args: PartitionerArgs) => number;
 
 export function murmur2(data: Uint8Array): number {
   const length = data.length;
@@ -12,11 +26,7 @@ export function murmur2(data: Uint8Array): number {
   const length4 = length >> 2;
   for (let i = 0; i < length4; i++) {
     const i4 = i << 2;
-    let k =
-      (data[i4]! & 0xff) |
-      ((data[i4 + 1]! & 0xff) << 8) |
-      ((data[i4 + 2]! & 0xff) << 16) |
-      ((data[i4 + 3]! & 0xff) << 24);
+    let k = data[i4]! | (data[i4 + 1]! << 8) | (data[i4 + 2]! << 16) | (data[i4 + 3]! << 24);
     k = Math.imul(k, m);
     k ^= k >>> 24;
     k = Math.imul(k, m);
@@ -25,10 +35,10 @@ export function murmur2(data: Uint8Array): number {
   }
   const rest = length & 3;
   const base = length & ~3;
-  if (rest === 3) h ^= (data[base + 2]! & 0xff) << 16;
-  if (rest >= 2) h ^= (data[base + 1]! & 0xff) << 8;
+  if (rest === 3) h ^= data[base + 2]! << 16;
+  if (rest >= 2) h ^= data[base + 1]! << 8;
   if (rest >= 1) {
-    h ^= data[base]! & 0xff;
+    h ^= data[base]!;
     h = Math.imul(h, m);
   }
   h ^= h >>> 13;
@@ -37,27 +47,68 @@ export function murmur2(data: Uint8Array): number {
   return h | 0;
 }
 
+/** Java's (and librdkafka murmur2_random's) partition for a key. */
 export function keyedPartition(key: Uint8Array, numPartitions: number): number {
   return (murmur2(key) & 0x7fffffff) % numPartitions;
 }
 
-/** Uniform sticky partitioning for unkeyed records; `onBatchSent` moves a topic to a new partition. */
-export class StickyPartitioner {
-  private readonly current = new Map<string, number>();
+interface StickyState {
+  partition: number;
+  bytes: number;
+}
 
-  partition(topic: string, numPartitions: number): number {
-    let p = this.current.get(topic);
-    if (p === undefined || p >= numPartitions) {
-      p = Math.floor(Math.random() * numPartitions);
-      this.current.set(topic, p);
-    }
-    return p;
+/** KIP-794 uniform sticky partitioning for unkeyed records. */
+export class StickyPartitioner {
+  private readonly current = new Map<string, StickyState>();
+  private readonly batchSize: number;
+  private readonly adaptive: boolean;
+  private readonly random: () => number;
+
+  constructor(opts: { batchSize: number; adaptive: boolean; random?: () => number }) {
+    this.batchSize = opts.batchSize;
+    this.adaptive = opts.adaptive;
+    this.random = opts.random ?? Math.random;
   }
 
-  onBatchSent(topic: string, partition: number, numPartitions: number): void {
-    if (this.current.get(topic) !== partition || numPartitions < 2) return;
-    let next = Math.floor(Math.random() * (numPartitions - 1));
-    if (next >= partition) next++;
-    this.current.set(topic, next);
+  /**
+   * The partition for an unkeyed record of `bytes` bytes. `available` lists partitions with a
+   * leader (all when empty); `queuedBytes(p)` is how much waits for partition p.
+   */
+  partition(
+    topic: string,
+    numPartitions: number,
+    bytes: number,
+    available: readonly number[],
+    queuedBytes: (p: number) => number,
+  ): number {
+    let s = this.current.get(topic);
+    if (s === undefined || s.partition >= numPartitions || s.bytes >= this.batchSize) {
+      const next = this.next(numPartitions, available, queuedBytes, s?.partition);
+      s = { partition: next, bytes: 0 };
+      this.current.set(topic, s);
+    }
+    s.bytes += bytes;
+    return s.partition;
+  }
+
+  private next(
+    numPartitions: number,
+    available: readonly number[],
+    queuedBytes: (p: number) => number,
+    previous: number | undefined,
+  ): number {
+    let candidates = available.length > 0 ? available : Array.from({ length: numPartitions }, (_, i) => i);
+    if (candidates.length > 1 && previous !== undefined) candidates = candidates.filter((p) => p !== previous);
+    if (!this.adaptive) return candidates[Math.floor(this.random() * candidates.length)]!;
+    // Weight each partition by how much shorter its queue is than the longest (+1 so all can win).
+    const queues = candidates.map(queuedBytes);
+    const max = Math.max(...queues);
+    const weights = queues.map((q) => max - q + 1);
+    let r = this.random() * weights.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < candidates.length; i++) {
+      r -= weights[i]!;
+      if (r < 0) return candidates[i]!;
+    }
+    return candidates[candidates.length - 1]!;
   }
 }
