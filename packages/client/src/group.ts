@@ -1,10 +1,22 @@
-// Consumer group membership (classic protocol): find the coordinator, join (answering
-// MEMBER_ID_REQUIRED), assign as leader (range or roundrobin), sync, heartbeat on a timer of its
-// own (not tied to message processing), rejoin when the coordinator asks, and leave when poll()
-// is not called within maxPollIntervalMs so that the partitions move to other members.
+// Consumer group membership, classic protocol, and offset storage.
+//
+// Joining: JoinGroup (answering MEMBER_ID_REQUIRED with the member id the coordinator handed
+// out, KIP-394), the leader computes the assignment from every member's subscription, SyncGroup
+// hands each member its partitions. The rebalance protocol is EAGER (revoke everything before
+// joining) unless every configured assignor is cooperative (KIP-429: revoke only what moves, then
+// rejoin at once), as in Java.
+//
+// Heartbeats run on their own timer, not from poll(): processing a slow batch does not stop them.
+// The same timer enforces maxPollIntervalMs: a member that has not polled in time leaves the
+// group (a static member just stops heartbeating and lets the session time out, KIP-345) so
+// that its partitions go to others; its next poll() joins again.
+//
+// What the consumer must do on a rebalance (revoke, assign, lose partitions; call the user's
+// listener; commit before giving partitions up) happens in poll(), through the GroupHost calls:
+// the heartbeat timer only raises flags.
 
 import {
-  decodeFindCoordinatorResponse,
+  ApiKey,
   decodeHeartbeatResponse,
   decodeJoinGroupResponse,
   decodeLeaveGroupResponse,
@@ -12,216 +24,229 @@ import {
   decodeOffsetFetchResponse,
   decodeSyncGroupResponse,
   ErrorCode,
-  encodeFindCoordinatorRequest,
   encodeHeartbeatRequest,
   encodeJoinGroupRequest,
   encodeLeaveGroupRequest,
   encodeOffsetCommitRequest,
   encodeOffsetFetchRequest,
   encodeSyncGroupRequest,
-  Reader,
-  Writer,
 } from "@sluice/protocol";
+import {
+  type AssignorName,
+  assign,
+  decodeAssignment,
+  decodeSubscription,
+  encodeAssignment,
+  encodeSubscription,
+  type TopicPartition,
+} from "./assignors.ts";
+import { backoffMs, sleep } from "./backoff.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Connection } from "./connection.ts";
-import { KafkaProtocolError } from "./errors.ts";
-
-export type AssignmentStrategy = "range" | "roundrobin";
+import { type ItemResult, KafkaError, KafkaProtocolError, PartialFailureError } from "./errors.ts";
 
 export interface GroupOptions {
   groupId: string;
   groupInstanceId: string | null;
   sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
+  /** max.poll.interval.ms doubles as the rebalance timeout, as in Java. */
+  maxPollIntervalMs: number;
   heartbeatIntervalMs: number;
-  strategy: AssignmentStrategy;
-  clientId: string;
+  assignors: readonly AssignorName[];
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  requireStable: boolean;
 }
 
-export interface TopicPartitionOffset {
+/** What the group needs from the consumer. */
+export interface GroupHost {
+  subscription(): string[];
+  /** Partitions are given up; `lost` when another member may own them already (no commit then). */
+  revoke(partitions: TopicPartition[], lost: boolean): Promise<void>;
+  assigned(partitions: TopicPartition[]): Promise<void>;
+  /** Partition counts for the leader's assignment (fresh metadata). */
+  partitionCounts(topics: string[]): Promise<Map<string, number>>;
+  lastPollMs(): number;
+  /** Wake a poll() that waits for records: the group needs it. */
+  wake(): void;
+  warn(message: string): void;
+}
+
+export interface OffsetAndMetadata {
   topic: string;
   partition: number;
-  offset: bigint | null;
+  offset: bigint;
+  metadata?: string | null;
+  leaderEpoch?: number;
 }
 
-// ---- consumer protocol (ConsumerProtocolSubscription / Assignment, version 0) ------------------
+const JOIN_VERSIONS: [number, number] = [0, 9];
+const SYNC_VERSIONS: [number, number] = [0, 5];
+const HEARTBEAT_VERSIONS: [number, number] = [0, 4];
+const LEAVE_VERSIONS: [number, number] = [0, 5];
+const OFFSET_COMMIT_VERSIONS: [number, number] = [2, 8];
+const OFFSET_FETCH_VERSIONS: [number, number] = [1, 7];
 
-export function encodeSubscription(topics: readonly string[]): Uint8Array {
-  const w = new Writer();
-  w.writeInt16(0);
-  w.writeInt32(topics.length);
-  for (const t of topics) w.writeString(t, false);
-  w.writeBytes(null, false);
-  return w.toBuffer();
-}
-
-export function decodeSubscription(b: Uint8Array): string[] {
-  const r = new Reader(b);
-  r.readInt16("version");
-  const n = r.readArrayLength("topics", false, false, 2);
-  return Array.from({ length: n }, () => r.readString("topic", false, false) as string);
-}
-
-export function encodeAssignment(parts: Map<string, number[]>): Uint8Array {
-  const w = new Writer();
-  w.writeInt16(0);
-  w.writeInt32(parts.size);
-  for (const [topic, ps] of parts) {
-    w.writeString(topic, false);
-    w.writeInt32(ps.length);
-    for (const p of ps) w.writeInt32(p);
-  }
-  w.writeBytes(null, false);
-  return w.toBuffer();
-}
-
-export function decodeAssignment(b: Uint8Array): { topic: string; partition: number }[] {
-  if (b.length === 0) return [];
-  const r = new Reader(b);
-  r.readInt16("version");
-  const out: { topic: string; partition: number }[] = [];
-  const n = r.readArrayLength("topics", false, false, 2);
-  for (let i = 0; i < n; i++) {
-    const topic = r.readString("topic", false, false) as string;
-    const m = r.readArrayLength("partitions", false, false, 4);
-    for (let j = 0; j < m; j++) out.push({ topic, partition: r.readInt32("partition") });
-  }
-  return out;
-}
-
-/** Leader-side assignment: member id → topic → partitions. */
-export function assign(
-  strategy: AssignmentStrategy,
-  members: { memberId: string; topics: string[] }[],
-  partitionCounts: Map<string, number>,
-): Map<string, Map<string, number[]>> {
-  const out = new Map(members.map((m) => [m.memberId, new Map<string, number[]>()]));
-  const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
-  const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
-  const give = (memberId: string, topic: string, p: number): void => {
-    const m = out.get(memberId)!;
-    m.set(topic, [...(m.get(topic) ?? []), p]);
-  };
-  if (strategy === "range") {
-    for (const topic of topics) {
-      const subs = sorted.filter((m) => m.topics.includes(topic));
-      const n = partitionCounts.get(topic) ?? 0;
-      const per = Math.floor(n / subs.length);
-      const extra = n % subs.length;
-      let p = 0;
-      subs.forEach((m, i) => {
-        const count = per + (i < extra ? 1 : 0);
-        for (let k = 0; k < count; k++) give(m.memberId, topic, p++);
-      });
-    }
-  } else {
-    let i = 0;
-    for (const topic of topics) {
-      for (let p = 0; p < (partitionCounts.get(topic) ?? 0); p++) {
-        for (let tries = 0; tries < sorted.length; tries++) {
-          const m = sorted[i++ % sorted.length]!;
-          if (m.topics.includes(topic)) {
-            give(m.memberId, topic, p);
-            break;
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
+const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
 export class GroupMember {
   private readonly cluster: Cluster;
   private readonly o: GroupOptions;
-  private memberId = "";
-  private generationId = -1;
-  private coordinatorConn: Connection | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly host: GroupHost;
+  memberId = "";
+  generationId = -1;
+  /** Protocol chosen by the coordinator for the current generation. */
+  protocolName: string | null = null;
+  private owned: TopicPartition[] = [];
+  private needsJoin = true;
+  private lost = false;
   private joining: Promise<void> | null = null;
-  private topics: string[] = [];
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private stopped = false;
-  needsRejoin = false;
-  assignment: { topic: string; partition: number }[] = [];
-  /** Called when the coordinator asks for a rejoin (heartbeat error): the consumer rejoins at once. */
-  onRejoinNeeded: () => void = () => {};
+  private fatal: KafkaError | null = null;
+  private readonly cooperative: boolean;
 
-  constructor(cluster: Cluster, options: GroupOptions) {
+  constructor(cluster: Cluster, options: GroupOptions, host: GroupHost) {
     this.cluster = cluster;
     this.o = options;
+    this.host = host;
+    this.cooperative = options.assignors.length > 0 && options.assignors.every((a) => a === "cooperative-sticky");
   }
 
-  get member(): { memberId: string; generationId: number } {
-    return { memberId: this.memberId, generationId: this.generationId };
+  get assignment(): TopicPartition[] {
+    return [...this.owned];
   }
 
-  private async coordinator(): Promise<Connection> {
-    if (this.coordinatorConn && !this.coordinatorConn.closed) return this.coordinatorConn;
-    const any = await this.cluster.anyConnection();
-    const v = any.version(10, 1, 3);
-    const r = await any.send(10, v, (w) => encodeFindCoordinatorRequest(w, { key: this.o.groupId, keyType: 0 }, v));
-    const res = decodeFindCoordinatorResponse(r, v);
-    if (res.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(res.errorCode, "FindCoordinator");
-    this.coordinatorConn = await this.cluster.connection(res.host, res.port);
-    return this.coordinatorConn;
+  get rebalanceNeeded(): boolean {
+    return this.needsJoin || this.lost;
   }
 
-  /** Joins (or rejoins) the group for `topics`; resolves with the new assignment. */
-  join(topics: string[]): Promise<void> {
-    this.topics = topics;
-    this.stopped = false;
-    this.joining ??= this.doJoin().finally(() => {
+  /** Asks for a rejoin (subscription changed). */
+  requestRejoin(): void {
+    this.needsJoin = true;
+    this.host.wake();
+  }
+
+  private coordinator(): Promise<Connection> {
+    return this.cluster.coordinator("group", this.o.groupId);
+  }
+
+  private onCoordinatorError(code: number): boolean {
+    if (
+      code === ErrorCode.NOT_COORDINATOR ||
+      code === ErrorCode.COORDINATOR_NOT_AVAILABLE ||
+      code === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    ) {
+      if (code !== ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) this.cluster.invalidateCoordinator("group", this.o.groupId);
+      return true;
+    }
+    return false;
+  }
+
+  /** Called from poll(): handles lost partitions and (re)joins when needed. */
+  async ensureActive(): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    if (!this.needsJoin && !this.lost) return;
+    this.joining ??= this.rejoinLoop().finally(() => {
       this.joining = null;
     });
-    return this.joining;
+    await this.joining;
   }
 
-  private async doJoin(): Promise<void> {
+  private async rejoinLoop(): Promise<void> {
+    this.stopped = false;
+    for (let attempt = 0; this.needsJoin || this.lost; attempt++) {
+      if (this.lost) {
+        const gone = this.owned;
+        this.owned = [];
+        this.lost = false;
+        this.needsJoin = true;
+        if (gone.length > 0) await this.host.revoke(gone, true);
+      }
+      // EAGER: give up everything before joining (commits first, in the host).
+      if (!this.cooperative && this.owned.length > 0) {
+        const gone = this.owned;
+        this.owned = [];
+        await this.host.revoke(gone, false);
+      }
+      try {
+        await this.joinOnce();
+        attempt = -1;
+      } catch (e) {
+        if (e instanceof KafkaError && !e.retriable) throw e;
+        await sleep(backoffMs(Math.max(0, attempt), this.o.retryBackoffMs, this.o.retryBackoffMaxMs));
+      }
+    }
+  }
+
+  /** One JoinGroup + SyncGroup round; sets needsJoin again when another round is needed. */
+  private async joinOnce(): Promise<void> {
     this.stopHeartbeat();
-    for (let attempt = 0; ; attempt++) {
-      const conn = await this.coordinator();
-      const jv = conn.version(11, 1, 7);
-      const jr = await conn.send(11, jv, (w) =>
+    const conn = await this.coordinator();
+    const topics = this.host.subscription();
+    const metadata = encodeSubscription({
+      topics,
+      ownedPartitions: this.owned,
+      generationId: this.generationId,
+    });
+    const join = await conn.request(
+      ApiKey.JoinGroup,
+      JOIN_VERSIONS,
+      (w, v) =>
         encodeJoinGroupRequest(
           w,
           {
             groupId: this.o.groupId,
             sessionTimeoutMs: this.o.sessionTimeoutMs,
-            rebalanceTimeoutMs: this.o.rebalanceTimeoutMs,
+            rebalanceTimeoutMs: this.o.maxPollIntervalMs,
             memberId: this.memberId,
             groupInstanceId: this.o.groupInstanceId,
             protocolType: "consumer",
-            protocols: [{ name: this.o.strategy, metadata: encodeSubscription(this.topics) }],
+            protocols: this.o.assignors.map((name) => ({ name, metadata })),
+            reason: null,
           },
-          jv,
+          v,
         ),
+      decodeJoinGroupResponse,
+    );
+    const code = join.errorCode;
+    if (code === ErrorCode.MEMBER_ID_REQUIRED) {
+      this.memberId = join.memberId; // KIP-394: join again with the id the coordinator gave us
+      return;
+    }
+    if (code === ErrorCode.UNKNOWN_MEMBER_ID) {
+      this.memberId = "";
+      return;
+    }
+    if (code === ErrorCode.FENCED_INSTANCE_ID) {
+      this.fatal = new KafkaProtocolError(
+        code,
+        `JoinGroup ${this.o.groupId}: another consumer uses groupInstanceId ${this.o.groupInstanceId}`,
       );
-      const join = decodeJoinGroupResponse(jr, jv);
-      if (join.errorCode === ErrorCode.MEMBER_ID_REQUIRED) {
-        this.memberId = join.memberId;
-        continue;
-      }
-      if (join.errorCode === ErrorCode.UNKNOWN_MEMBER_ID || join.errorCode === ErrorCode.ILLEGAL_GENERATION) {
-        this.memberId = "";
-        continue;
-      }
-      if (join.errorCode === ErrorCode.REBALANCE_IN_PROGRESS && attempt < 20) continue;
-      if (join.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(join.errorCode, "JoinGroup");
-      this.memberId = join.memberId;
-      this.generationId = join.generationId;
-      let assignments: { memberId: string; assignment: Uint8Array }[] = [];
-      if (join.leader === join.memberId) {
-        const members = join.members.map((m) => ({ memberId: m.memberId, topics: decodeSubscription(m.metadata) }));
-        const all = [...new Set(members.flatMap((m) => m.topics))];
-        await this.cluster.refresh(all);
-        const counts = new Map(all.map((t) => [t, this.cluster.partitions(t)?.length ?? 0]));
-        assignments = [...assign(this.o.strategy, members, counts)].map(([memberId, parts]) => ({
-          memberId,
-          assignment: encodeAssignment(parts),
-        }));
-      }
-      const sv = conn.version(14, 0, 3);
-      const sr = await conn.send(14, sv, (w) =>
+      throw this.fatal;
+    }
+    if (code === ErrorCode.REBALANCE_IN_PROGRESS || this.onCoordinatorError(code)) return;
+    if (code !== ErrorCode.NONE) throw new KafkaProtocolError(code, `JoinGroup ${this.o.groupId}`);
+    this.memberId = join.memberId;
+    this.generationId = join.generationId;
+    this.protocolName = join.protocolName;
+    let assignments: { memberId: string; assignment: Uint8Array }[] = [];
+    if (join.leader === join.memberId && !join.skipAssignment) {
+      const members = join.members.map((m) => ({
+        ...decodeSubscription(m.metadata),
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+      }));
+      const all = [...new Set(members.flatMap((m) => m.topics))];
+      const counts = await this.host.partitionCounts(all);
+      const strategy = (this.protocolName ?? this.o.assignors[0]) as AssignorName;
+      const result = assign(strategy, members, counts);
+      assignments = [...result].map(([memberId, parts]) => ({ memberId, assignment: encodeAssignment(parts) }));
+    }
+    const sync = await conn.request(
+      ApiKey.SyncGroup,
+      SYNC_VERSIONS,
+      (w, v) =>
         encodeSyncGroupRequest(
           w,
           {
@@ -229,148 +254,271 @@ export class GroupMember {
             generationId: this.generationId,
             memberId: this.memberId,
             groupInstanceId: this.o.groupInstanceId,
+            protocolType: "consumer",
+            protocolName: this.protocolName,
             assignments,
           },
-          sv,
+          v,
         ),
-      );
-      const sync = decodeSyncGroupResponse(sr, sv);
-      if (sync.errorCode === ErrorCode.REBALANCE_IN_PROGRESS || sync.errorCode === ErrorCode.ILLEGAL_GENERATION)
-        continue;
-      if (sync.errorCode === ErrorCode.UNKNOWN_MEMBER_ID) {
-        this.memberId = "";
-        continue;
-      }
-      if (sync.errorCode !== ErrorCode.NONE) throw new KafkaProtocolError(sync.errorCode, "SyncGroup");
-      this.assignment = decodeAssignment(sync.assignment);
-      this.needsRejoin = false;
-      this.startHeartbeat();
-      return;
+      decodeSyncGroupResponse,
+    );
+    if (sync.errorCode === ErrorCode.UNKNOWN_MEMBER_ID) this.memberId = "";
+    if (sync.errorCode === ErrorCode.FENCED_INSTANCE_ID) {
+      this.fatal = new KafkaProtocolError(sync.errorCode, `SyncGroup ${this.o.groupId}`);
+      throw this.fatal;
     }
+    if (sync.errorCode !== ErrorCode.NONE) {
+      if (
+        sync.errorCode === ErrorCode.REBALANCE_IN_PROGRESS ||
+        sync.errorCode === ErrorCode.ILLEGAL_GENERATION ||
+        sync.errorCode === ErrorCode.UNKNOWN_MEMBER_ID ||
+        this.onCoordinatorError(sync.errorCode)
+      )
+        return;
+      throw new KafkaProtocolError(sync.errorCode, `SyncGroup ${this.o.groupId}`);
+    }
+    const assigned = decodeAssignment(sync.assignment).filter((tp) => topics.includes(tp.topic));
+    const newKeys = new Set(assigned.map(tpKey));
+    const oldKeys = new Set(this.owned.map(tpKey));
+    const revoked = this.owned.filter((tp) => !newKeys.has(tpKey(tp)));
+    const added = assigned.filter((tp) => !oldKeys.has(tpKey(tp)));
+    this.needsJoin = false;
+    this.startHeartbeat();
+    if (revoked.length > 0) {
+      this.owned = this.owned.filter((tp) => newKeys.has(tpKey(tp)));
+      await this.host.revoke(revoked, false);
+      // KIP-429: after revoking, join again so that the partitions can go to their new owners.
+      if (this.cooperative) this.needsJoin = true;
+    }
+    this.owned = assigned;
+    if (added.length > 0) await this.host.assigned(added);
   }
+
+  // ---- heartbeats -------------------------------------------------------------------------
 
   private startHeartbeat(): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatIntervalMs);
+    this.heartbeatTimer = setTimeout(() => void this.beat(), this.o.heartbeatIntervalMs);
     this.heartbeatTimer.unref();
   }
 
   private stopHeartbeat(): void {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = null;
   }
 
-  private async heartbeat(): Promise<void> {
-    if (this.stopped || this.joining) return;
+  private async beat(): Promise<void> {
+    this.heartbeatTimer = null;
+    // A join in progress restarts heartbeats when it completes.
+    if (this.stopped || this.generationId < 0 || this.joining) return;
+    const generation = this.generationId;
+    if (Date.now() - this.host.lastPollMs() > this.o.maxPollIntervalMs) {
+      this.host.warn(
+        `consumer of group ${this.o.groupId} did not poll within maxPollIntervalMs (max.poll.interval.ms) ${this.o.maxPollIntervalMs} ms: leaving the group`,
+      );
+      await this.leave("consumer poll timeout has expired");
+      this.lost = true;
+      this.host.wake();
+      return;
+    }
     try {
       const conn = await this.coordinator();
-      const v = conn.version(12, 0, 3);
-      const r = await conn.send(12, v, (w) =>
-        encodeHeartbeatRequest(
-          w,
-          {
-            groupId: this.o.groupId,
-            generationId: this.generationId,
-            memberId: this.memberId,
-            groupInstanceId: this.o.groupInstanceId,
-          },
-          v,
-        ),
+      const res = await conn.request(
+        ApiKey.Heartbeat,
+        HEARTBEAT_VERSIONS,
+        (w, v) =>
+          encodeHeartbeatRequest(
+            w,
+            {
+              groupId: this.o.groupId,
+              generationId: this.generationId,
+              memberId: this.memberId,
+              groupInstanceId: this.o.groupInstanceId,
+            },
+            v,
+          ),
+        decodeHeartbeatResponse,
       );
-      const code = decodeHeartbeatResponse(r, v).errorCode;
-      if (code === ErrorCode.UNKNOWN_MEMBER_ID) this.memberId = "";
-      if (code !== ErrorCode.NONE) {
-        this.needsRejoin = true;
-        this.onRejoinNeeded();
-      }
+      // A rebalance that started meanwhile makes this answer stale.
+      if (generation !== this.generationId || this.joining) return;
+      const code = res.errorCode;
+      if (code === ErrorCode.REBALANCE_IN_PROGRESS) {
+        this.needsJoin = true;
+        this.host.wake();
+      } else if (
+        code === ErrorCode.UNKNOWN_MEMBER_ID ||
+        code === ErrorCode.ILLEGAL_GENERATION ||
+        code === ErrorCode.FENCED_INSTANCE_ID
+      ) {
+        if (code === ErrorCode.UNKNOWN_MEMBER_ID) this.memberId = "";
+        if (code === ErrorCode.FENCED_INSTANCE_ID)
+          this.fatal = new KafkaProtocolError(code, `Heartbeat ${this.o.groupId}: fenced by another instance`);
+        this.generationId = -1;
+        this.lost = true;
+        this.host.wake();
+        return;
+      } else this.onCoordinatorError(code);
     } catch {
-      this.coordinatorConn = null;
+      this.cluster.invalidateCoordinator("group", this.o.groupId);
     }
+    if (!this.stopped && this.generationId === generation && this.heartbeatTimer === null && !this.joining)
+      this.startHeartbeat();
   }
 
-  async committed(parts: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]> {
-    const conn = await this.coordinator();
-    const v = conn.version(9, 1, 7);
-    const byTopic = new Map<string, number[]>();
-    for (const p of parts) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
-    const r = await conn.send(9, v, (w) =>
-      encodeOffsetFetchRequest(
-        w,
-        {
-          groupId: this.o.groupId,
-          topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
-        },
-        v,
-      ),
-    );
-    const res = decodeOffsetFetchResponse(r, v);
-    return res.topics.flatMap((t) =>
-      t.partitions.map((p) => ({
-        topic: t.name,
-        partition: p.partitionIndex,
-        offset: p.committedOffset >= 0n ? p.committedOffset : null,
-      })),
-    );
-  }
-
-  async commit(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {
-    if (offsets.length === 0) return;
-    const conn = await this.coordinator();
-    const v = conn.version(8, 2, 7);
-    const byTopic = new Map<string, { partitionIndex: number; committedOffset: bigint }[]>();
-    for (const o of offsets)
-      byTopic.set(o.topic, [
-        ...(byTopic.get(o.topic) ?? []),
-        { partitionIndex: o.partition, committedOffset: o.offset },
-      ]);
-    const r = await conn.send(8, v, (w) =>
-      encodeOffsetCommitRequest(
-        w,
-        {
-          groupId: this.o.groupId,
-          generationIdOrMemberEpoch: this.generationId,
-          memberId: this.memberId,
-          groupInstanceId: this.o.groupInstanceId,
-          retentionTimeMs: -1n,
-          topics: [...byTopic].map(([name, partitions]) => ({
-            name,
-            partitions: partitions.map((p) => ({ ...p, committedLeaderEpoch: -1, committedMetadata: "" })),
-          })),
-        },
-        v,
-      ),
-    );
-    for (const t of decodeOffsetCommitResponse(r, v).topics) {
-      for (const p of t.partitions) {
-        if (
-          p.errorCode === ErrorCode.REBALANCE_IN_PROGRESS ||
-          p.errorCode === ErrorCode.ILLEGAL_GENERATION ||
-          p.errorCode === ErrorCode.UNKNOWN_MEMBER_ID
-        )
-          this.needsRejoin = true;
-        if (p.errorCode !== ErrorCode.NONE)
-          throw new KafkaProtocolError(p.errorCode, `OffsetCommit ${t.name}-${p.partitionIndex}`);
-      }
-    }
-  }
-
-  /** Leaves the group (LeaveGroup) so that its partitions are reassigned at once. */
-  async leave(): Promise<void> {
+  /** Leaves the group (a static member only stops heartbeating). */
+  async leave(reason = "the consumer is closing"): Promise<void> {
     this.stopped = true;
     this.stopHeartbeat();
-    this.assignment = [];
-    if (this.memberId === "") return;
+    const memberId = this.memberId;
+    this.generationId = -1;
+    this.needsJoin = true;
+    if (memberId === "" || this.o.groupInstanceId !== null) return;
+    this.memberId = "";
     try {
       const conn = await this.coordinator();
-      const v = conn.version(13, 0, 2);
-      const r = await conn.send(13, v, (w) =>
-        encodeLeaveGroupRequest(w, { groupId: this.o.groupId, memberId: this.memberId }, v),
+      await conn.request(
+        ApiKey.LeaveGroup,
+        LEAVE_VERSIONS,
+        (w, v) =>
+          encodeLeaveGroupRequest(
+            w,
+            { groupId: this.o.groupId, memberId, members: [{ memberId, groupInstanceId: null, reason }] },
+            v,
+          ),
+        decodeLeaveGroupResponse,
       );
-      decodeLeaveGroupResponse(r, v);
     } catch {
       // The session timeout removes us anyway.
     }
-    this.memberId = "";
-    this.generationId = -1;
+  }
+
+  /** Stops heartbeats without leaving (close of a static member, or shutdown). */
+  stop(): void {
+    this.stopped = true;
+    this.stopHeartbeat();
+  }
+
+  // ---- offsets ----------------------------------------------------------------------------
+
+  /**
+   * Commits offsets (OffsetCommit). Inside the group it carries our generation, so a commit from
+   * a member that was rebalanced out is refused (ILLEGAL_GENERATION) instead of overwriting the
+   * new owner's progress. Coordinator moves are retried; partial failures throw with results.
+   */
+  async commit(offsets: readonly OffsetAndMetadata[], inGroup: boolean): Promise<void> {
+    if (offsets.length === 0) return;
+    const byTopic = new Map<string, OffsetAndMetadata[]>();
+    for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o]);
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.coordinator();
+      const res = await conn.request(
+        ApiKey.OffsetCommit,
+        OFFSET_COMMIT_VERSIONS,
+        (w, v) =>
+          encodeOffsetCommitRequest(
+            w,
+            {
+              groupId: this.o.groupId,
+              generationIdOrMemberEpoch: inGroup ? this.generationId : -1,
+              memberId: inGroup ? this.memberId : "",
+              groupInstanceId: inGroup ? this.o.groupInstanceId : null,
+              retentionTimeMs: -1n,
+              topics: [...byTopic].map(([name, ps]) => ({
+                name,
+                partitions: ps.map((p) => ({
+                  partitionIndex: p.partition,
+                  committedOffset: p.offset,
+                  committedLeaderEpoch: p.leaderEpoch ?? -1,
+                  commitTimestamp: -1n,
+                  committedMetadata: p.metadata ?? "",
+                })),
+              })),
+            },
+            v,
+          ),
+        decodeOffsetCommitResponse,
+      );
+      const results: ItemResult[] = [];
+      let retry = false;
+      let rejoin = false;
+      for (const t of res.topics) {
+        for (const p of t.partitions) {
+          const code = p.errorCode;
+          if (this.onCoordinatorError(code)) retry = true;
+          if (code === ErrorCode.ILLEGAL_GENERATION || code === ErrorCode.UNKNOWN_MEMBER_ID) rejoin = true;
+          results.push({
+            item: `${t.name}-${p.partitionIndex}`,
+            error:
+              code === ErrorCode.NONE
+                ? null
+                : new KafkaProtocolError(code, `OffsetCommit ${t.name}-${p.partitionIndex}`),
+          });
+        }
+      }
+      if (retry && attempt < 10) {
+        await sleep(backoffMs(attempt, this.o.retryBackoffMs, this.o.retryBackoffMaxMs));
+        continue;
+      }
+      if (rejoin && inGroup) {
+        this.lost = true;
+        this.host.wake();
+      }
+      if (results.some((r) => r.error !== null)) {
+        const first = results.find((r) => r.error !== null)!.error!;
+        if (results.length === 1) throw first;
+        throw new PartialFailureError(`OffsetCommit for group ${this.o.groupId}`, results);
+      }
+      return;
+    }
+  }
+
+  /** Committed offsets (null where none), waiting out unstable offsets of open transactions. */
+  async committed(
+    parts: readonly TopicPartition[],
+  ): Promise<Map<string, { offset: bigint; metadata: string | null; leaderEpoch: number } | null>> {
+    const out = new Map<string, { offset: bigint; metadata: string | null; leaderEpoch: number } | null>();
+    if (parts.length === 0) return out;
+    const byTopic = new Map<string, number[]>();
+    for (const p of parts) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.coordinator();
+      const res = await conn.request(
+        ApiKey.OffsetFetch,
+        OFFSET_FETCH_VERSIONS,
+        (w, v) =>
+          encodeOffsetFetchRequest(
+            w,
+            {
+              groupId: this.o.groupId,
+              topics: [...byTopic].map(([name, partitionIndexes]) => ({ name, partitionIndexes })),
+              requireStable: this.o.requireStable,
+            },
+            v,
+          ),
+        decodeOffsetFetchResponse,
+      );
+      let retryCode: number = ErrorCode.NONE;
+      if (res.errorCode !== ErrorCode.NONE) {
+        if (!this.onCoordinatorError(res.errorCode))
+          throw new KafkaProtocolError(res.errorCode, `OffsetFetch ${this.o.groupId}`);
+        retryCode = res.errorCode;
+      }
+      for (const t of res.topics) {
+        for (const p of t.partitions) {
+          if (p.errorCode === ErrorCode.UNSTABLE_OFFSET_COMMIT) retryCode = p.errorCode;
+          else if (p.errorCode !== ErrorCode.NONE && p.errorCode !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            throw new KafkaProtocolError(p.errorCode, `OffsetFetch ${t.name}-${p.partitionIndex}`);
+          out.set(
+            `${t.name}\u0000${p.partitionIndex}`,
+            p.committedOffset >= 0n
+              ? { offset: p.committedOffset, metadata: p.metadata, leaderEpoch: p.committedLeaderEpoch }
+              : null,
+          );
+        }
+      }
+      if (retryCode === ErrorCode.NONE) return out;
+      if (attempt > 100) throw new KafkaProtocolError(retryCode, `OffsetFetch ${this.o.groupId}`);
+      await sleep(backoffMs(attempt, this.o.retryBackoffMs, this.o.retryBackoffMaxMs));
+    }
   }
 }
