@@ -134,7 +134,8 @@ export class Broker {
 
   private async doStop(): Promise<void> {
     const server = this.server;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    // Stop accepting now; the close callback fires only once every connection has ended.
+    const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     for (const c of this.connections) c.stopReading();
     // Answer what is in flight, but give up after 5 s (a long poll may hold a request open).
     let timer: NodeJS.Timeout | undefined;
@@ -146,6 +147,7 @@ export class Broker {
     ]);
     clearTimeout(timer);
     for (const c of [...this.connections]) c.close();
+    await serverClosed;
     for (const p of this.plugins) await p.stop?.();
     await this.context?.topics
       .snapshotProducers()

@@ -17,7 +17,7 @@ import {
   writeResponseHeader,
 } from "@sluice/protocol";
 import type { BrokerContext } from "./context.ts";
-import type { AnyHandler, RequestContext } from "./handlers/types.ts";
+import { type AnyHandler, CloseConnection, type RequestContext } from "./handlers/types.ts";
 
 export interface ConnectionLimits {
   readonly requestBytesMax: number;
@@ -40,6 +40,10 @@ export class Connection {
   private readonly limits: ConnectionLimits;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Size of the frame being received, once its prefix is read; -1 before. */
+  private frameBytes = -1;
+  private readonly aborter = new AbortController();
+  private stopped = false;
   private readonly queue: Slot[] = [];
   private paused = false;
   private closed = false;
@@ -88,22 +92,46 @@ export class Connection {
     this.touch();
     this.pending.push(data);
     this.pendingBytes += data.length;
-    while (!this.closed && this.pendingBytes >= 4) {
-      const head = this.pending.length === 1 ? this.pending[0]! : this.flatten();
-      const size = head.readInt32BE(0);
-      if (size < 0 || size > this.limits.requestBytesMax) {
-        this.broker.logger.warn({ connection: this.id, size }, "request size out of bounds; closing connection");
-        this.close();
+    this.processFrames();
+  }
+
+  /**
+   * Cuts complete frames off the buffered bytes and dispatches them, while fewer than
+   * `inFlightMax` requests are in flight. The size prefix is checked before the frame is
+   * buffered; the chunks of a frame are joined once, when it is complete (never per chunk).
+   */
+  private processFrames(): void {
+    while (!this.closed) {
+      if (this.queue.length >= this.limits.inFlightMax) {
+        this.pauseReading();
         return;
       }
-      if (this.pendingBytes < 4 + size) return;
-      const all = this.pending.length === 1 ? head : this.flatten();
-      const frame = all.subarray(4, 4 + size);
-      const rest = all.subarray(4 + size);
+      if (this.frameBytes < 0) {
+        if (this.pendingBytes < 4) return;
+        const head = this.pending[0]!.length >= 4 ? this.pending[0]! : this.flatten();
+        const size = head.readInt32BE(0);
+        if (size < 0 || size > this.limits.requestBytesMax) {
+          this.broker.logger.warn({ connection: this.id, size }, "request size out of bounds; closing connection");
+          this.close();
+          return;
+        }
+        this.frameBytes = size;
+      }
+      if (this.pendingBytes < 4 + this.frameBytes) return;
+      const all = this.pending.length === 1 ? this.pending[0]! : this.flatten();
+      const frame = all.subarray(4, 4 + this.frameBytes);
+      const rest = all.subarray(4 + this.frameBytes);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
+      this.frameBytes = -1;
       this.dispatch(frame);
     }
+  }
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
   }
 
   private flatten(): Buffer {
@@ -138,13 +166,10 @@ export class Connection {
       clientId: header.clientId,
       connectionId: this.id,
       clientHost: this.socket.remoteAddress ?? "",
+      signal: this.aborter.signal,
     };
     const slot: Slot = { done: false, chunks: null };
     this.queue.push(slot);
-    if (this.queue.length >= this.limits.inFlightMax && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
     if (version < handler.minVersion || version > handler.maxVersion) {
       if (apiKey === API_VERSIONS_KEY) {
         // KIP-511: answer in the v0 format with our range so the client can retry.
@@ -209,6 +234,14 @@ export class Connection {
   }
 
   private fail(e: unknown, handler: AnyHandler, version: number): void {
+    if (e instanceof CloseConnection) {
+      this.broker.logger.debug(
+        { connection: this.id, api: handler.name, version, reason: e.message },
+        "closing connection",
+      );
+      this.close();
+      return;
+    }
     this.broker.logger.error(
       { err: e, connection: this.id, api: handler.name, version },
       "request failed; closing connection",
@@ -241,9 +274,10 @@ export class Connection {
       for (const c of slot.chunks) this.socket.write(c);
     }
     if (corked) this.socket.uncork();
-    if (this.paused && this.queue.length < this.limits.inFlightMax) {
+    if (this.paused && !this.stopped && this.queue.length < this.limits.inFlightMax) {
       this.paused = false;
       this.socket.resume();
+      this.processFrames();
     }
     if (this.queue.length === 0) {
       for (const w of this.drainWaiters.splice(0)) w();
@@ -256,16 +290,18 @@ export class Connection {
     return new Promise((r) => this.drainWaiters.push(r));
   }
 
-  /** Stops reading new requests (graceful shutdown). */
+  /** Stops reading new requests and ends long waits early (graceful shutdown). */
   stopReading(): void {
-    this.socket.pause();
-    this.paused = true;
+    this.stopped = true;
+    this.pauseReading();
+    this.aborter.abort();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.aborter.abort();
     this.socket.destroy();
     for (const w of this.drainWaiters.splice(0)) w();
     this.onClose(this);

@@ -2,7 +2,10 @@
 // refused with UNSUPPORTED_FOR_MESSAGE_FORMAT).
 // v1+: throttle time. v2+: logAppendTimeMs. v3+: transactionalId. v5+: logStartOffset.
 // v8+: recordErrors and errorMessage. v9+: flexible. v10+: currentLeader / nodeEndpoints (tagged).
-// acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise); acks=0 gets no response. On a single
+// acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise); acks=0 gets no response, and if any
+// partition failed the connection is closed so that the producer notices (Kafka's behaviour). Records
+// are decoded only when a config needs it: keys on compacted topics and per-record timestamps under
+// message.timestamp.difference.max.ms, both reported per record (RecordErrors, v8+). On a single
 // node acks=-1 is answered once the batch is in the log (and fsynced when fsync-before-ack is on):
 // the only in-sync replica has it.
 //
@@ -23,11 +26,12 @@ import {
   timestampTypeOf,
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
+import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
 import type { PartitionState } from "../topics.ts";
 import type { ProducerBatchInfo } from "../txn/producer-state.ts";
-import { defineHandler, type RequestContext } from "./types.ts";
+import { CloseConnection, defineHandler, type RequestContext } from "./types.ts";
 
 const chains = new WeakMap<PartitionState, Promise<unknown>>();
 
@@ -66,6 +70,72 @@ function failure(index: number, errorCode: number, message: string | null): Inpu
   return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage: message };
 }
 
+interface RecordsInvalid {
+  errorCode: number;
+  message: string;
+  recordErrors: { batchIndex: number; batchIndexErrorMessage: string }[];
+}
+
+/** Records per batch above which per-record errors are summarised (bounds the response). */
+const RECORD_ERRORS_MAX = 100;
+
+/**
+ * The checks that need the records themselves, done only when a config asks for them (the hot
+ * path never decodes records): keys on compacted topics, and each record's CreateTime timestamp
+ * when `message.timestamp.difference.max.ms` is set. Like Kafka, a failure rejects the whole
+ * partition's data and lists the offending records by their index in the batch (RecordErrors).
+ */
+function validateRecords(
+  p: PartitionState,
+  batches: BatchPosition[],
+  records: Uint8Array,
+  ctx: RequestContext,
+): RecordsInvalid | null {
+  const compacted = p.log.config["cleanup.policy"].split(",").includes("compact");
+  const maxDiff = BigInt(
+    toSafeNumber(
+      ctx.broker.topics.get(p.topic)?.record.configs["message.timestamp.difference.max.ms"] ??
+        ctx.broker.config.get("log.message.timestamp.difference.max.ms"),
+    ),
+  );
+  const checkTimestamps =
+    maxDiff < BigInt(Number.MAX_SAFE_INTEGER) && p.log.config["message.timestamp.type"] === "CreateTime";
+  if (!compacted && !checkTimestamps) return null;
+  const now = BigInt(ctx.broker.clock.nowMs());
+  const recordErrors: RecordsInvalid["recordErrors"] = [];
+  let errorCode: number = ErrorCode.NONE;
+  let message = "";
+  for (const b of batches) {
+    let parsed: ReturnType<typeof parseRecordBatch>;
+    try {
+      parsed = parseRecordBatch(records, b.position, {
+        verifyCrc: true,
+        maxDecompressedBytes: Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024),
+      });
+    } catch (e) {
+      return { errorCode: errorCodeOf(e), message: errorMessageOf(e), recordErrors: [] };
+    }
+    parsed.records.forEach((r, i) => {
+      let problem: string | null = null;
+      if (compacted && r.key === null) {
+        problem = "compacted topic cannot accept a record without a key";
+        errorCode = ErrorCode.INVALID_RECORD;
+      } else if (checkTimestamps && timestampTypeOf(b.header.attributes) === 0) {
+        const d = r.timestamp - now;
+        if ((d < 0n ? -d : d) > maxDiff) {
+          problem = `timestamp ${r.timestamp} is more than ${maxDiff} ms from the broker's clock`;
+          if (errorCode === ErrorCode.NONE) errorCode = ErrorCode.INVALID_TIMESTAMP;
+        }
+      }
+      if (problem === null) return;
+      message ||= problem;
+      if (recordErrors.length < RECORD_ERRORS_MAX)
+        recordErrors.push({ batchIndex: i, batchIndexErrorMessage: problem });
+    });
+  }
+  return errorCode === ErrorCode.NONE ? null : { errorCode, message, recordErrors };
+}
+
 async function producePartition(
   p: PartitionState,
   index: number,
@@ -81,27 +151,8 @@ async function producePartition(
     return failure(index, code, errorMessageOf(e));
   }
   if (batches.length === 0) return failure(index, ErrorCode.CORRUPT_MESSAGE, "no record batch");
-  const now = BigInt(ctx.broker.clock.nowMs());
-  const maxDiff = BigInt(
-    toSafeNumber(
-      ctx.broker.topics.get(p.topic)?.record.configs["message.timestamp.difference.max.ms"] ??
-        ctx.broker.config.get("log.message.timestamp.difference.max.ms"),
-    ),
-  );
-  const recordErrors: { batchIndex: number; batchIndexErrorMessage: string }[] = [];
-  batches.forEach((b, i) => {
-    if (timestampTypeOf(b.header.attributes) === 0 && p.log.config["message.timestamp.type"] === "CreateTime") {
-      const d = b.header.maxTimestamp - now;
-      if ((d < 0n ? -d : d) > maxDiff)
-        recordErrors.push({
-          batchIndex: i,
-          batchIndexErrorMessage: `timestamp ${b.header.maxTimestamp} is out of range`,
-        });
-    }
-  });
-  if (recordErrors.length > 0) {
-    return { ...failure(index, ErrorCode.INVALID_TIMESTAMP, "record timestamp out of range"), recordErrors };
-  }
+  const invalid = validateRecords(p, batches, records, ctx);
+  if (invalid) return { ...failure(index, invalid.errorCode, invalid.message), recordErrors: invalid.recordErrors };
   const infos = batches.map(producerInfo);
   const txnCheck = ctx.broker.services.get("txnProduceCheck") as TxnProduceCheck | undefined;
   return serialAppend(p, async () => {
@@ -166,6 +217,8 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
             if (!validAcks)
               return failure(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks=${req.acks} is not -1, 0 or 1`);
             const p = ctx.broker.topics.partition(t.name, pd.index);
+            if (p && ctx.broker.topics.get(t.name)?.record.internal)
+              return failure(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION, `${t.name} is an internal topic`);
             if (!p)
               return failure(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${t.name}-${pd.index}`);
             if (pd.records === null || pd.records.length === 0)
@@ -175,7 +228,12 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
         ),
       })),
     );
-    if (req.acks === 0 && validAcks) return null;
+    if (req.acks === 0 && validAcks) {
+      // No response; a failure closes the connection so that the producer notices (as Kafka does).
+      const failed = responses.some((t) => t.partitionResponses.some((p) => (p.errorCode ?? 0) !== ErrorCode.NONE));
+      if (failed) throw new CloseConnection("an acks=0 produce failed");
+      return null;
+    }
     return { responses, throttleTimeMs: 0 };
   },
 });

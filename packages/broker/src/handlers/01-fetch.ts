@@ -1,8 +1,9 @@
 // Fetch (key 1), versions 0–17 (consumers; follower fetches come with replication).
 // v1+: throttle time. v3+: request maxBytes (fetch.max.bytes). v4+: isolation level, last stable
 // offset and aborted transactions. v5+: logStartOffset. v7+: fetch sessions (KIP-227) — this
-// broker answers every fetch sessionless (sessionId 0), which clients handle by sending full
-// requests. v9+: currentLeaderEpoch (FENCED/UNKNOWN_LEADER_EPOCH checks). v11+: rack id (ignored).
+// broker creates none: a full fetch (session epoch 0 or -1) is answered with sessionId 0 ("no
+// session"), so clients keep sending full requests; an incremental fetch (epoch > 0) can only name
+// a session we do not have and gets FETCH_SESSION_ID_NOT_FOUND. v9+: currentLeaderEpoch (FENCED/UNKNOWN_LEADER_EPOCH checks). v11+: rack id (ignored).
 // v12+: flexible. v13+: topics by id. v15+: replica state.
 //
 // Long poll: when less than minBytes is available the request waits up to maxWaitMs and is woken
@@ -95,19 +96,36 @@ async function readPartitions(
   return { topics: [...byTopic.values()], bytes: total };
 }
 
-/** Resolves on the first append to any of the partitions, or after `ms`. */
-function waitForData(partitions: PartitionState[], ms: number): Promise<void> {
+/**
+ * Resolves when the high watermark of any of the partitions moves (new data became visible to
+ * consumers), when one is truncated, when the request is abandoned (connection closed, broker
+ * stopping), or after `ms`. Woken by the log's events, never by polling: an append alone is not
+ * enough, because the data is visible only once the high watermark passes it.
+ */
+function waitForData(partitions: PartitionState[], ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
     let done = false;
     const finish = (): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      for (const p of partitions) p.log.off("append", finish);
+      for (const p of partitions) {
+        p.log.off("highWatermark", finish);
+        p.log.off("truncate", finish);
+      }
+      signal.removeEventListener("abort", finish);
       resolve();
     };
     const timer = setTimeout(finish, ms);
-    for (const p of partitions) p.log.on("append", finish);
+    for (const p of partitions) {
+      p.log.on("highWatermark", finish);
+      p.log.on("truncate", finish);
+    }
+    signal.addEventListener("abort", finish);
   });
 }
 
@@ -119,6 +137,9 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
   decode: (r, v) => decodeFetchRequest(r, v),
   encode: (w, res, v) => encodeFetchResponse(w, res, v),
   async handle(req, ctx) {
+    if (ctx.apiVersion >= 7 && req.sessionEpoch > 0) {
+      return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] };
+    }
     const topics = ctx.broker.topics;
     const wanted: Wanted[] = [];
     for (const t of req.topics) {
@@ -143,7 +164,8 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
       if (left <= 0) break;
       const parts = wanted.flatMap((w) => (w.topic?.partitions[w.partition] ? [w.topic.partitions[w.partition]!] : []));
       if (parts.length === 0) break;
-      await waitForData(parts, left);
+      await waitForData(parts, left, ctx.signal);
+      if (ctx.signal.aborted) break;
       result = await readPartitions(wanted, req, ctx);
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: result.topics };

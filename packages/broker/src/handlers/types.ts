@@ -4,10 +4,23 @@
 // body, handles it, and encodes the response. Kafka protocol errors are data: a handler returns
 // them in the response (per partition, per topic or top level) and never throws them through the
 // dispatcher. A thrown exception is a bug or an I/O failure: the dispatcher logs it and closes the
-// connection, as Kafka does for requests it cannot process.
+// connection, as Kafka does for requests it cannot process (CloseConnection closes it quietly).
+// Returning null sends no response (Produce with acks=0).
 
 import type { Input, Reader, Writer } from "@sluice/protocol";
 import type { BrokerContext } from "../context.ts";
+
+/**
+ * Thrown by a handler to close the client's connection instead of answering, where Kafka does so
+ * on purpose (a failed acks=0 produce: the producer has no other way to notice). Not a bug: the
+ * dispatcher logs it at debug level.
+ */
+export class CloseConnection extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "CloseConnection";
+  }
+}
 
 export interface RequestContext {
   readonly broker: BrokerContext;
@@ -18,6 +31,8 @@ export interface RequestContext {
   /** Unique per connection; e.g. for client-specific state. */
   readonly connectionId: number;
   readonly clientHost: string;
+  /** Aborted when the connection closes or the broker stops: long waits (Fetch) end early. */
+  readonly signal: AbortSignal;
 }
 
 export interface Handler<Req, Res> {
