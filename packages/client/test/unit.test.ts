@@ -76,7 +76,12 @@ describe("partitioners", () => {
 
 const sortTp = (a: TopicPartition, b: TopicPartition): number =>
   a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1;
-const member = (memberId: string, topics: string[], owned: TopicPartition[] = [], generationId = -1): GroupMemberSubscription => ({
+const member = (
+  memberId: string,
+  topics: string[],
+  owned: TopicPartition[] = [],
+  generationId = -1,
+): GroupMemberSubscription => ({
   memberId,
   groupInstanceId: null,
   topics,
@@ -89,14 +94,26 @@ const member = (memberId: string, topics: string[], owned: TopicPartition[] = []
 describe("assignors", () => {
   test("range gives consecutive ranges per topic, extras to the first members", () => {
     const a = assign("range", [member("b", ["t"]), member("a", ["t"])], new Map([["t", 5]]));
-    assert.deepEqual(a.get("a")?.map((p) => p.partition), [0, 1, 2]);
-    assert.deepEqual(a.get("b")?.map((p) => p.partition), [3, 4]);
+    assert.deepEqual(
+      a.get("a")?.map((p) => p.partition),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      a.get("b")?.map((p) => p.partition),
+      [3, 4],
+    );
   });
 
   test("roundrobin deals partitions in turn", () => {
     const a = assign("roundrobin", [member("b", ["t"]), member("a", ["t"])], new Map([["t", 5]]));
-    assert.deepEqual(a.get("a")?.map((p) => p.partition), [0, 2, 4]);
-    assert.deepEqual(a.get("b")?.map((p) => p.partition), [1, 3]);
+    assert.deepEqual(
+      a.get("a")?.map((p) => p.partition),
+      [0, 2, 4],
+    );
+    assert.deepEqual(
+      a.get("b")?.map((p) => p.partition),
+      [1, 3],
+    );
   });
 
   const groupArb = fc.record({
@@ -111,7 +128,12 @@ describe("assignors", () => {
       fc.assert(
         fc.property(groupArb, ({ topics, counts, members, subsets }) => {
           const counts_ = new Map(["a", "b", "c"].map((t, i) => [t, counts[i]!]));
-          const ms = members.map((m, i) => member(m, topics.filter((_, j) => ((subsets[i]! >> j) & 1) === 1 || j === 0)));
+          const ms = members.map((m, i) =>
+            member(
+              m,
+              topics.filter((_, j) => ((subsets[i]! >> j) & 1) === 1 || j === 0),
+            ),
+          );
           const out = assign(strategy, ms, counts_);
           const all = [...out.values()].flat();
           const expected = [...new Set(ms.flatMap((m) => m.topics))].flatMap((t) =>
@@ -128,7 +150,11 @@ describe("assignors", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 40 }), (n, parts) => {
         const counts = new Map([["t", parts]]);
-        const first = assign("sticky", Array.from({ length: n }, (_, i) => member(`m${i}`, ["t"])), counts);
+        const first = assign(
+          "sticky",
+          Array.from({ length: n }, (_, i) => member(`m${i}`, ["t"])),
+          counts,
+        );
         const loads = [...first.values()].map((l) => l.length);
         assert.ok(Math.max(...loads) - Math.min(...loads) <= 1);
         // One member leaves: the others keep everything they had.
@@ -137,7 +163,10 @@ describe("assignors", () => {
         const second = assign("sticky", rest, counts);
         for (const m of rest)
           for (const tp of m.ownedPartitions)
-            assert.ok(second.get(m.memberId)!.some((x) => x.partition === tp.partition), "kept");
+            assert.ok(
+              second.get(m.memberId)!.some((x) => x.partition === tp.partition),
+              "kept",
+            );
       }),
     );
   });
@@ -219,7 +248,10 @@ describe("options", () => {
     assert.throws(() => fromJavaProperties({ "linger.msec": "5" }), ConfigError);
     assert.throws(() => fromJavaProperties({ "linger.ms": "soon" }), ConfigError);
     assert.throws(() => fromJavaProperties({ "compression.type": "brotli" }), ConfigError);
-    assert.throws(() => resolveOptions("producer", PRODUCER_OPTIONS, { bootstrapServers: "x:1", lingrMs: 5 }), ConfigError);
+    assert.throws(
+      () => resolveOptions("producer", PRODUCER_OPTIONS, { bootstrapServers: "x:1", lingrMs: 5 }),
+      ConfigError,
+    );
     assert.throws(() => resolveOptions("producer", PRODUCER_OPTIONS, {}), /bootstrapServers/);
   });
 

@@ -14,7 +14,11 @@ export { startBroker };
 /** The broker's ApiVersions, asked over the wire. */
 export async function brokerApis(bootstrap: string): Promise<Set<number>> {
   const [host, port] = bootstrap.split(":") as [string, string];
-  const c = await Connection.open(host, Number(port), { clientId: "probe", requestTimeoutMs: 5000, connectTimeoutMs: 5000 });
+  const c = await Connection.open(host, Number(port), {
+    clientId: "probe",
+    requestTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+  });
   const keys = new Set<number>();
   for (let k = 0; k < 100; k++) if (c.supports(k)) keys.add(k);
   c.close();
