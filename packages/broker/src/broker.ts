@@ -9,7 +9,8 @@ import type { BrokerConfig } from "./config.ts";
 import { toSafeNumber } from "./config.ts";
 import { Connection } from "./connection.ts";
 import type { BrokerContext, Clock } from "./context.ts";
-import { buildRegistry } from "./handlers/index.ts";
+import type { VersionRange } from "./handlers/18-api-versions.ts";
+import { buildRegistry, servedApis } from "./handlers/index.ts";
 import type { AnyHandler } from "./handlers/types.ts";
 import { LocalMetadataStore, type MetadataStore } from "./metadata-store.ts";
 import { TopicManager, type TopicState } from "./topics.ts";
@@ -80,6 +81,7 @@ export class Broker {
     const advertised = cfg.list("advertised.listeners")[0];
     const adv = advertised ? parseListener(advertised) : null;
     const self = this;
+    let apis: readonly VersionRange[] = [];
     const ctx: BrokerContext = {
       config: cfg,
       nodeId: cfg.int("node.id"),
@@ -90,6 +92,9 @@ export class Broker {
         return adv && adv.port !== 0 ? adv.port : self.port;
       },
       topics,
+      get apis() {
+        return apis;
+      },
       clock: this.clock,
       logger: this.logger,
       logDirs,
@@ -101,6 +106,7 @@ export class Broker {
     };
     this.context = ctx;
     const handlers = buildRegistry(this.plugins.flatMap((p) => p.handlers(ctx)));
+    apis = servedApis(handlers);
     for (const p of this.plugins) await p.start?.(ctx);
     this.logs.start();
     const limits = {

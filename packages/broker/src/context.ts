@@ -2,6 +2,7 @@
 
 import type { Logger } from "pino";
 import type { BrokerConfig } from "./config.ts";
+import type { VersionRange } from "./handlers/18-api-versions.ts";
 import type { TopicManager, TopicState } from "./topics.ts";
 
 export interface Clock {
@@ -20,6 +21,8 @@ export interface BrokerContext {
   readonly logDirs: readonly string[];
   /** Creates a topic on first use when auto.create.topics.enable allows it; null otherwise. */
   autoCreateTopic(name: string): Promise<TopicState | null>;
+  /** The APIs this broker serves with their version ranges (what ApiVersions advertises). */
+  readonly apis: readonly VersionRange[];
   /** Services registered by the coordinators (group, transaction), by name. */
   readonly services: Map<string, unknown>;
 }

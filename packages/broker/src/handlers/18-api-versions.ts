@@ -13,12 +13,6 @@ export interface VersionRange {
   readonly maxVersion: number;
 }
 
-let served: readonly VersionRange[] = [];
-/** Set by the registry once every handler is known. */
-export function setServedApis(list: readonly VersionRange[]): void {
-  served = list;
-}
-
 export const apiVersionsHandler = defineHandler<ApiVersionsRequest | null, ApiVersionsResponse>({
   apiKey: 18,
   name: "ApiVersions",
@@ -27,7 +21,11 @@ export const apiVersionsHandler = defineHandler<ApiVersionsRequest | null, ApiVe
   decode: (r, v) => decodeApiVersionsRequest(r, v),
   encode: (w, res, v) => encodeApiVersionsResponse(w, res, v),
   handle(req, ctx) {
-    const apiKeys = served.map((a) => ({ apiKey: a.apiKey, minVersion: a.minVersion, maxVersion: a.maxVersion }));
+    const apiKeys = ctx.broker.apis.map((a) => ({
+      apiKey: a.apiKey,
+      minVersion: a.minVersion,
+      maxVersion: a.maxVersion,
+    }));
     // req is null when the dispatcher answers an unsupported ApiVersions version (KIP-511).
     if (req === null || ctx.apiVersion > 4) return { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys };
     return { errorCode: ErrorCode.NONE, apiKeys, throttleTimeMs: 0 };

@@ -1,11 +1,12 @@
-// The handler registry: one line per API. Only APIs listed here are advertised in ApiVersions.
+// The handler registry: one line per API. Only APIs listed here (and those the coordinators'
+// plugins add: src/group/plugin.ts, src/txn/plugin.ts) are advertised in ApiVersions.
 
 import { produceHandler } from "./00-produce.ts";
 import { fetchHandler } from "./01-fetch.ts";
 import { listOffsetsHandler } from "./02-list-offsets.ts";
 import { metadataHandler } from "./03-metadata.ts";
 import { saslAuthenticateHandler, saslHandshakeHandler } from "./17-sasl-handshake.ts";
-import { apiVersionsHandler, setServedApis } from "./18-api-versions.ts";
+import { apiVersionsHandler, type VersionRange } from "./18-api-versions.ts";
 import { createTopicsHandler } from "./19-create-topics.ts";
 import { deleteTopicsHandler } from "./20-delete-topics.ts";
 import { deleteRecordsHandler } from "./21-delete-records.ts";
@@ -46,6 +47,12 @@ export function buildRegistry(extra: readonly AnyHandler[] = []): Map<number, An
     if (map.has(h.apiKey)) throw new Error(`two handlers for API key ${h.apiKey}`);
     map.set(h.apiKey, h);
   }
-  setServedApis([...map.values()].sort((a, b) => a.apiKey - b.apiKey));
   return map;
+}
+
+/** What ApiVersions advertises: every API with a handler, its whole served range, by key. */
+export function servedApis(registry: ReadonlyMap<number, AnyHandler>): VersionRange[] {
+  return [...registry.values()]
+    .map((h) => ({ apiKey: h.apiKey, minVersion: h.minVersion, maxVersion: h.maxVersion }))
+    .sort((a, b) => a.apiKey - b.apiKey);
 }

@@ -1,0 +1,176 @@
+// Produce: offsets per acks mode, every version, and each validation's error code.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ErrorCode } from "@sluice/protocol";
+import { computeBatchCrc, LOG_OVERHEAD } from "@sluice/protocol/records/batch-header.ts";
+import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
+import type { RunningBroker } from "../../src/index.ts";
+import { ApiVersions, Produce } from "../apis.ts";
+import { batch, createTopic, fetchOne, produce, testBroker, WireClient } from "../helpers.ts";
+
+describe("Produce", () => {
+  let broker: RunningBroker;
+  let c: WireClient;
+  before(async () => {
+    broker = await testBroker({ "message.max.bytes": "10000", "auto.create.topics.enable": "false" });
+    c = await WireClient.connect(broker.port);
+    await createTopic(c, "p", 2);
+  });
+  after(async () => {
+    c.close();
+    await broker.stop();
+  });
+
+  test("acks=1 and acks=-1 answer with consecutive base offsets and the log start offset", async () => {
+    const a = await produce(c, "p", 0, batch(["1", "2", "3"]), { acks: 1 });
+    const b = await produce(c, "p", 0, batch(["4"]), { acks: -1 });
+    assert.deepEqual([a.errorCode, a.baseOffset, a.logStartOffset], [ErrorCode.NONE, 0n, 0n]);
+    assert.deepEqual([b.errorCode, b.baseOffset], [ErrorCode.NONE, 3n]);
+    assert.equal(a.logAppendTimeMs, -1n, "CreateTime topics report -1");
+  });
+
+  test("one request may carry several partitions, each answered", async () => {
+    const res = await c.call(Produce, 7, {
+      acks: -1,
+      timeoutMs: 1000,
+      topicData: [
+        {
+          name: "p",
+          partitionData: [
+            { index: 1, records: batch(["x"]) },
+            { index: 7, records: batch(["y"]) },
+          ],
+        },
+      ],
+    });
+    const [p1, p7] = res.responses[0]!.partitionResponses;
+    assert.equal(p1!.errorCode, ErrorCode.NONE);
+    assert.equal(p7!.errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+
+  test("acks=0 gets no response, yet the records are written", async () => {
+    const before = broker.broker.context!.topics.partition("p", 1)!.log.logEndOffset;
+    c.send(Produce, 7, {
+      acks: 0,
+      timeoutMs: 1000,
+      topicData: [{ name: "p", partitionData: [{ index: 1, records: batch(["fire", "forget"]) }] }],
+    });
+    const countBefore = c.arrived.length;
+    await c.call(ApiVersions, 0, {});
+    assert.equal(c.arrived.length, countBefore + 1, "only the ApiVersions response arrived");
+    assert.equal(broker.broker.context!.topics.partition("p", 1)!.log.logEndOffset, before + 2n);
+  });
+
+  test("a failed acks=0 produce closes the connection, so the producer notices", async () => {
+    const other = await WireClient.connect(broker.port);
+    other.send(Produce, 7, {
+      acks: 0,
+      timeoutMs: 1000,
+      topicData: [{ name: "no-such-topic", partitionData: [{ index: 0, records: batch(["lost"]) }] }],
+    });
+    await other.closed;
+  });
+
+  test("every version from 0 to 11 appends", async () => {
+    for (let v = 0; v <= 11; v++) {
+      const r = await produce(c, "p", 1, batch([`v${v}`]), { version: v });
+      assert.equal(r.errorCode, ErrorCode.NONE, `v${v}`);
+    }
+  });
+
+  test("acks other than -1, 0, 1 is INVALID_REQUIRED_ACKS", async () => {
+    assert.equal((await produce(c, "p", 0, batch(["a"]), { acks: 2 })).errorCode, ErrorCode.INVALID_REQUIRED_ACKS);
+  });
+
+  test("an unknown topic is UNKNOWN_TOPIC_OR_PARTITION (produce never creates topics)", async () => {
+    assert.equal((await produce(c, "nope", 0, batch(["a"]))).errorCode, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+
+  test("a corrupt CRC is CORRUPT_MESSAGE and nothing is appended", async () => {
+    const end = broker.broker.context!.topics.partition("p", 0)!.log.logEndOffset;
+    const bad = batch(["good", "bytes"]);
+    bad[bad.length - 1]! ^= 0xff;
+    const r = await produce(c, "p", 0, bad);
+    assert.equal(r.errorCode, ErrorCode.CORRUPT_MESSAGE);
+    assert.equal(r.baseOffset, -1n);
+    assert.equal(broker.broker.context!.topics.partition("p", 0)!.log.logEndOffset, end);
+  });
+
+  test("a truncated batch is CORRUPT_MESSAGE", async () => {
+    const b = batch(["abcdef"]);
+    assert.equal((await produce(c, "p", 0, b.subarray(0, b.length - 3))).errorCode, ErrorCode.CORRUPT_MESSAGE);
+  });
+
+  test("a record count that does not match the offsets is INVALID_RECORD", async () => {
+    const b = batch(["one", "two"]);
+    b.writeInt32BE(5, 57);
+    b.writeUInt32BE(computeBatchCrc(b, 0, b.length - LOG_OVERHEAD), 17);
+    const r = await produce(c, "p", 0, b);
+    assert.ok(
+      r.errorCode === ErrorCode.INVALID_RECORD || r.errorCode === ErrorCode.CORRUPT_MESSAGE,
+      `got ${r.errorCode}`,
+    );
+  });
+
+  test("an old message format (magic 1) is UNSUPPORTED_FOR_MESSAGE_FORMAT", async () => {
+    const b = batch(["old"]);
+    b.writeInt8(1, 16);
+    assert.equal((await produce(c, "p", 0, b, { version: 2 })).errorCode, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT);
+  });
+
+  test("a batch over message.max.bytes is MESSAGE_TOO_LARGE; a topic's max.message.bytes overrides it", async () => {
+    const big = batch(["x".repeat(12_000)]);
+    assert.equal((await produce(c, "p", 0, big)).errorCode, ErrorCode.MESSAGE_TOO_LARGE);
+    await createTopic(c, "roomy", 1, { "max.message.bytes": "50000" });
+    assert.equal((await produce(c, "roomy", 0, big)).errorCode, ErrorCode.NONE);
+    await createTopic(c, "tight", 1, { "max.message.bytes": "100" });
+    assert.equal((await produce(c, "tight", 0, batch(["y".repeat(200)]))).errorCode, ErrorCode.MESSAGE_TOO_LARGE);
+  });
+
+  test("a compacted topic refuses records without a key, listing them (RecordErrors, v8+)", async () => {
+    await createTopic(c, "compacted", 1, { "cleanup.policy": "compact" });
+    const r = await produce(c, "compacted", 0, batch(["a", "b", "c"], { keys: ["k", null, null] }), { version: 8 });
+    assert.equal(r.errorCode, ErrorCode.INVALID_RECORD);
+    assert.deepEqual(
+      r.recordErrors.map((e) => e.batchIndex),
+      [1, 2],
+    );
+    assert.match(r.errorMessage ?? "", /key/);
+    const ok = await produce(c, "compacted", 0, batch(["a"], { keys: ["k"] }));
+    assert.equal(ok.errorCode, ErrorCode.NONE);
+  });
+
+  test("message.timestamp.difference.max.ms refuses records with out-of-range timestamps (INVALID_TIMESTAMP)", async () => {
+    await createTopic(c, "timely", 1, { "message.timestamp.difference.max.ms": "60000" });
+    const now = BigInt(Date.now());
+    const records = buildRecordBatch({
+      records: [
+        { value: Buffer.from("now"), timestamp: now },
+        { value: Buffer.from("ancient"), timestamp: now - 3_600_000n },
+      ],
+    });
+    const r = await produce(c, "timely", 0, records, { version: 8 });
+    assert.equal(r.errorCode, ErrorCode.INVALID_TIMESTAMP);
+    assert.deepEqual(
+      r.recordErrors.map((e) => e.batchIndex),
+      [1],
+    );
+    assert.equal((await produce(c, "timely", 0, batch(["fresh"], { timestamp: now }))).errorCode, ErrorCode.NONE);
+  });
+
+  test("LogAppendTime topics stamp the append time and report it", async () => {
+    await createTopic(c, "appended", 1, { "message.timestamp.type": "LogAppendTime" });
+    const before = BigInt(Date.now());
+    const r = await produce(c, "appended", 0, batch(["t"], { timestamp: 1000n }), { version: 7 });
+    assert.equal(r.errorCode, ErrorCode.NONE);
+    assert.ok(r.logAppendTimeMs >= before, "logAppendTimeMs is the broker's clock");
+    const fetched = (await fetchOne(c, "appended", 0, 0n)).responses[0]!.partitions[0]!.records!;
+    assert.equal(decodeRecords(fetched)[0]!.records[0]!.timestamp, r.logAppendTimeMs);
+  });
+
+  test("clients may not write to internal topics", async () => {
+    await broker.broker.context!.topics.create("__internal_test", 1, {}, true);
+    assert.equal((await produce(c, "__internal_test", 0, batch(["no"]))).errorCode, ErrorCode.INVALID_TOPIC_EXCEPTION);
+  });
+});
