@@ -1,7 +1,8 @@
 // Metadata (key 3), versions 0–12.
 // v0: an empty topic list means all topics; v1+: null means all, empty means none, and the
 // controller id and internal flags appear. v4+: allowAutoTopicCreation (earlier versions always
-// allow it when the broker does). v7+: leader epochs. v10+: topic ids (v12: lookup by id).
+// allow it when the broker does). v7+: leader epochs. v10+: topic ids (v12: lookup by id; an
+// unknown id is UNKNOWN_TOPIC_ID).
 // On a single node this broker leads every partition and is the controller.
 
 import type { Input, MetadataRequest, MetadataResponse } from "@sluice/protocol";
@@ -68,8 +69,13 @@ export const metadataHandler = defineHandler<MetadataRequest, MetadataResponse>(
           continue;
         }
         const invalid = name !== null && topicNameError(name) !== null;
+        const byId = requested.name === null;
         topics.push({
-          errorCode: invalid ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          errorCode: byId
+            ? ErrorCode.UNKNOWN_TOPIC_ID
+            : invalid
+              ? ErrorCode.INVALID_TOPIC_EXCEPTION
+              : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
           name,
           topicId: name === null ? requested.topicId : ZERO_UUID,
           partitions: [],
