@@ -1,182 +1,286 @@
-// All partition logs of a broker, across its log directories, and the background work on them:
-// retention, compaction and time-based flushes.
+// All partition logs of a broker, across its log dirs, and the background work on them.
 //
-// In each log dir:
-//   recovery-point-offset-checkpoint  "topic partition offset" lines: segments below the offset
-//                                     were flushed when the broker last shut down cleanly
-//   .sluice_cleanshutdown             present only after a clean shutdown; removed at startup, so
-//                                     after a crash every log's segments are scanned and repaired
-//   <topic>-<partition>/              one directory per partition log
+// Each log dir holds one directory per partition (`<topic>-<partition>/`, partition-log.ts) and the
+// dir's checkpoints and clean-shutdown marker (log-dir-state.ts). A new log goes to the dir holding
+// the fewest logs.
+//
+// Background work (start()), each pass async and yielding between logs so that appends and reads
+// keep flowing; every pass catches and reports its errors (deps.onError):
+// - every checkIntervalMs (log.retention.check.interval.ms): retention, then compaction
+// - every flushCheckIntervalMs: flush.ms-based flushes
+// - every checkpointIntervalMs: the dir checkpoints (high watermarks, recovery points, log start
+//   and cleaner offsets), written only when they changed
+// close() stops the passes, closes every log (flushing it), writes the checkpoints and then the
+// clean-shutdown marker, so the next start scans nothing.
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
-import { type Clock, type Disk, nodeDisk, systemClock } from "./disk.ts";
-import { DEFAULT_LOG_CONFIG, type LogConfig } from "./log-config.ts";
+import { type Clock, type Disk, isNotFound, nodeDisk, systemClock } from "./disk.ts";
+import { ioError } from "./errors.ts";
+import { type LogConfig, resolveConfig } from "./log-config.ts";
+import { LogDirState, parsePartitionDir, partitionKey } from "./log-dir-state.ts";
+import { IndexMemory, MemoryBudget } from "./memory.ts";
 import { PartitionLog } from "./partition-log.ts";
-
-const RECOVERY_CHECKPOINT = "recovery-point-offset-checkpoint";
-const CLEAN_SHUTDOWN = ".sluice_cleanshutdown";
 
 export interface LogManagerDeps {
   readonly disk?: Disk;
   readonly clock?: Clock;
-  /** Interval of the background retention/compaction/flush pass (log.retention.check.interval.ms). */
+  /** Retention and compaction pass interval (log.retention.check.interval.ms, default 5 minutes). */
   readonly checkIntervalMs?: number;
+  /** How often flush.ms is checked (default 1 s). */
+  readonly flushCheckIntervalMs?: number;
+  /** How often the dir checkpoints are written (default 5 s, as replica.high.watermark.checkpoint.interval.ms). */
+  readonly checkpointIntervalMs?: number;
+  /** A background failure on one log (retention, compaction, flush). */
   readonly onError?: (e: unknown, log: PartitionLog) => void;
+  /** A background failure not tied to one log (writing a dir's checkpoints). Default: a process warning. */
+  readonly onDirError?: (e: unknown, dir: string | null) => void;
+  /** Tail cache per log (default 1 MiB; 0 disables) and for all logs together (default 64 MiB). */
+  readonly tailCacheBytesPerLog?: number;
+  readonly tailCacheBytesMax?: number;
+  /** Memory for the indexes of sealed segments, all logs together (default 128 MiB). */
+  readonly indexMemoryBytesMax?: number;
+  /** Offset map bound of one compaction pass (default 32 MiB). */
+  readonly compactionMapBytesMax?: number;
 }
 
+/** Kafka's legal topic names. */
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+
 export function logKey(topic: string, partition: number): string {
-  return `${topic}-${partition}`;
+  return partitionKey(topic, partition);
 }
 
 export class LogManager {
   readonly logDirs: readonly string[];
-  readonly defaults: LogConfig;
+  readonly defaults: Required<LogConfig>;
   private readonly disk: Disk;
   private readonly clock: Clock;
+  private readonly dirStates = new Map<string, LogDirState>();
   private readonly logs = new Map<string, PartitionLog>();
-  private readonly creating = new Map<string, Promise<PartitionLog>>();
-  private readonly recoveryPoints = new Map<string, bigint>();
-  private cleanShutdown = new Map<string, boolean>();
-  private timer: NodeJS.Timeout | null = null;
-  private passRunning = false;
-  private readonly checkIntervalMs: number;
+  private readonly opening = new Map<string, Promise<PartitionLog>>();
+  /** Partition dirs found on disk at open: key → log dir. */
+  private readonly onDisk = new Map<string, string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private readonly busy = new Set<string>();
+  private closed = false;
+  private readonly deps: LogManagerDeps;
+  private readonly tailBudget: MemoryBudget;
+  private readonly indexMemory: IndexMemory;
   private readonly onError: (e: unknown, log: PartitionLog) => void;
+  private readonly onDirError: (e: unknown, dir: string | null) => void;
 
-  private constructor(logDirs: readonly string[], defaults: LogConfig, deps: LogManagerDeps) {
+  private constructor(logDirs: readonly string[], defaults: Partial<LogConfig>, deps: LogManagerDeps) {
+    assert.ok(logDirs.length > 0, "at least one log dir");
     this.logDirs = logDirs;
-    this.defaults = defaults;
+    this.defaults = resolveConfig(defaults);
     this.disk = deps.disk ?? nodeDisk;
     this.clock = deps.clock ?? systemClock;
-    this.checkIntervalMs = deps.checkIntervalMs ?? 300_000;
+    this.deps = deps;
+    this.tailBudget = new MemoryBudget(deps.tailCacheBytesMax ?? 64 * 1024 * 1024);
+    this.indexMemory = new IndexMemory(deps.indexMemoryBytesMax ?? 128 * 1024 * 1024);
     this.onError = deps.onError ?? (() => {});
+    this.onDirError =
+      deps.onDirError ??
+      ((e, dir) => process.emitWarning(`sluice storage${dir ? ` (${dir})` : ""}: ${(e as Error)?.message ?? e}`));
   }
 
-  /** Opens every partition log found in `logDirs` (recovering those not cleanly shut down). */
+  /** Opens the log dirs: reads their checkpoints and notes which partitions they hold (logs open on demand). */
   static async open(
     logDirs: readonly string[],
     defaults: Partial<LogConfig> = {},
     deps: LogManagerDeps = {},
   ): Promise<LogManager> {
-    const m = new LogManager(logDirs, { ...DEFAULT_LOG_CONFIG, ...defaults }, deps);
-    await m.loadAll();
+    const m = new LogManager(logDirs, defaults, deps);
+    for (const dir of logDirs) {
+      let state: LogDirState;
+      try {
+        state = await LogDirState.open(m.disk, dir);
+      } catch (e) {
+        throw ioError(`cannot open log dir ${dir}`, e);
+      }
+      m.dirStates.set(dir, state);
+      for (const name of await m.disk.readdir(dir)) {
+        const p = parsePartitionDir(name);
+        if (p && TOPIC_NAME.test(p.topic) && (await m.disk.stat(join(dir, name))).isDirectory) m.onDisk.set(name, dir);
+      }
+    }
     return m;
   }
 
-  private async loadAll(): Promise<void> {
-    for (const dir of this.logDirs) {
-      await this.disk.mkdir(dir);
-      const clean = await this.disk.exists(join(dir, CLEAN_SHUTDOWN));
-      this.cleanShutdown.set(dir, clean);
-      await this.disk.unlink(join(dir, CLEAN_SHUTDOWN)).catch(() => {});
-      for (const [topic, partition, offset] of await readCheckpoint(this.disk, join(dir, RECOVERY_CHECKPOINT))) {
-        if (topic !== undefined && partition !== undefined && offset !== undefined) {
-          this.recoveryPoints.set(logKey(topic, Number(partition)), BigInt(offset));
-        }
-      }
-    }
-  }
-
-  /** Partition directories present on disk, as [topic, partition] (the broker decides which to open). */
+  /** Partition dirs present on disk, open or not (the broker decides which to open). */
   async listOnDisk(): Promise<{ topic: string; partition: number; dir: string }[]> {
     const out: { topic: string; partition: number; dir: string }[] = [];
-    for (const dir of this.logDirs) {
-      for (const name of await this.disk.readdir(dir)) {
-        const m = /^(.+)-(\d+)$/.exec(name);
-        if (m) out.push({ topic: m[1]!, partition: Number(m[2]), dir });
-      }
-    }
+    for (const [key, dir] of this.onDisk) out.push({ ...parsePartitionDir(key)!, dir });
     return out;
   }
 
   getLog(topic: string, partition: number): PartitionLog | undefined {
-    return this.logs.get(logKey(topic, partition));
+    return this.logs.get(partitionKey(topic, partition));
   }
 
   listLogs(): PartitionLog[] {
     return [...this.logs.values()];
   }
 
-  /** Opens the log of a partition, creating it in the emptiest log dir if it does not exist. */
+  /**
+   * The log of a partition, opened (and recovered if needed) on first use, or created in the log dir
+   * holding the fewest logs. `overrides` are topic configs over the manager's defaults.
+   */
   getOrCreateLog(topic: string, partition: number, overrides: Partial<LogConfig> = {}): Promise<PartitionLog> {
-    const key = logKey(topic, partition);
+    assert.ok(
+      TOPIC_NAME.test(topic) && Number.isInteger(partition) && partition >= 0,
+      `bad partition ${topic}-${partition}`,
+    );
+    const key = partitionKey(topic, partition);
     const existing = this.logs.get(key);
     if (existing) return Promise.resolve(existing);
-    const pending = this.creating.get(key);
+    const pending = this.opening.get(key);
     if (pending) return pending;
     const p = (async () => {
-      let dir = this.logDirs[0]!;
-      for (const d of this.logDirs) {
-        if (await this.disk.exists(join(d, key))) dir = d;
-      }
-      const clean = this.cleanShutdown.get(dir) ?? false;
+      if (this.closed) throw ioError(`cannot open ${key}`, new Error("the log manager is closed"));
+      const dir = this.onDisk.get(key) ?? this.emptiestDir();
       const log = await PartitionLog.open(
         join(dir, key),
         topic,
         partition,
         { ...this.defaults, ...overrides },
-        { disk: this.disk, clock: this.clock },
-        clean ? (this.recoveryPoints.get(key) ?? 0n) : null,
+        {
+          disk: this.disk,
+          clock: this.clock,
+          dirState: this.dirStates.get(dir)!,
+          tailCacheBytes: this.deps.tailCacheBytesPerLog ?? 1024 * 1024,
+          tailCacheBudget: this.tailBudget,
+          indexMemory: this.indexMemory,
+          compactionMapBytesMax: this.deps.compactionMapBytesMax ?? 32 * 1024 * 1024,
+        },
       );
+      log.on("backgroundError", (e: unknown) => this.onError(e, log));
+      this.onDisk.set(key, dir);
       this.logs.set(key, log);
       return log;
-    })().finally(() => this.creating.delete(key));
-    this.creating.set(key, p);
+    })().finally(() => this.opening.delete(key));
+    this.opening.set(key, p);
     return p;
   }
 
+  private emptiestDir(): string {
+    const counts = new Map<string, number>(this.logDirs.map((d) => [d, 0]));
+    for (const dir of this.onDisk.values()) counts.set(dir, (counts.get(dir) ?? 0) + 1);
+    let best = this.logDirs[0]!;
+    for (const d of this.logDirs) if (counts.get(d)! < counts.get(best)!) best = d;
+    return best;
+  }
+
+  /** Closes the partition's log and removes its directory and checkpoint entries. */
   async deleteLog(topic: string, partition: number): Promise<void> {
-    const key = logKey(topic, partition);
+    const key = partitionKey(topic, partition);
+    const opening = this.opening.get(key);
+    if (opening) await opening.catch(() => {});
     const log = this.logs.get(key);
     this.logs.delete(key);
+    const dir = this.onDisk.get(key);
+    this.onDisk.delete(key);
     if (log) await log.delete();
-    else for (const d of this.logDirs) await this.disk.rmdir(join(d, key));
-  }
-
-  /** Starts the background pass (retention, compaction, flush.ms). */
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.runBackgroundPass(), this.checkIntervalMs);
-    this.timer.unref();
-  }
-
-  /** One pass over every log; each log's work runs in its own exclusive section, so appends interleave. */
-  async runBackgroundPass(): Promise<void> {
-    if (this.passRunning) return;
-    this.passRunning = true;
-    try {
-      for (const log of [...this.logs.values()]) {
-        try {
-          await log.applyRetention();
-          await log.compact();
-          await log.maybeFlushByTime();
-        } catch (e) {
-          this.onError(e, log);
-        }
-        // Yield between logs so that request handling is never starved.
-        await new Promise((r) => setImmediate(r));
+    else if (dir) {
+      try {
+        await this.disk.rmdir(join(dir, key));
+      } catch (e) {
+        if (!isNotFound(e)) throw ioError(`cannot delete log ${key}`, e);
       }
-    } finally {
-      this.passRunning = false;
+      this.dirStates.get(dir)?.forget(key);
     }
   }
 
-  /** Flushes and closes every log, then writes recovery points and the clean-shutdown marker. */
+  // ---- background work ----------------------------------------------------------------------------
+
+  /** Starts the background passes (idempotent). */
+  start(): void {
+    if (this.timers.length > 0 || this.closed) return;
+    const every = (ms: number, name: string, pass: () => Promise<void>): void => {
+      const t = setInterval(() => this.runExclusive(name, pass), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.deps.checkIntervalMs ?? 300_000, "retention", () => this.runBackgroundPass());
+    every(this.deps.flushCheckIntervalMs ?? 1_000, "flush", () => this.runFlushPass());
+    every(this.deps.checkpointIntervalMs ?? 5_000, "checkpoint", () => this.checkpoint());
+  }
+
+  /** Runs a pass unless the same pass is still running (a slow pass is never stacked). */
+  private runExclusive(name: string, pass: () => Promise<void>): void {
+    if (this.busy.has(name) || this.closed) return;
+    this.busy.add(name);
+    const p = pass()
+      .catch((e) => this.onDirError(e, null))
+      .finally(() => {
+        this.busy.delete(name);
+        this.running.delete(p);
+      });
+    this.running.add(p);
+  }
+
+  /** Retention then compaction on every log, one log at a time. */
+  async runBackgroundPass(): Promise<void> {
+    for (const log of [...this.logs.values()]) {
+      if (this.closed) return;
+      try {
+        await log.applyRetention();
+        await log.compact();
+      } catch (e) {
+        this.onError(e, log);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** flush.ms: flushes the logs whose oldest unflushed data is old enough. */
+  async runFlushPass(): Promise<void> {
+    for (const log of [...this.logs.values()]) {
+      if (this.closed) return;
+      try {
+        await log.maybeFlushByTime();
+      } catch (e) {
+        this.onError(e, log);
+      }
+    }
+  }
+
+  /** Writes every log dir's checkpoints (only files whose entries changed are rewritten). */
+  async checkpoint(): Promise<void> {
+    for (const state of this.dirStates.values()) {
+      try {
+        await state.writeAll();
+      } catch (e) {
+        this.onDirError(e, state.dir);
+      }
+    }
+  }
+
+  /** Stops the background work, closes every log, writes the checkpoints and the clean-shutdown markers. */
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    const byDir = new Map<string, string[][]>();
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    await Promise.all([...this.running]);
+    await Promise.all([...this.opening.values()].map((p) => p.catch(() => {})));
+    let failure: unknown = null;
     for (const log of this.logs.values()) {
-      await log.close();
-      const dir = this.logDirs.find((d) => log.dir.startsWith(join(d, "/"))) ?? this.logDirs[0]!;
-      const rows = byDir.get(dir) ?? [];
-      rows.push([log.topic, String(log.partition), String(log.logEndOffset)]);
-      byDir.set(dir, rows);
+      try {
+        await log.close();
+      } catch (e) {
+        failure ??= e;
+        this.onError(e, log);
+      }
     }
     this.logs.clear();
-    for (const dir of this.logDirs) {
-      await writeCheckpoint(this.disk, join(dir, RECOVERY_CHECKPOINT), byDir.get(dir) ?? []);
-      await this.disk.writeFileAtomic(join(dir, CLEAN_SHUTDOWN), new Uint8Array(0));
+    for (const state of this.dirStates.values()) {
+      await state.writeAll();
+      // A log that failed to close cleanly must be recovered next time: no marker.
+      if (failure === null) await state.markCleanShutdown();
     }
+    if (failure !== null) throw failure;
   }
 }

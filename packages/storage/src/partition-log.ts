@@ -1,22 +1,39 @@
-// The log of one partition: an ordered, append-only sequence of record batches in segments.
+// The log of one partition: an ordered, append-only sequence of record batches, in segments.
 //
-// Directory `<topic>-<partition>/` holds the segments (see segment.ts), plus
-//   leader-epoch-checkpoint        epoch → start offset (leader-epoch-cache.ts)
-//   partition-state-checkpoint     "highWatermark logStartOffset" (Kafka's checkpoint format)
-//   <20-digit offset>.snapshot     producer state snapshots (opaque bytes, owned by the broker)
+// Directory `<logDir>/<topic>-<partition>/` holds
+//   <20-digit base offset>.log/.index/.timeindex/.txnindex   segments (segment.ts)
+//   leader-epoch-checkpoint                                   epoch → start offset (leader-epoch-cache.ts)
+//   <20-digit offset>.snapshot                                producer state snapshots: opaque bytes
+//                                                             written and read by the broker
+// and transiently `*.tmp` (atomic file replacement), `*.deleted` (segments awaiting removal),
+// `*.cleaned` / `*.swap` (compaction output, cleaner.ts). The log's recovery point, high
+// watermark, log start offset and cleaner offset live in the log dir's checkpoints (log-dir-state.ts).
 //
-// Offsets: logStartOffset ≤ highWatermark ≤ logEndOffset. `logEndOffset` is the next offset to
-// assign. Every batch keeps its record count: a batch of n records takes offsets [base, base+n-1].
+// Offsets: logStartOffset ≤ highWatermark ≤ logEndOffset. logEndOffset is the next offset to assign;
+// a batch of n records takes n offsets. `recoveryPoint` ≤ logEndOffset: segments wholly below it
+// are durable with their indexes.
 //
-// Concurrency: appends, truncation, retention, compaction and close run one at a time through
-// `exclusive`; reads run concurrently and only look at segment bytes that existed when they began.
-// fsync-before-ack acknowledgements wait for a sync that starts after their write (group commit)
-// outside the exclusive section, so many appends share one fsync.
+// Concurrency (one Node event loop, many async operations):
+// - Appends are validated synchronously, queued, and written by one writer at a time: each write
+//   round takes every queued append (up to WRITE_ROUND_BYTES_MAX), assigns offsets and writes them
+//   with one writev. So concurrent appends coalesce into one write, and a request's batches (one
+//   `records` blob) always go out in one write.
+// - Mutations (write rounds, rolls, truncation, retention's removal of segments, compaction's swap)
+//   run one at a time under `mutex`. Slow work (fsync, compaction's reading and rewriting, unlinking
+//   deleted files) runs outside it.
+// - Reads take no lock: they use the segment list and sizes they see when they start; segments
+//   are reference counted so that deletion waits for readers; `generation` changes on truncation,
+//   and a read that overlapped one is retried.
+// - Acknowledgements are FIFO: an append resolves after its write and, with fsync.before.ack (or
+//   when flush.messages is reached), after an fsync that started after its write. Appends arriving
+//   while an fsync runs share the next one (group commit). If an fsync fails, every unacknowledged
+//   append is rejected and the log is cut back to the end of the acknowledged ones.
 
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { join } from "node:path";
 import {
+  type BatchPosition,
   batchTotalBytes,
   isControlBatch,
   iterateBatches,
@@ -27,37 +44,47 @@ import {
   setLogAppendTime,
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
-import { buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
-import { readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
-import type { Clock, Disk } from "./disk.ts";
-import { OffsetOutOfRangeError, StorageError } from "./errors.ts";
+import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import { type CleanerHost, type CompactionResult, compactLog, completeInterruptedSwaps } from "./cleaner.ts";
+import { type Clock, type Disk, isNotFound, readWholeFile, unlinkIfExists, writeFileDurable } from "./disk.ts";
+import { ioError, OffsetOutOfRangeError, StorageError } from "./errors.ts";
 import { LeaderEpochCache } from "./leader-epoch-cache.ts";
-import { compacted, deletes, type LogConfig } from "./log-config.ts";
-import { type BatchLocation, LogSegment, segmentFileName } from "./segment.ts";
+import { compacted, deletes, type LogConfig, resolveConfig } from "./log-config.ts";
+import { type LogDirState, partitionKey } from "./log-dir-state.ts";
+import type { IndexMemory, MemoryBudget } from "./memory.ts";
+import { Mutex } from "./mutex.ts";
+import { type AppendedBatch, type BatchLocation, LogSegment, type SegmentOptions, segmentFileName } from "./segment.ts";
+import { TailCache } from "./tail-cache.ts";
 import type { AbortedTxnEntry } from "./txn-index.ts";
 
 export interface AppendInfo {
   baseOffset: bigint;
   lastOffset: bigint;
+  /** The time stamped on the batches under LogAppendTime, else -1. */
   logAppendTimeMs: bigint;
   logStartOffset: bigint;
   logEndOffset: bigint;
-  /** The batches as written (offsets assigned), for the producer-state bookkeeping of the caller. */
+  /** The batches as written (positions in the appended blob, headers with their assigned offsets). */
   batches: BatchLocation[];
 }
 
-export interface ReadResult {
-  /** Whole batches; empty when nothing is available below the bound. */
-  records: Buffer;
-  /** Offset of the first batch returned (may be below the fetch offset: a batch is never split). */
-  firstOffset: bigint | null;
+export interface AppendOptions {
+  /** Overrides message.timestamp.type for this append. */
+  readonly timestampType?: "CreateTime" | "LogAppendTime";
 }
 
 export interface ReadOptions {
-  /** Exclusive upper bound: batches starting at or after it are not returned (high watermark / LSO). */
-  maxOffset?: bigint;
-  /** Return the first batch even if it is larger than maxBytes (Kafka's rule, so consumers never stall). */
-  minOneMessage?: boolean;
+  /** Exclusive upper bound: batches whose last offset reaches it are not returned (high watermark / LSO). */
+  readonly maxOffset?: bigint;
+  /** Return the first batch even if it is larger than maxBytes, so a consumer never gets stuck (default true). */
+  readonly minOneMessage?: boolean;
+}
+
+export interface ReadResult {
+  /** Whole batches, ready to be written to a socket; empty when nothing is available below the bound. */
+  records: Buffer;
+  /** Base offset of the first batch returned (may be below the fetch offset: batches are never split). */
+  firstOffset?: bigint;
 }
 
 export interface TimestampLookup {
@@ -69,31 +96,96 @@ export interface TimestampLookup {
 export interface LogDeps {
   readonly disk: Disk;
   readonly clock: Clock;
+  /** The checkpoints of the log dir this log lives in. */
+  readonly dirState: LogDirState;
+  /** Bytes of recent appends kept in memory per log (0 disables the tail cache). */
+  readonly tailCacheBytes?: number;
+  readonly tailCacheBudget?: MemoryBudget | null;
+  readonly indexMemory?: IndexMemory | null;
+  /** Bound on the offset map of one compaction pass (bytes, estimated). */
+  readonly compactionMapBytesMax?: number;
 }
 
-const STATE_CHECKPOINT = "partition-state-checkpoint";
+/** Most bytes one write round takes from the append queue. */
+const WRITE_ROUND_BYTES_MAX = 16 * 1024 * 1024;
+const HINTS_MAX = 32;
+const SNAPSHOTS_KEPT = 2;
 const EPOCH_CHECKPOINT = "leader-epoch-checkpoint";
+
+interface QueuedAppend {
+  readonly records: Uint8Array;
+  readonly batches: BatchPosition[];
+  readonly leaderEpoch: number;
+  readonly asLeader: boolean;
+  readonly logAppendTime: boolean;
+  readonly recordCount: number;
+  resolve(info: AppendInfo): void;
+  reject(e: unknown): void;
+}
+
+interface WrittenAppend {
+  readonly info: AppendInfo;
+  readonly needsSync: boolean;
+  resolve(info: AppendInfo): void;
+  reject(e: unknown): void;
+}
+
+interface SyncWaiter {
+  /** Resolved by the first fsync round numbered at least this (one that starts after the request). */
+  readonly round: number;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+interface PositionHint {
+  readonly seg: LogSegment;
+  readonly generation: number;
+  readonly position: number;
+}
 
 export class PartitionLog extends EventEmitter {
   readonly topic: string;
   readonly partition: number;
   readonly dir: string;
-  config: LogConfig;
+  readonly key: string;
+  private cfg: Required<LogConfig>;
   private readonly disk: Disk;
   private readonly clock: Clock;
-  private segments: LogSegment[] = [];
+  private readonly dirState: LogDirState;
   readonly leaderEpochCache: LeaderEpochCache;
-  logStartOffset = 0n;
-  logEndOffset = 0n;
-  highWatermark = 0n;
-  private closed = false;
-  private lock: Promise<unknown> = Promise.resolve();
+  /** Copy-on-write: readers keep the array they saw. The last segment is the active one. */
+  private segments: LogSegment[] = [];
+  private _logStartOffset = 0n;
+  private _logEndOffset = 0n;
+  private _highWatermark = 0n;
+  /** Segments wholly below it are durable (data and indexes). */
+  recoveryPoint = 0n;
+  /** End of the appends acknowledged so far, and of the data known to be fsynced. */
+  private ackedEnd = 0n;
+  private durableEnd = 0n;
+  private generation = 0;
+  private state: "open" | "closing" | "closed" = "open";
+  private readonly mutex = new Mutex();
+  private readonly queue: QueuedAppend[] = [];
+  private writeScheduled = false;
+  private readonly acks: WrittenAppend[] = [];
+  private readonly syncWaiters: SyncWaiter[] = [];
+  private syncing = false;
+  /** fsync rounds started, and the last one that completed. */
+  private syncRoundsStarted = 0;
+  private syncRoundDone = 0;
+  private readonly unsynced = new Set<LogSegment>();
+  /** A failed fsync left unacknowledged data in the log: cut back to ackedEnd before writing again. */
+  private repairNeeded = false;
   private unflushedMessages = 0;
   private lastFlushMs: number;
-  private pendingSync: Promise<void> | null = null;
-  private runningSync: Promise<void> | null = null;
-  /** Segments rolled since the last sync, that a sync must also cover. */
-  private unsyncedSealed: LogSegment[] = [];
+  private readonly hints = new Map<bigint, PositionHint>();
+  private readonly tailCache: TailCache | null;
+  private readonly indexMemory: IndexMemory | null;
+  private compacting: Promise<CompactionResult> | null = null;
+  /** Earliest time a tombstone's delete horizon may pass (compaction is due then even if nothing is dirty). */
+  private nextDeleteHorizonMs: number;
+  private readonly compactionMapBytesMax: number;
 
   private constructor(dir: string, topic: string, partition: number, config: LogConfig, deps: LogDeps) {
     super();
@@ -101,16 +193,24 @@ export class PartitionLog extends EventEmitter {
     this.dir = dir;
     this.topic = topic;
     this.partition = partition;
-    this.config = config;
+    this.key = partitionKey(topic, partition);
+    this.cfg = resolveConfig(config);
     this.disk = deps.disk;
     this.clock = deps.clock;
+    this.dirState = deps.dirState;
     this.leaderEpochCache = new LeaderEpochCache(deps.disk, join(dir, EPOCH_CHECKPOINT));
     this.lastFlushMs = deps.clock.nowMs();
+    const tailBytes = deps.tailCacheBytes ?? 1024 * 1024;
+    this.tailCache = tailBytes > 0 ? new TailCache(tailBytes, deps.tailCacheBudget ?? null) : null;
+    this.indexMemory = deps.indexMemory ?? null;
+    this.nextDeleteHorizonMs = deps.clock.nowMs() + this.cfg["delete.retention.ms"];
+    this.compactionMapBytesMax = deps.compactionMapBytesMax ?? 32 * 1024 * 1024;
   }
 
   /**
-   * Opens the log in `dir`. Segments at or after `recoveryPoint` (all of them after an unclean
-   * shutdown) are scanned and truncated at the first invalid batch; earlier ones load their indexes.
+   * Opens (creating if needed) the log in `dir`. After a clean shutdown of the log dir nothing is
+   * scanned; otherwise segments from the one holding the recovery point onwards are validated
+   * batch by batch and cut at the first invalid byte (and later segments dropped).
    */
   static async open(
     dir: string,
@@ -118,68 +218,45 @@ export class PartitionLog extends EventEmitter {
     partition: number,
     config: LogConfig,
     deps: LogDeps,
-    recoveryPoint: bigint | null,
   ): Promise<PartitionLog> {
     const log = new PartitionLog(dir, topic, partition, config, deps);
-    await deps.disk.mkdir(dir);
-    await log.load(recoveryPoint);
+    try {
+      await deps.disk.mkdir(dir);
+      await log.load();
+    } catch (e) {
+      await Promise.all(log.segments.map((s) => s.close()));
+      throw ioError(`cannot open log ${log.key}`, e);
+    }
     return log;
   }
 
-  private async load(recoveryPoint: bigint | null): Promise<void> {
-    const names = await this.disk.readdir(this.dir);
-    // Leftovers of an interrupted compaction are discarded; the original segment is still whole.
-    for (const n of names.filter((x) => x.endsWith(".cleaned") || x.endsWith(".tmp"))) {
-      await this.disk.unlink(join(this.dir, n)).catch(() => {});
-    }
-    const bases = names
-      .filter((n) => /^\d{20}\.log$/.test(n))
-      .map((n) => BigInt(n.slice(0, 20)))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const state = await readCheckpoint(this.disk, join(this.dir, STATE_CHECKPOINT));
-    const savedHw = state[0] ? BigInt(state[0][0] ?? "0") : 0n;
-    const savedStart = state[0] ? BigInt(state[0][1] ?? "0") : 0n;
-    await this.leaderEpochCache.load();
-    let prevLast = -1n;
-    for (const base of bases) {
-      const seg = await this.openSegment(base);
-      if (recoveryPoint === null || seg.baseOffset >= recoveryPoint || base === bases.at(-1)) {
-        await seg.recover(prevLast);
-      } else {
-        await seg.loadIndexes(prevLast);
-      }
-      if (!seg.isEmpty) prevLast = seg.lastOffset;
-      this.segments.push(seg);
-    }
-    if (this.segments.length === 0) this.segments.push(await this.openSegment(savedStart));
-    const active = this.active;
-    this.logEndOffset = active.isEmpty ? (prevLast >= 0n ? prevLast + 1n : active.baseOffset) : active.nextOffset;
-    this.logStartOffset = savedStart > this.segments[0]!.baseOffset ? savedStart : this.segments[0]!.baseOffset;
-    if (this.logStartOffset > this.logEndOffset) this.logStartOffset = this.logEndOffset;
-    this.highWatermark =
-      savedHw < this.logStartOffset ? this.logStartOffset : savedHw > this.logEndOffset ? this.logEndOffset : savedHw;
-    await this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
+  // ---- properties ---------------------------------------------------------------------------------
+
+  get config(): LogConfig {
+    return this.cfg;
   }
 
-  private openSegment(base: bigint): Promise<LogSegment> {
-    return LogSegment.open(
-      this.disk,
-      this.dir,
-      base,
-      this.config["index.interval.bytes"],
-      this.config["segment.index.bytes"],
-      this.clock.nowMs(),
-    );
+  /** Topic config changes apply to the next operation (roll sizes, retention, compaction...). */
+  set config(c: LogConfig) {
+    this.cfg = resolveConfig(c);
   }
 
-  private get active(): LogSegment {
-    const a = this.segments.at(-1);
-    assert.ok(a, "a log always has an active segment");
-    return a;
+  get logStartOffset(): bigint {
+    return this._logStartOffset;
+  }
+
+  get logEndOffset(): bigint {
+    return this._logEndOffset;
+  }
+
+  get highWatermark(): bigint {
+    return this._highWatermark;
   }
 
   get sizeBytes(): number {
-    return this.segments.reduce((n, s) => n + s.size, 0);
+    let n = 0;
+    for (const s of this.segments) n += s.size;
+    return n;
   }
 
   get segmentCount(): number {
@@ -190,502 +267,1151 @@ export class PartitionLog extends EventEmitter {
     return this.segments.map((s) => s.baseOffset);
   }
 
-  /** Runs `fn` alone among mutations of this log. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(() => {
-      if (this.closed) throw new StorageError("LOG_CLOSED", `log ${this.topic}-${this.partition} is closed`);
-      return fn();
-    });
-    this.lock = run.catch(() => {});
-    return run;
+  private get active(): LogSegment {
+    const a = this.segments.at(-1);
+    assert.ok(a, "a log always has an active segment");
+    return a;
   }
 
-  // ---- append -----------------------------------------------------------------------------------
+  private get segmentOptions(): SegmentOptions {
+    return {
+      indexIntervalBytes: this.cfg["index.interval.bytes"],
+      indexBytesMax: this.cfg["segment.index.bytes"],
+    };
+  }
+
+  // ---- loading ------------------------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    const names = await this.disk.readdir(this.dir);
+    for (const n of names) {
+      if (n.endsWith(".tmp") || n.endsWith(".deleted") || n.endsWith(".cleaned"))
+        await unlinkIfExists(this.disk, join(this.dir, n));
+    }
+    await completeInterruptedSwaps(this.disk, this.dir, names, this.segmentOptions);
+    const bases = (await this.disk.readdir(this.dir))
+      .filter((n) => /^\d{20}\.log$/.test(n))
+      .map((n) => BigInt(n.slice(0, 20)))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    await this.leaderEpochCache.load();
+    const rp = this.dirState.maps.recoveryPoints.get(this.key);
+    const clean = this.dirState.cleanShutdown && rp !== undefined;
+    const recoveryPoint = rp ?? 0n;
+    let cut = false;
+    let prevNext = 0n;
+    for (let i = 0; i < bases.length; i++) {
+      const base = bases[i]!;
+      const isLast = i === bases.length - 1;
+      if (cut) {
+        // Everything after an invalid byte goes (Kafka's rule): offsets there cannot be trusted.
+        await this.deleteSegmentFiles(base);
+        continue;
+      }
+      const seg = await LogSegment.open(this.disk, this.dir, base, this.segmentOptions);
+      this.segments.push(seg);
+      const holdsRecoveryPoint = isLast || bases[i + 1]! > recoveryPoint;
+      let recovered = false;
+      if (!clean && holdsRecoveryPoint) {
+        cut = (await seg.recover(prevNext)) > 0;
+        recovered = true;
+      } else if (!(await seg.loadClean(isLast))) {
+        cut = (await seg.recover(prevNext)) > 0;
+        recovered = true;
+      }
+      if (!isLast) {
+        seg.seal();
+        if (recovered) await seg.persistIndexes();
+        seg.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
+        if (seg.indexesLoaded) this.indexMemory?.loaded_(seg);
+      }
+      if (!seg.isEmpty) prevNext = seg.nextOffset;
+    }
+    const savedStart = this.dirState.maps.logStartOffsets.get(this.key) ?? 0n;
+    if (this.segments.length === 0) {
+      this.segments.push(
+        await LogSegment.create(this.disk, this.dir, savedStart, this.segmentOptions, this.clock.nowMs()),
+      );
+    }
+    if (cut && this.active.sealed) {
+      // The cut segment is now the last one: it becomes active again.
+      this.active.sealed = false;
+      this.indexMemory?.forget(this.active);
+      await this.active.ensureIndexes();
+    }
+    const active = this.active;
+    this._logEndOffset = active.isEmpty
+      ? prevNext > active.baseOffset
+        ? prevNext
+        : active.baseOffset
+      : active.nextOffset;
+    const firstBase = this.segments[0]!.baseOffset;
+    this._logStartOffset = savedStart > firstBase ? savedStart : firstBase;
+    if (this._logStartOffset > this._logEndOffset) this._logStartOffset = this._logEndOffset;
+    const savedHw = this.dirState.maps.highWatermarks.get(this.key) ?? 0n;
+    this._highWatermark = clamp(savedHw, this._logStartOffset, this._logEndOffset);
+    this.recoveryPoint = clean ? this._logEndOffset : clamp(recoveryPoint, 0n, this._logEndOffset);
+    this.ackedEnd = this._logEndOffset;
+    this.durableEnd = this._logEndOffset;
+    await this.leaderEpochCache.truncateFromEnd(this._logEndOffset);
+    await this.leaderEpochCache.truncateFromStart(this._logStartOffset);
+    await this.deleteSnapshotsAfter(this._logEndOffset);
+    this.publishOffsets();
+  }
+
+  private async deleteSegmentFiles(base: bigint): Promise<void> {
+    for (const suffix of [".log", ".index", ".timeindex", ".txnindex"])
+      await unlinkIfExists(this.disk, LogSegment.pathOf(this.dir, base, suffix));
+  }
+
+  /** Copies the offsets the log dir checkpoints record into the dir state (written by the LogManager). */
+  private publishOffsets(): void {
+    const m = this.dirState.maps;
+    m.recoveryPoints.set(this.key, this.recoveryPoint);
+    m.highWatermarks.set(this.key, this._highWatermark);
+    m.logStartOffsets.set(this.key, this._logStartOffset);
+  }
+
+  // ---- append -------------------------------------------------------------------------------------
 
   /**
-   * Appends batches from a producer: validates each (header, CRC, record count, size), assigns
-   * offsets, stamps the leader epoch (and LogAppendTime when configured) in place, and writes them
-   * in one write. Rejects the whole append if any batch is invalid.
+   * Appends batches from a producer (one blob of concatenated batches). Each batch is validated
+   * (header, CRC, record count against offsets, max.message.bytes); any invalid one rejects the
+   * whole append. Offsets are assigned from the log end, the leader epoch (and LogAppendTime when
+   * configured) stamped in place, and the batches written in one write. `records` is patched in
+   * place and may be kept by the tail cache: the caller must not modify it afterwards.
    */
-  async appendAsLeader(records: Uint8Array, leaderEpoch: number): Promise<AppendInfo> {
-    const batches = this.validate(records);
-    return this.appendValidated(records, batches, leaderEpoch, true);
-  }
-
-  /** Appends batches replicated from the leader, keeping their offsets and epochs. */
-  async appendAsFollower(records: Uint8Array): Promise<AppendInfo> {
-    const batches = this.validate(records);
-    return this.appendValidated(records, batches, -1, false);
-  }
-
-  private validate(records: Uint8Array): BatchLocation[] {
-    const out: BatchLocation[] = [];
+  appendAsLeader(records: Uint8Array, leaderEpoch: number, opts: AppendOptions = {}): Promise<AppendInfo> {
     try {
+      this.checkOpen();
+      const batches = this.validate(records, true);
+      const logAppendTime = (opts.timestampType ?? this.cfg["message.timestamp.type"]) === "LogAppendTime";
+      return this.enqueue(records, batches, leaderEpoch, true, logAppendTime);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Appends batches replicated from the leader, keeping their offsets and leader epochs (offsets
+   * must not go below the log end; gaps are allowed, as compaction leaves them).
+   */
+  appendAsFollower(records: Uint8Array): Promise<AppendInfo> {
+    try {
+      this.checkOpen();
+      if (records.byteLength === 0) {
+        const e = this._logEndOffset;
+        return Promise.resolve(emptyInfo(e, this._logStartOffset));
+      }
+      const batches = this.validate(records, false);
+      return this.enqueue(records, batches, -1, false, false);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.state !== "open") throw new StorageError("LOG_CLOSED", `log ${this.key} is closed`);
+  }
+
+  private validate(records: Uint8Array, asLeader: boolean): BatchPosition[] {
+    const out: BatchPosition[] = [];
+    try {
+      let prevLast = -1n;
       for (const b of iterateBatches(records, { verifyCrc: true })) {
-        if (batchTotalBytes(b.header) > this.config["max.message.bytes"]) {
+        const h = b.header;
+        const bytes = batchTotalBytes(h);
+        if (asLeader && bytes > this.cfg["max.message.bytes"]) {
           throw new StorageError(
             "MESSAGE_TOO_LARGE",
-            `batch of ${batchTotalBytes(b.header)} bytes exceeds max.message.bytes ${this.config["max.message.bytes"]}`,
+            `batch of ${bytes} bytes exceeds max.message.bytes ${this.cfg["max.message.bytes"]}`,
           );
         }
-        if (b.header.recordCount <= 0 || b.header.lastOffsetDelta !== b.header.recordCount - 1) {
+        if (asLeader && (h.recordCount <= 0 || h.lastOffsetDelta !== h.recordCount - 1)) {
           throw new StorageError(
             "INVALID_RECORD",
-            `batch record count ${b.header.recordCount} does not match its offsets`,
+            `batch ${out.length}: record count ${h.recordCount} does not match last offset delta ${h.lastOffsetDelta}`,
           );
         }
+        if (!asLeader && (h.lastOffsetDelta < 0 || h.baseOffset <= prevLast)) {
+          throw new StorageError(
+            "INVALID_RECORD",
+            `batch ${out.length}: offsets ${h.baseOffset}..${lastOffsetOf(h)} out of order`,
+          );
+        }
+        prevLast = lastOffsetOf(h);
         out.push(b);
       }
     } catch (e) {
       if (e instanceof StorageError) throw e;
-      if (e instanceof RecordsError) throw new StorageError("CORRUPT_MESSAGE", e.message, { cause: e });
+      if (e instanceof RecordsError) {
+        const code = e.kafkaError === "INVALID_RECORD" ? "INVALID_RECORD" : "CORRUPT_MESSAGE";
+        throw new StorageError(code, e.message, { cause: e });
+      }
       throw e;
     }
-    if (out.length === 0) throw new StorageError("CORRUPT_MESSAGE", "no record batch in the append");
+    if (out.length === 0) throw new StorageError("INVALID_RECORD", "the append holds no record batch");
     return out;
   }
 
-  private async appendValidated(
+  private enqueue(
     records: Uint8Array,
-    batches: BatchLocation[],
+    batches: BatchPosition[],
     leaderEpoch: number,
-    assignOffsets: boolean,
+    asLeader: boolean,
+    logAppendTime: boolean,
   ): Promise<AppendInfo> {
-    const info = await this.exclusive(async () => {
-      const now = BigInt(this.clock.nowMs());
-      const logAppendTime = this.config["message.timestamp.type"] === "LogAppendTime";
-      let next = this.logEndOffset;
-      for (const b of batches) {
-        if (assignOffsets) {
-          patchBaseOffset(records, b.position, next);
-          patchPartitionLeaderEpoch(records, b.position, leaderEpoch);
-          b.header.baseOffset = next;
-          b.header.partitionLeaderEpoch = leaderEpoch;
-          if (logAppendTime && !isControlBatch(b.header.attributes)) {
-            setLogAppendTime(records, b.position, now);
-            b.header.maxTimestamp = now;
-          }
-        } else if (b.header.baseOffset < next) {
-          throw new StorageError("INVALID_RECORD", `follower batch offset ${b.header.baseOffset} is below ${next}`);
+    let recordCount = 0;
+    for (const b of batches) recordCount += b.header.recordCount;
+    return new Promise<AppendInfo>((resolve, reject) => {
+      this.queue.push({ records, batches, leaderEpoch, asLeader, logAppendTime, recordCount, resolve, reject });
+      this.scheduleWrite();
+    });
+  }
+
+  private scheduleWrite(): void {
+    if (this.writeScheduled) return;
+    this.writeScheduled = true;
+    void this.mutex.run(async () => {
+      this.writeScheduled = false;
+      await this.writeRound();
+      // Later appends go to the back of the mutex queue, behind truncations and swaps already waiting.
+      if (this.queue.length > 0) this.scheduleWrite();
+    });
+  }
+
+  /** Takes queued appends and writes them, rolling segments as needed. Runs under the mutex. */
+  private async writeRound(): Promise<void> {
+    const items = this.takeQueued();
+    if (this.state !== "open") {
+      for (const it of items) it.reject(new StorageError("LOG_CLOSED", `log ${this.key} is closed`));
+      return;
+    }
+    try {
+      await this.repairIfNeeded();
+    } catch (e) {
+      for (const it of items) it.reject(e);
+      return;
+    }
+    let i = 0;
+    while (i < items.length) {
+      const run: QueuedAppend[] = [];
+      let runBytes = 0;
+      let next = this._logEndOffset;
+      for (; i < items.length; i++) {
+        const it = items[i]!;
+        const first = it.asLeader ? next : it.batches[0]!.header.baseOffset;
+        if (!it.asLeader && first < next) {
+          it.reject(new StorageError("INVALID_RECORD", `follower batch at ${first} is below the log end ${next}`));
+          continue;
         }
-        next = lastOffsetOf(b.header) + 1n;
+        const last = it.asLeader ? next + BigInt(it.recordCount) - 1n : lastOffsetOf(it.batches.at(-1)!.header);
+        const maxTs = maxTimestampOf(it);
+        if (run.length === 0) {
+          try {
+            await this.maybeRoll(it.records.byteLength, maxTs, first, last);
+          } catch (e) {
+            it.reject(e);
+            continue;
+          }
+        } else if (this.shouldRoll(runBytes + it.records.byteLength, maxTs, last)) break;
+        run.push(it);
+        runBytes += it.records.byteLength;
+        next = last + 1n;
       }
-      const total = records.byteLength;
-      await this.maybeRoll(total, batches[0]!.header.baseOffset);
-      const first = batches[0]!.header.baseOffset;
-      await this.active.append([records], batches);
-      this.logEndOffset = next;
-      if (assignOffsets && leaderEpoch >= 0) await this.leaderEpochCache.assign(leaderEpoch, first);
-      if (!assignOffsets) {
-        for (const b of batches) await this.leaderEpochCache.assign(b.header.partitionLeaderEpoch, b.header.baseOffset);
+      if (run.length > 0) await this.writeRun(run);
+    }
+  }
+
+  private takeQueued(): QueuedAppend[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.records.byteLength <= WRITE_ROUND_BYTES_MAX)) {
+      bytes += this.queue[n]!.records.byteLength;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  /** Assigns offsets, stamps, writes one run of appends into the active segment, and queues their acks. */
+  private async writeRun(run: QueuedAppend[]): Promise<void> {
+    const now = BigInt(this.clock.nowMs());
+    const appended: AppendedBatch[] = [];
+    const infos: AppendInfo[] = [];
+    let next = this._logEndOffset;
+    let inWrite = 0;
+    for (const it of run) {
+      const base = it.asLeader ? next : it.batches[0]!.header.baseOffset;
+      for (const b of it.batches) {
+        const h = b.header;
+        if (it.asLeader) {
+          patchBaseOffset(it.records, b.position, next);
+          patchPartitionLeaderEpoch(it.records, b.position, it.leaderEpoch);
+          h.baseOffset = next;
+          h.partitionLeaderEpoch = it.leaderEpoch;
+          if (it.logAppendTime && !isControlBatch(h.attributes)) {
+            setLogAppendTime(it.records, b.position, now);
+            h.maxTimestamp = now;
+            h.attributes |= 0x08;
+          }
+        }
+        if (this.leaderEpochCache.needsAssign(h.partitionLeaderEpoch, h.baseOffset)) {
+          try {
+            await this.leaderEpochCache.assign(h.partitionLeaderEpoch, h.baseOffset);
+          } catch (e) {
+            const err = ioError(`cannot write the leader epoch checkpoint of ${this.key}`, e);
+            for (const r of run) r.reject(err);
+            return;
+          }
+        }
+        appended.push({ header: h, offsetInWrite: inWrite + b.position });
+        next = lastOffsetOf(h) + 1n;
       }
-      let count = 0;
-      for (const b of batches) count += b.header.recordCount;
-      this.unflushedMessages += count;
-      return {
-        baseOffset: first,
+      inWrite += it.records.byteLength;
+      infos.push({
+        baseOffset: base,
         lastOffset: next - 1n,
-        logAppendTimeMs: logAppendTime ? now : -1n,
-        logStartOffset: this.logStartOffset,
+        logAppendTimeMs: it.logAppendTime ? now : -1n,
+        logStartOffset: this._logStartOffset,
         logEndOffset: next,
-        batches,
-      };
-    });
-    if (this.config["fsync.before.ack"]) await this.syncGrouped();
-    else if (this.unflushedMessages >= this.config["flush.messages"]) await this.flush();
-    this.emit("append", info);
-    return info;
+        batches: it.batches,
+      });
+    }
+    const seg = this.active;
+    try {
+      await seg.append(
+        run.map((it) => it.records),
+        appended,
+      );
+    } catch (e) {
+      for (const it of run) it.reject(e);
+      return;
+    }
+    this.unsynced.add(seg);
+    let count = 0;
+    for (let k = 0; k < run.length; k++) {
+      const it = run[k]!;
+      const info = infos[k]!;
+      this.tailCache?.add(it.records, info.baseOffset, info.logEndOffset);
+      count += it.recordCount;
+    }
+    this._logEndOffset = next;
+    this.setHint(next, seg, seg.size);
+    this.unflushedMessages += count;
+    const flushByCount = this.unflushedMessages >= this.cfg["flush.messages"];
+    const needsSync = this.cfg["fsync.before.ack"] || flushByCount;
+    for (let k = 0; k < run.length; k++) {
+      const it = run[k]!;
+      this.acks.push({ info: infos[k]!, needsSync, resolve: it.resolve, reject: it.reject });
+    }
+    this.processAcks();
+    if (needsSync) this.requestSync();
   }
 
-  private async maybeRoll(incomingBytes: number, nextOffset: bigint): Promise<void> {
+  private shouldRoll(incomingBytes: number, incomingMaxTimestamp: bigint, lastOffset: bigint): boolean {
     const a = this.active;
-    if (a.isEmpty) return;
-    const full = a.size + incomingBytes > this.config["segment.bytes"];
-    const old = this.clock.nowMs() - a.createdMs > this.config["segment.ms"];
-    if (full || old || a.indexFull) await this.roll(nextOffset);
+    if (a.isEmpty) return false;
+    if (a.size + incomingBytes > this.cfg["segment.bytes"]) return true;
+    if (a.indexFull || !a.canHold(lastOffset)) return true;
+    // segment.ms counts from the first batch's timestamp when there is one (Kafka), else from creation.
+    const waited =
+      a.firstBatchTimestamp >= 0n && incomingMaxTimestamp >= 0n
+        ? Number(incomingMaxTimestamp - a.firstBatchTimestamp)
+        : this.clock.nowMs() - a.createdMs;
+    return waited > this.cfg["segment.ms"];
   }
 
-  /** Starts a new active segment at `nextOffset` (the log end offset). */
-  private async roll(nextOffset: bigint): Promise<void> {
-    const sealed = this.active;
-    this.segments.push(await this.openSegment(nextOffset));
-    this.unsyncedSealed.push(sealed);
+  private async maybeRoll(
+    incomingBytes: number,
+    incomingMaxTimestamp: bigint,
+    firstOffset: bigint,
+    lastOffset: bigint,
+  ): Promise<void> {
+    const a = this.active;
+    if (a.isEmpty && a.baseOffset === firstOffset) return;
+    if (a.isEmpty && a.baseOffset !== firstOffset) {
+      // An empty active segment not starting at the next offset (a follower's gap): start afresh there.
+      await this.replaceEmptyActive(firstOffset);
+      return;
+    }
+    if (this.shouldRoll(incomingBytes, incomingMaxTimestamp, lastOffset) || firstOffset - a.baseOffset > 2n ** 31n - 1n)
+      await this.roll(firstOffset);
   }
 
-  /** Forces a roll (tests, and retention of an expired active segment). */
+  private async replaceEmptyActive(base: bigint): Promise<void> {
+    const old = this.active;
+    const seg = await LogSegment.create(this.disk, this.dir, base, this.segmentOptions, this.clock.nowMs());
+    this.segments = [...this.segments.slice(0, -1), seg];
+    this.unsynced.delete(old);
+    await old.markDeleted();
+  }
+
+  /** Starts a new active segment at `base`; the old one is sealed and flushed in the background. */
+  private async roll(base: bigint): Promise<void> {
+    const old = this.active;
+    const seg = await LogSegment.create(this.disk, this.dir, base, this.segmentOptions, this.clock.nowMs());
+    old.seal();
+    old.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
+    this.segments = [...this.segments, seg];
+    this.indexMemory?.loaded_(old);
+    // Kafka flushes the rolled segment asynchronously and moves the recovery point past it.
+    void this.flushTo(base).catch((e) => this.emit("backgroundError", e));
+  }
+
+  /** Forces a roll (tests, tools). */
   rollNow(): Promise<void> {
-    return this.exclusive(async () => {
-      if (!this.active.isEmpty) await this.roll(this.logEndOffset);
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      if (!this.active.isEmpty) await this.roll(this._logEndOffset);
     });
   }
 
-  /** Group commit: resolves after a sync that started after the caller's write. */
-  private syncGrouped(): Promise<void> {
-    if (this.pendingSync) return this.pendingSync;
-    const run = async (): Promise<void> => {
-      await this.runningSync?.catch(() => {});
-      this.pendingSync = null;
-      const sealed = this.unsyncedSealed.splice(0);
-      const active = this.active;
-      const current = (async () => {
-        for (const s of sealed) await s.sync();
-        await active.sync();
-      })();
-      this.runningSync = current;
-      try {
-        await current;
+  // ---- acknowledgement and fsync ------------------------------------------------------------------
+
+  private processAcks(): void {
+    while (this.acks.length > 0) {
+      const head = this.acks[0]!;
+      if (head.needsSync && this.durableEnd < head.info.logEndOffset) return;
+      this.acks.shift();
+      if (head.info.logEndOffset > this.ackedEnd) this.ackedEnd = head.info.logEndOffset;
+      head.resolve(head.info);
+      this.emit("append", head.info);
+    }
+  }
+
+  private syncNeeded(): boolean {
+    for (const a of this.acks) if (a.needsSync && a.info.logEndOffset > this.durableEnd) return true;
+    for (const w of this.syncWaiters) if (w.round > this.syncRoundDone) return true;
+    return false;
+  }
+
+  /** Starts the group-commit loop if it is not running; it re-checks for new work after each fsync. */
+  private requestSync(): void {
+    if (this.syncing) return;
+    this.syncing = true;
+    void this.syncLoop();
+  }
+
+  private async syncLoop(): Promise<void> {
+    try {
+      while (this.syncNeeded()) {
+        const target = this._logEndOffset;
+        const round = ++this.syncRoundsStarted;
+        const segs = [...this.unsynced].filter((s) => s.acquire());
+        try {
+          for (const s of segs) {
+            s.unsynced = false;
+            await s.fsync();
+          }
+        } catch (e) {
+          for (const s of segs) s.unsynced = true;
+          this.onSyncFailure(e);
+          return;
+        } finally {
+          for (const s of segs) s.release();
+        }
+        for (const s of segs) if (!s.unsynced) this.unsynced.delete(s);
+        if (target > this.durableEnd) this.durableEnd = target;
+        this.syncRoundDone = round;
         this.unflushedMessages = 0;
         this.lastFlushMs = this.clock.nowMs();
-      } finally {
-        if (this.runningSync === current) this.runningSync = null;
+        this.processAcks();
+        this.settleSyncWaiters(null);
       }
-    };
-    const p = run();
-    this.pendingSync = p;
-    return p;
-  }
-
-  /** fsyncs everything written so far. */
-  flush(): Promise<void> {
-    return this.syncGrouped();
-  }
-
-  /** Flushes when flush.ms has passed since the last flush (called by the LogManager's scheduler). */
-  async maybeFlushByTime(): Promise<void> {
-    if (this.unflushedMessages > 0 && this.clock.nowMs() - this.lastFlushMs >= this.config["flush.ms"])
-      await this.flush();
-  }
-
-  // ---- read -------------------------------------------------------------------------------------
-
-  async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
-    const maxOffset = opts.maxOffset ?? this.logEndOffset;
-    if (fetchOffset < this.logStartOffset || fetchOffset > this.logEndOffset) {
-      throw new OffsetOutOfRangeError(fetchOffset, this.logStartOffset, this.logEndOffset);
-    }
-    if (fetchOffset >= maxOffset || fetchOffset === this.logEndOffset)
-      return { records: Buffer.alloc(0), firstOffset: null };
-    const segments = this.segments;
-    let i = segments.length - 1;
-    while (i > 0 && segments[i]!.baseOffset > fetchOffset) i--;
-    for (; i < segments.length; i++) {
-      const seg = segments[i]!;
-      const limit = seg.size;
-      const start = await seg.findBatch(fetchOffset, limit);
-      if (start === null) continue;
-      if (start.header.baseOffset >= maxOffset) break;
-      let end = start.position;
-      let first = true;
-      await seg.scan(start.position, limit, (b) => {
-        const size = batchTotalBytes(b.header);
-        if (b.header.baseOffset >= maxOffset) return false;
-        if (!(first && (opts.minOneMessage ?? true)) && end - start.position + size > maxBytes) return false;
-        if (first && !(opts.minOneMessage ?? true) && size > maxBytes) return false;
-        end += size;
-        first = false;
-        return true;
-      });
-      if (end === start.position) return { records: Buffer.alloc(0), firstOffset: null };
-      const records = await seg.readAt(start.position, end - start.position);
-      return { records, firstOffset: start.header.baseOffset };
-    }
-    return { records: Buffer.alloc(0), firstOffset: null };
-  }
-
-  /** Verifies every batch of the log (CRC, lengths); throws CORRUPT_MESSAGE at the first bad one. */
-  async verify(): Promise<void> {
-    for (const seg of this.segments) {
-      const bytes = await seg.readAt(0, seg.size);
-      try {
-        for (const _ of iterateBatches(bytes, { verifyCrc: true })) {
-          // iterating checks each batch
-        }
-      } catch (e) {
-        throw new StorageError("CORRUPT_MESSAGE", `segment ${seg.baseOffset}: ${(e as Error).message}`, { cause: e });
-      }
+    } finally {
+      this.syncing = false;
     }
   }
 
-  /** ListOffsets semantics. Returns null when no record qualifies. */
-  async offsetForTimestamp(ts: bigint | "earliest" | "latest" | "maxTimestamp"): Promise<TimestampLookup | null> {
-    const epochOf = (offset: bigint): number => {
-      let e = -1;
-      for (const x of this.leaderEpochCache.list()) if (x.startOffset <= offset) e = x.epoch;
-      return e;
-    };
-    if (ts === "earliest")
-      return { offset: this.logStartOffset, timestamp: -1n, leaderEpoch: epochOf(this.logStartOffset) };
-    if (ts === "latest")
-      return { offset: this.logEndOffset, timestamp: -1n, leaderEpoch: this.leaderEpochCache.latestEpoch() };
-    if (ts === "maxTimestamp") {
-      let best: LogSegment | null = null;
-      for (const s of this.segments) if (!s.isEmpty && (best === null || s.maxTimestamp >= best.maxTimestamp)) best = s;
-      if (best === null) return null;
-      return {
-        offset: best.offsetOfMaxTimestamp,
-        timestamp: best.maxTimestamp,
-        leaderEpoch: epochOf(best.offsetOfMaxTimestamp),
-      };
-    }
-    for (const seg of this.segments) {
-      if (seg.isEmpty || seg.maxTimestamp < ts) continue;
-      let hit: BatchLocation | null = null;
-      await seg.scan(seg.timeSearchStart(ts), seg.size, (b) => {
-        if (b.header.maxTimestamp >= ts && lastOffsetOf(b.header) >= this.logStartOffset) {
-          hit = b;
-          return false;
-        }
-        return true;
-      });
-      if (hit === null) continue;
-      const h = (hit as BatchLocation).header;
-      const bytes = await seg.readAt((hit as BatchLocation).position, batchTotalBytes(h));
-      const parsed = parseRecordBatch(bytes, 0);
-      for (const r of parsed.records) {
-        if (r.timestamp >= ts && r.offset >= this.logStartOffset) {
-          return { offset: r.offset, timestamp: r.timestamp, leaderEpoch: h.partitionLeaderEpoch };
-        }
-      }
-    }
-    return null;
-  }
-
-  // ---- offsets ----------------------------------------------------------------------------------
-
-  async updateHighWatermark(hw: bigint): Promise<void> {
-    const clamped = hw > this.logEndOffset ? this.logEndOffset : hw < this.logStartOffset ? this.logStartOffset : hw;
-    if (clamped === this.highWatermark) return;
-    this.highWatermark = clamped;
-    this.emit("highWatermark", clamped);
-  }
-
-  /** DeleteRecords: moves the log start offset forward (not past the high watermark). */
-  deleteRecordsBefore(offset: bigint): Promise<bigint> {
-    return this.exclusive(async () => {
-      if (offset > this.highWatermark) throw new OffsetOutOfRangeError(offset, this.logStartOffset, this.highWatermark);
-      if (offset <= this.logStartOffset) return this.logStartOffset;
-      this.logStartOffset = offset;
-      await this.deleteSegmentsBelowStart();
-      await this.writeStateCheckpoint();
-      await this.leaderEpochCache.truncateFromStart(offset);
-      return this.logStartOffset;
-    });
-  }
-
-  private async deleteSegmentsBelowStart(): Promise<void> {
-    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= this.logStartOffset) {
-      const seg = this.segments.shift()!;
-      await seg.delete();
+  private settleSyncWaiters(error: unknown): void {
+    for (let i = this.syncWaiters.length - 1; i >= 0; i--) {
+      const w = this.syncWaiters[i]!;
+      if (error !== null) w.reject(error);
+      else if (w.round <= this.syncRoundDone) w.resolve();
+      else continue;
+      this.syncWaiters.splice(i, 1);
     }
   }
 
-  /** Removes everything at and after `offset` (a follower after failover). */
-  truncateTo(offset: bigint): Promise<void> {
-    return this.exclusive(async () => {
-      if (offset >= this.logEndOffset) return;
-      const target = offset < this.logStartOffset ? this.logStartOffset : offset;
-      while (this.segments.length > 1 && this.active.baseOffset >= target) {
-        const seg = this.segments.pop()!;
-        await seg.delete();
-      }
-      if (this.active.baseOffset >= target) {
-        // Everything goes: start afresh at the target.
-        const seg = this.segments.pop()!;
-        await seg.delete();
-        this.segments.push(await this.openSegment(target));
-        this.logEndOffset = target;
-      } else {
-        await this.active.truncateTo(target);
-        this.logEndOffset = this.active.isEmpty ? this.active.baseOffset : this.active.nextOffset;
-      }
-      if (this.highWatermark > this.logEndOffset) this.highWatermark = this.logEndOffset;
-      await this.leaderEpochCache.truncateFromEnd(this.logEndOffset);
-      this.emit("truncate", this.logEndOffset);
-    });
+  /**
+   * An fsync failed: nothing after durableEnd can be trusted to be on disk. Every unacknowledged
+   * append is rejected, and the log is cut back to the end of the acknowledged ones before the
+   * next write (so a retried append cannot leave a duplicate behind).
+   */
+  private onSyncFailure(cause: unknown): void {
+    const err = ioError(`fsync of log ${this.key} failed`, cause);
+    const pending = this.acks.splice(0);
+    for (const a of pending) a.reject(err);
+    this.settleSyncWaiters(err);
+    if (pending.length > 0) {
+      this.repairNeeded = true;
+      void this.mutex.run(() => this.repairIfNeeded()).catch((e) => this.emit("backgroundError", e));
+    }
   }
 
-  // ---- retention and compaction -----------------------------------------------------------------
+  private async repairIfNeeded(): Promise<void> {
+    if (!this.repairNeeded) return;
+    await this.truncateLocked(this.ackedEnd);
+    this.repairNeeded = false;
+  }
 
-  /** Deletes whole sealed segments past retention.ms / retention.bytes. Returns how many. */
-  applyRetention(): Promise<number> {
-    return this.exclusive(async () => {
-      if (!deletes(this.config)) return 0;
-      const now = BigInt(this.clock.nowMs());
-      const retentionMs = BigInt(this.config["retention.ms"]);
-      const retentionBytes = this.config["retention.bytes"];
-      let size = this.sizeBytes;
-      let deleted = 0;
-      while (this.segments.length > 1) {
-        const seg = this.segments[0]!;
-        // Only data below the high watermark may go.
-        if (seg.nextOffset > this.highWatermark) break;
-        const ts = seg.maxTimestamp >= 0n ? seg.maxTimestamp : BigInt(seg.createdMs);
-        const expired = retentionMs >= 0n && now - ts > retentionMs;
-        const oversize = retentionBytes >= 0 && size - seg.size >= retentionBytes;
-        if (!expired && !oversize) break;
-        this.segments.shift();
-        size -= seg.size;
-        await seg.delete();
-        deleted++;
-      }
-      if (deleted > 0) {
-        const base = this.segments[0]!.baseOffset;
-        if (base > this.logStartOffset) this.logStartOffset = base;
-        await this.writeStateCheckpoint();
-        await this.leaderEpochCache.truncateFromStart(this.logStartOffset);
-      }
-      return deleted;
+  /** Resolves after an fsync round that started after the call (group-committed with appends). */
+  private syncAll(): Promise<void> {
+    if (this.unsynced.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.syncWaiters.push({ round: this.syncRoundsStarted + 1, resolve, reject });
+      this.requestSync();
     });
   }
 
   /**
-   * Compacts sealed segments: keeps the latest record per key (the active segment's keys count but
-   * it is never rewritten), drops tombstones older than delete.retention.ms, keeps offsets. Batches
-   * are rewritten with their surviving records, original offsets and producer fields; a rewritten
-   * segment replaces the original through a rename. Returns the records removed.
+   * fsyncs everything written so far, writes the indexes of sealed segments, and moves the
+   * recovery point to the log end as it was when called.
    */
-  compact(): Promise<number> {
-    return this.exclusive(async () => {
-      if (!compacted(this.config) || this.segments.length < 2) return 0;
-      const now = BigInt(this.clock.nowMs());
-      const lagMs = BigInt(this.config["min.compaction.lag.ms"]);
-      const latest = new Map<string, bigint>();
-      const parsedBySeg: { seg: LogSegment; batches: ReturnType<typeof parseRecordBatch>[] }[] = [];
-      for (const seg of this.segments) {
-        const bytes = await seg.readAt(0, seg.size);
-        const batches: ReturnType<typeof parseRecordBatch>[] = [];
-        for (const { position } of iterateBatches(bytes)) {
-          const p = parseRecordBatch(bytes, position);
-          batches.push(p);
-          if (isControlBatch(p.header.attributes)) continue;
-          for (const r of p.records) if (r.key !== null) latest.set(Buffer.from(r.key).toString("base64"), r.offset);
-        }
-        parsedBySeg.push({ seg, batches });
+  async flush(): Promise<void> {
+    await this.flushTo(this._logEndOffset);
+  }
+
+  /** Kafka's flushUptoOffsetExclusive: makes segments below `offset` durable (data and indexes). */
+  private async flushTo(offset: bigint): Promise<void> {
+    if (offset <= this.recoveryPoint) return;
+    const generation = this.generation;
+    await this.syncAll();
+    for (const seg of this.segments) {
+      if (seg.baseOffset >= offset || !seg.sealed || seg.indexesPersisted) continue;
+      if (!seg.acquire()) continue;
+      try {
+        await seg.persistIndexes();
+        await seg.txnIndex.fsync();
+      } finally {
+        seg.release();
       }
-      let removed = 0;
-      const tombstoneLimit = now - BigInt(this.config["delete.retention.ms"]);
-      for (const { seg, batches } of parsedBySeg.slice(0, -1)) {
-        if (seg.nextOffset > this.highWatermark) break;
-        if (lagMs > 0n && seg.maxTimestamp > now - lagMs) break;
-        const out: Buffer[] = [];
-        let segRemoved = 0;
-        for (const p of batches) {
-          if (isControlBatch(p.header.attributes)) {
-            out.push(rebuild(p.header, p.records));
-            continue;
-          }
-          const keep = p.records.filter((r) => {
-            if (r.key === null) return true;
-            if (latest.get(Buffer.from(r.key).toString("base64")) !== r.offset) return false;
-            return !(r.value === null && p.header.maxTimestamp < tombstoneLimit);
-          });
-          segRemoved += p.records.length - keep.length;
-          if (keep.length > 0) out.push(rebuild(p.header, keep));
-        }
-        if (segRemoved === 0) continue;
-        removed += segRemoved;
-        const cleaned = join(this.dir, `${segmentFileName(seg.baseOffset, ".log")}.cleaned`);
-        await this.disk.writeFileAtomic(cleaned, Buffer.concat(out));
-        await seg.replaceWith(cleaned);
+    }
+    if (generation === this.generation && offset > this.recoveryPoint) {
+      this.recoveryPoint = offset > this._logEndOffset ? this._logEndOffset : offset;
+      this.dirState.maps.recoveryPoints.set(this.key, this.recoveryPoint);
+    }
+  }
+
+  /** Flushes when flush.ms has passed since the last flush and data is unflushed (LogManager scheduler). */
+  async maybeFlushByTime(): Promise<void> {
+    if (this.state !== "open") return;
+    if (this.unsynced.size === 0 && this.recoveryPoint >= this._logEndOffset) return;
+    if (this.clock.nowMs() - this.lastFlushMs >= this.cfg["flush.ms"]) await this.flush();
+  }
+
+  // ---- read ---------------------------------------------------------------------------------------
+
+  /**
+   * Whole batches from the one holding `fetchOffset`, up to `maxBytes` (the first batch even if
+   * larger, unless minOneMessage is false), stopping before any batch that reaches `maxOffset`
+   * (the high watermark or LSO; default the log end). Throws OffsetOutOfRangeError outside
+   * [logStartOffset, logEndOffset], and CORRUPT_MESSAGE when the first batch found is corrupt.
+   */
+  async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    const minOneMessage = opts.minOneMessage ?? true;
+    for (let attempt = 0; ; attempt++) {
+      if (this.state === "closed") throw new StorageError("LOG_CLOSED", `log ${this.key} is closed`);
+      const start = this._logStartOffset;
+      const end = this._logEndOffset;
+      if (fetchOffset < start || fetchOffset > end) throw new OffsetOutOfRangeError(fetchOffset, start, end);
+      const maxOffset = opts.maxOffset !== undefined && opts.maxOffset < end ? opts.maxOffset : end;
+      if (fetchOffset >= maxOffset) return { records: Buffer.alloc(0) };
+      const cached = this.tailCache?.read(fetchOffset, maxBytes, maxOffset, minOneMessage);
+      if (cached) return result(cached.records, cached.firstOffset);
+      const generation = this.generation;
+      const r = await this.readSegments(fetchOffset, maxBytes, maxOffset, minOneMessage);
+      if (r !== "retry" && generation === this.generation) return r;
+      if (attempt >= 3)
+        throw new StorageError("KAFKA_STORAGE_ERROR", `read of ${this.key} kept racing with truncation`);
+    }
+  }
+
+  private async readSegments(
+    fetchOffset: bigint,
+    maxBytes: number,
+    maxOffset: bigint,
+    minOneMessage: boolean,
+  ): Promise<ReadResult | "retry"> {
+    const segs = this.segments;
+    for (let i = floorSegment(segs, fetchOffset); i < segs.length; i++) {
+      const seg = segs[i]!;
+      if (seg.baseOffset >= maxOffset) break;
+      if (!seg.acquire()) return "retry";
+      let r: Awaited<ReturnType<LogSegment["read"]>>;
+      try {
+        r = await seg.read({
+          fetchOffset,
+          maxBytes,
+          maxOffset,
+          minOneMessage,
+          startPosition: this.hintFor(seg, fetchOffset),
+        });
+      } finally {
+        seg.release();
       }
-      return removed;
+      if (seg.sealed) this.indexMemory?.touch(seg);
+      if (r === null) continue;
+      if (r.records.length === 0) return { records: r.records };
+      this.setHint(r.nextOffset, seg, r.endPosition);
+      return result(r.records, r.firstOffset);
+    }
+    return { records: Buffer.alloc(0) };
+  }
+
+  private hintFor(seg: LogSegment, offset: bigint): number | null {
+    const h = this.hints.get(offset);
+    if (!h || h.seg !== seg || h.generation !== seg.generation || h.position > seg.size) return null;
+    return h.position;
+  }
+
+  private setHint(offset: bigint, seg: LogSegment, position: number): void {
+    this.hints.delete(offset);
+    this.hints.set(offset, { seg, generation: seg.generation, position });
+    if (this.hints.size > HINTS_MAX) this.hints.delete(this.hints.keys().next().value!);
+  }
+
+  /**
+   * Checks every batch of the log (structure, CRC, offsets increasing) with bounded reads; throws
+   * CORRUPT_MESSAGE naming the segment and position of the first bad one.
+   */
+  async verify(): Promise<void> {
+    for (const seg of this.segments) {
+      if (!seg.acquire()) continue;
+      try {
+        await seg.verify();
+      } finally {
+        seg.release();
+      }
+    }
+  }
+
+  // ---- timestamps ---------------------------------------------------------------------------------
+
+  /**
+   * ListOffsets: 'earliest' → log start offset; 'latest' → log end offset; 'maxTimestamp' → the
+   * record with the largest timestamp; a timestamp T → the first record with timestamp ≥ T. Null
+   * when no record qualifies.
+   */
+  async offsetForTimestamp(ts: bigint | "earliest" | "latest" | "maxTimestamp"): Promise<TimestampLookup | null> {
+    if (ts === "earliest") {
+      const offset = this._logStartOffset;
+      return { offset, timestamp: -1n, leaderEpoch: this.leaderEpochCache.epochForOffset(offset) };
+    }
+    if (ts === "latest")
+      return { offset: this._logEndOffset, timestamp: -1n, leaderEpoch: this.leaderEpochCache.latestEpoch() };
+    const segs = this.segments;
+    if (ts === "maxTimestamp") {
+      let best: LogSegment | null = null;
+      for (const s of segs)
+        if (!s.isEmpty && s.maxTimestamp >= 0n && (best === null || s.maxTimestamp > best.maxTimestamp)) best = s;
+      if (best === null) return null;
+      const seg = best;
+      return this.withSegment(seg, async () => {
+        const loc = await seg.batchOfMaxTimestamp();
+        if (loc === null) return null;
+        return this.recordAtTimestamp(seg, loc, seg.maxTimestamp, (t) => t === seg.maxTimestamp);
+      });
+    }
+    const start = this._logStartOffset;
+    for (const seg of segs) {
+      if (seg.isEmpty || seg.maxTimestamp < ts || seg.nextOffset <= start) continue;
+      const found = await this.withSegment(seg, async () => {
+        const loc = await seg.findBatchByTimestamp(ts, start);
+        if (loc === null) return null;
+        return this.recordAtTimestamp(seg, loc, ts, (t) => t >= ts);
+      });
+      if (found) return found;
+    }
+    return null;
+  }
+
+  private async withSegment<T>(seg: LogSegment, fn: () => Promise<T | null>): Promise<T | null> {
+    if (!seg.acquire()) return null;
+    try {
+      return await fn();
+    } finally {
+      seg.release();
+    }
+  }
+
+  /** The first record of the batch at `loc` (at or above the log start) whose timestamp matches. */
+  private async recordAtTimestamp(
+    seg: LogSegment,
+    loc: BatchLocation,
+    ts: bigint,
+    matches: (t: bigint) => boolean,
+  ): Promise<TimestampLookup | null> {
+    const h = loc.header;
+    const bytes = await seg.readAt(loc.position, batchTotalBytes(h));
+    let parsed: ReturnType<typeof parseRecordBatch>;
+    try {
+      parsed = parseRecordBatch(bytes, 0, {
+        maxDecompressedBytes: Math.max(64 * 1024 * 1024, this.cfg["max.message.bytes"] * 4),
+      });
+    } catch (e) {
+      throw new StorageError(
+        "CORRUPT_MESSAGE",
+        `batch at offset ${h.baseOffset} of ${this.key}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    for (const r of parsed.records) {
+      if (r.offset >= this._logStartOffset && matches(r.timestamp)) {
+        return { offset: r.offset, timestamp: r.timestamp, leaderEpoch: h.partitionLeaderEpoch };
+      }
+    }
+    // Under LogAppendTime the batch's maxTimestamp is every record's timestamp; otherwise the
+    // header promised a record that is not there (a compacted batch keeps its old maxTimestamp).
+    void ts;
+    return null;
+  }
+
+  // ---- offsets ------------------------------------------------------------------------------------
+
+  /**
+   * Sets the high watermark (clamped to [logStartOffset, end of acknowledged appends]); emits
+   * "highWatermark" when it moves, which wakes fetch long-polls.
+   */
+  async updateHighWatermark(hw: bigint): Promise<bigint> {
+    const clamped = clamp(
+      hw,
+      this._logStartOffset,
+      this.ackedEnd < this._logEndOffset ? this.ackedEnd : this._logEndOffset,
+    );
+    if (clamped !== this._highWatermark) {
+      this._highWatermark = clamped;
+      this.dirState.maps.highWatermarks.set(this.key, clamped);
+      this.emit("highWatermark", clamped);
+    }
+    return this._highWatermark;
+  }
+
+  /**
+   * DeleteRecords: moves the log start offset to `offset` (at most the high watermark) and deletes
+   * the segments wholly below it. The new log start offset is checkpointed before this resolves.
+   */
+  deleteRecordsBefore(offset: bigint): Promise<bigint> {
+    return this.mutex
+      .run(async () => {
+        this.checkOpen();
+        if (offset > this._highWatermark || offset < 0n)
+          throw new OffsetOutOfRangeError(offset, this._logStartOffset, this._highWatermark);
+        if (offset <= this._logStartOffset) return [] as LogSegment[];
+        this.setLogStartOffset(offset);
+        return this.detachSegmentsBelowStart();
+      })
+      .then(async (removed) => {
+        await this.afterLogStartMoved(removed);
+        return this._logStartOffset;
+      });
+  }
+
+  private setLogStartOffset(offset: bigint): void {
+    this._logStartOffset = offset;
+    if (this._highWatermark < offset) this._highWatermark = offset;
+    this.dirState.maps.logStartOffsets.set(this.key, offset);
+    this.dirState.maps.highWatermarks.set(this.key, this._highWatermark);
+  }
+
+  /** Removes from the segment list those wholly below the log start offset (under the mutex). */
+  private detachSegmentsBelowStart(): LogSegment[] {
+    let n = 0;
+    while (n + 1 < this.segments.length && this.segments[n + 1]!.baseOffset <= this._logStartOffset) n++;
+    return this.detachOldest(n);
+  }
+
+  private detachOldest(n: number): LogSegment[] {
+    if (n === 0) return [];
+    const removed = this.segments.slice(0, n);
+    this.segments = this.segments.slice(n);
+    for (const s of removed) {
+      this.unsynced.delete(s);
+      this.indexMemory?.forget(s);
+    }
+    return removed;
+  }
+
+  /** Outside the mutex: deletes detached segments and records the new start everywhere it matters. */
+  private async afterLogStartMoved(removed: LogSegment[]): Promise<void> {
+    for (const s of removed) await s.markDeleted();
+    await this.leaderEpochCache.truncateFromStart(this._logStartOffset);
+    await this.deleteSnapshotsBefore(this._logStartOffset);
+    await this.dirState.write("logStartOffsets");
+    await Promise.all(removed.map((s) => s.unlinked));
+  }
+
+  /**
+   * Removes everything at and after `offset` (a follower diverging from a new leader). Below the
+   * log start offset, the log is emptied and restarts at `offset`.
+   */
+  truncateTo(offset: bigint): Promise<void> {
+    return this.mutex.run(async () => {
+      this.checkOpen();
+      await this.truncateLocked(offset);
     });
+  }
+
+  private async truncateLocked(offset: bigint): Promise<void> {
+    if (offset >= this._logEndOffset) return;
+    if (offset < this.segments[0]!.baseOffset || offset < this._logStartOffset) {
+      await this.truncateFullyAndStartAt(offset);
+      return;
+    }
+    let keep = this.segments.length;
+    while (keep > 1 && this.segments[keep - 1]!.baseOffset > offset) keep--;
+    const dropped = this.segments.slice(keep);
+    const last = this.segments[keep - 1]!;
+    this.generation++;
+    this.segments = this.segments.slice(0, keep);
+    for (const s of dropped) {
+      this.unsynced.delete(s);
+      await s.markDeleted();
+    }
+    if (last.sealed) {
+      last.sealed = false;
+      this.indexMemory?.forget(last);
+      last.onIndexesLoaded = null;
+    }
+    await last.truncateTo(offset);
+    this.unsynced.add(last);
+    this.afterTruncation(last.isEmpty ? last.baseOffset : last.nextOffset);
+    await this.leaderEpochCache.truncateFromEnd(this._logEndOffset);
+    await this.deleteSnapshotsAfter(this._logEndOffset);
+    this.emit("truncate", this._logEndOffset);
+  }
+
+  private async truncateFullyAndStartAt(offset: bigint): Promise<void> {
+    this.generation++;
+    const old = this.segments;
+    const seg = await LogSegment.create(this.disk, this.dir, offset, this.segmentOptions, this.clock.nowMs());
+    // The new segment may reuse a name of an old one: rename those away first.
+    for (const s of old) {
+      this.unsynced.delete(s);
+      this.indexMemory?.forget(s);
+      if (s.baseOffset !== offset) await s.markDeleted();
+    }
+    const same = old.find((s) => s.baseOffset === offset);
+    if (same) await same.markDeleted();
+    this.segments = [seg];
+    this._logStartOffset = offset;
+    this.dirState.maps.logStartOffsets.set(this.key, offset);
+    this.afterTruncation(offset);
+    this._highWatermark = offset;
+    await this.leaderEpochCache.clear();
+    await this.deleteSnapshotsAfter(-1n);
+    this.emit("truncate", offset);
+  }
+
+  private afterTruncation(end: bigint): void {
+    this._logEndOffset = end;
+    if (this._highWatermark > end) this._highWatermark = end;
+    if (this.ackedEnd > end) this.ackedEnd = end;
+    if (this.durableEnd > end) this.durableEnd = end;
+    if (this.recoveryPoint > end) this.recoveryPoint = end;
+    const cleanerOffset = this.dirState.maps.cleanerOffsets.get(this.key);
+    if (cleanerOffset !== undefined && cleanerOffset > end) this.dirState.maps.cleanerOffsets.set(this.key, end);
+    this.hints.clear();
+    this.tailCache?.clear();
+    const err = new StorageError(
+      "KAFKA_STORAGE_ERROR",
+      `log ${this.key} was truncated to ${end} before the append was acknowledged`,
+    );
+    for (let i = this.acks.length - 1; i >= 0; i--) {
+      if (this.acks[i]!.info.logEndOffset <= end) break;
+      this.acks.splice(i, 1)[0]!.reject(err);
+    }
+    this.publishOffsets();
+  }
+
+  // ---- retention ----------------------------------------------------------------------------------
+
+  /**
+   * Deletes whole segments: those wholly below the log start offset (any cleanup policy), and with
+   * cleanup.policy=delete those whose newest record is older than retention.ms and the oldest while
+   * the log is larger than retention.bytes — only segments wholly below the high watermark. The
+   * active segment is rolled first if it must go too. Returns how many segments were deleted.
+   */
+  async applyRetention(): Promise<number> {
+    if (this.state !== "open") return 0;
+    const removed = await this.mutex.run(async () => {
+      if (this.state !== "open") return [];
+      const n = this.countExpiredSegments();
+      if (n === 0) return this.detachSegmentsBelowStart();
+      if (n === this.segments.length) await this.roll(this._logEndOffset);
+      const out = this.detachOldest(n);
+      const newStart = this.segments[0]!.baseOffset;
+      if (newStart > this._logStartOffset) this.setLogStartOffset(newStart);
+      return [...out, ...this.detachSegmentsBelowStart()];
+    });
+    if (removed.length > 0) await this.afterLogStartMoved(removed);
+    return removed.length;
+  }
+
+  private countExpiredSegments(): number {
+    const segs = this.segments;
+    const now = BigInt(this.clock.nowMs());
+    const retentionMs = this.cfg["retention.ms"];
+    const retentionBytes = this.cfg["retention.bytes"];
+    const useDelete = deletes(this.cfg);
+    let oversize = retentionBytes >= 0 ? this.sizeBytes - retentionBytes : 0;
+    let n = 0;
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!;
+      const isLast = i === segs.length - 1;
+      if (isLast && seg.isEmpty) break;
+      const upper = isLast ? this._logEndOffset : segs[i + 1]!.baseOffset;
+      if (upper > this._highWatermark) break;
+      const belowStart = !isLast && upper <= this._logStartOffset;
+      const newest = seg.maxTimestamp >= 0n ? seg.maxTimestamp : BigInt(Math.trunc(seg.createdMs));
+      const expired = useDelete && retentionMs >= 0 && now - newest > BigInt(retentionMs);
+      const tooBig = useDelete && retentionBytes >= 0 && oversize - seg.size >= 0;
+      if (!belowStart && !expired && !tooBig) break;
+      oversize -= seg.size;
+      n++;
+    }
+    return n;
+  }
+
+  // ---- compaction ---------------------------------------------------------------------------------
+
+  /**
+   * One compaction pass (cleanup.policy with "compact"): keeps the latest record per key below the
+   * first uncleanable offset (the active segment, the high watermark, min.compaction.lag.ms),
+   * removes tombstones whose delete horizon (stamped when first cleaned: now + delete.retention.ms)
+   * has passed, keeps offsets and producer fields, and swaps cleaned segments in atomically.
+   * Returns the number of records removed (0 when nothing was due).
+   */
+  async compact(opts: { force?: boolean } = {}): Promise<number> {
+    if (this.state !== "open" || !compacted(this.cfg)) return 0;
+    this.compacting ??= compactLog(this.cleanerHost(), opts.force ?? false).finally(() => {
+      this.compacting = null;
+    });
+    const r = await this.compacting;
+    return r.recordsRemoved;
+  }
+
+  private cleanerHost(): CleanerHost {
+    return {
+      disk: this.disk,
+      clock: this.clock,
+      dir: this.dir,
+      key: this.key,
+      config: () => this.cfg,
+      segmentOptions: () => this.segmentOptions,
+      segments: () => this.segments,
+      logStartOffset: () => this._logStartOffset,
+      highWatermark: () => this._highWatermark,
+      cleanerOffset: () => this.dirState.maps.cleanerOffsets.get(this.key) ?? 0n,
+      setCleanerOffset: (o) => {
+        this.dirState.maps.cleanerOffsets.set(this.key, o);
+      },
+      nextDeleteHorizonMs: () => this.nextDeleteHorizonMs,
+      setNextDeleteHorizonMs: (ms) => {
+        this.nextDeleteHorizonMs = ms;
+      },
+      mapBytesMax: this.compactionMapBytesMax,
+      isOpen: () => this.state === "open",
+      swap: (oldSegs, replacement) =>
+        this.mutex.run(async () => {
+          if (this.state !== "open") return false;
+          const at = this.segments.indexOf(oldSegs[0]!);
+          if (at < 0 || oldSegs.some((s, k) => this.segments[at + k] !== s || s.isDeleted)) return false;
+          if (at + oldSegs.length >= this.segments.length) return false; // never the active segment
+          await replacement.install();
+          const seg = replacement.segment;
+          seg.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
+          this.segments = [...this.segments.slice(0, at), seg, ...this.segments.slice(at + oldSegs.length)];
+          for (const s of oldSegs) {
+            this.unsynced.delete(s);
+            this.indexMemory?.forget(s);
+          }
+          this.indexMemory?.loaded_(seg);
+          return true;
+        }),
+    };
   }
 
   // ---- aborted transactions -----------------------------------------------------------------------
 
   /** Records a transaction aborted by a marker at `e.lastOffset` (in the segment holding the marker). */
   appendAbortedTxn(e: AbortedTxnEntry): Promise<void> {
-    return this.exclusive(async () => {
+    return this.mutex.run(async () => {
+      this.checkOpen();
       let seg = this.active;
       for (const s of this.segments) if (s.baseOffset <= e.lastOffset) seg = s;
-      if (seg.txnIndex && !seg.txnIndex.has(e.lastOffset)) await seg.txnIndex.append(e);
+      if (!seg.txnIndex.has(e.lastOffset)) {
+        try {
+          await seg.txnIndex.append(e);
+        } catch (err) {
+          throw ioError(`cannot write the transaction index of ${this.key}`, err);
+        }
+      }
     });
   }
 
   /** Aborted transactions overlapping [fetchOffset, upperBound): what Fetch returns to read_committed consumers. */
   collectAbortedTxns(fetchOffset: bigint, upperBound: bigint): AbortedTxnEntry[] {
     const out: AbortedTxnEntry[] = [];
-    let i = this.segments.length - 1;
-    while (i > 0 && this.segments[i]!.baseOffset > fetchOffset) i--;
-    for (; i < this.segments.length; i++) {
-      const seg = this.segments[i]!;
+    const segs = this.segments;
+    for (let i = floorSegment(segs, fetchOffset); i < segs.length; i++) {
+      const seg = segs[i]!;
       if (seg.baseOffset >= upperBound) break;
-      for (const e of seg.txnIndex?.list() ?? [])
-        if (e.lastOffset >= fetchOffset && e.firstOffset < upperBound) out.push(e);
+      for (const e of seg.txnIndex.list()) if (e.lastOffset >= fetchOffset && e.firstOffset < upperBound) out.push(e);
     }
     return out;
   }
 
-  // ---- producer state snapshots -----------------------------------------------------------------
+  // ---- producer state snapshots ---------------------------------------------------------------------
 
+  /**
+   * Stores a producer state snapshot taken at `offset` as `<offset>.snapshot` (opaque bytes, written
+   * atomically). The newest SNAPSHOTS_KEPT are kept.
+   */
   async writeProducerSnapshot(offset: bigint, data: Uint8Array): Promise<void> {
-    const name = segmentFileName(offset, ".snapshot");
-    await this.disk.writeFileAtomic(join(this.dir, name), data);
-    for (const n of await this.disk.readdir(this.dir)) {
-      if (n.endsWith(".snapshot") && n !== name) await this.disk.unlink(join(this.dir, n)).catch(() => {});
+    try {
+      await writeFileDurable(this.disk, join(this.dir, segmentFileName(offset, ".snapshot")), [data]);
+      const all = await this.snapshotOffsets();
+      for (const o of all.slice(0, Math.max(0, all.length - SNAPSHOTS_KEPT))) await this.deleteSnapshot(o);
+    } catch (e) {
+      throw ioError(`cannot write a producer snapshot of ${this.key}`, e);
     }
   }
 
+  /** Offsets of the stored snapshots, ascending. */
+  async snapshotOffsets(): Promise<bigint[]> {
+    return (await this.disk.readdir(this.dir))
+      .filter((n) => /^\d{20}\.snapshot$/.test(n))
+      .map((n) => BigInt(n.slice(0, 20)))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async readProducerSnapshot(offset: bigint): Promise<Buffer | null> {
+    return readWholeFile(this.disk, join(this.dir, segmentFileName(offset, ".snapshot")));
+  }
+
+  /** The newest snapshot at or below the log end, or null. */
   async readLatestProducerSnapshot(): Promise<{ offset: bigint; data: Buffer } | null> {
-    const snaps = (await this.disk.readdir(this.dir)).filter((n) => /^\d{20}\.snapshot$/.test(n)).sort();
-    const last = snaps.at(-1);
-    if (last === undefined) return null;
-    const offset = BigInt(last.slice(0, 20));
-    if (offset > this.logEndOffset) return null;
-    return { offset, data: await this.disk.readFile(join(this.dir, last)) };
+    const offsets = (await this.snapshotOffsets()).filter((o) => o <= this._logEndOffset);
+    for (let i = offsets.length - 1; i >= 0; i--) {
+      const data = await this.readProducerSnapshot(offsets[i]!);
+      if (data !== null) return { offset: offsets[i]!, data };
+    }
+    return null;
   }
 
-  // ---- shutdown ---------------------------------------------------------------------------------
-
-  private async writeStateCheckpoint(): Promise<void> {
-    await writeCheckpoint(this.disk, join(this.dir, STATE_CHECKPOINT), [
-      [String(this.highWatermark), String(this.logStartOffset)],
-    ]);
+  private async deleteSnapshot(offset: bigint): Promise<void> {
+    await unlinkIfExists(this.disk, join(this.dir, segmentFileName(offset, ".snapshot")));
   }
 
+  private async deleteSnapshotsAfter(offset: bigint): Promise<void> {
+    for (const o of await this.snapshotOffsets()) if (o > offset) await this.deleteSnapshot(o);
+  }
+
+  /** Snapshots below the log start describe removed data; the newest of them is kept as a base. */
+  private async deleteSnapshotsBefore(offset: bigint): Promise<void> {
+    const below = (await this.snapshotOffsets()).filter((o) => o < offset);
+    for (const o of below.slice(0, -1)) await this.deleteSnapshot(o);
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------------------
+
+  /**
+   * Waits for queued appends, fsyncs everything, writes all indexes, and closes the files. The
+   * log dir's checkpoints (recovery point = log end) are written by the LogManager.
+   */
   async close(): Promise<void> {
-    await this.exclusive(async () => {
-      await this.pendingSync?.catch(() => {});
-      await this.runningSync?.catch(() => {});
-      for (const s of this.unsyncedSealed.splice(0)) await s.sync().catch(() => {});
-      await this.active.sync().catch(() => {});
-      await this.writeStateCheckpoint();
-      this.closed = true;
-      for (const s of this.segments) await s.close();
+    if (this.state !== "open") return;
+    await this.mutex.run(async () => {
+      while (this.queue.length > 0) await this.writeRound();
+      this.state = "closing";
     });
+    await this.compacting?.catch(() => {});
+    try {
+      await this.syncAll();
+      for (const seg of this.segments) {
+        if (!seg.indexesPersisted && seg.indexesLoaded) await seg.persistIndexes();
+      }
+      await this.leaderEpochCache.settle();
+      this.recoveryPoint = this._logEndOffset;
+    } finally {
+      await this.mutex.run(async () => {
+        this.state = "closed";
+        for (const a of this.acks.splice(0)) a.reject(new StorageError("LOG_CLOSED", `log ${this.key} is closed`));
+        this.tailCache?.clear();
+        for (const s of this.segments) {
+          this.indexMemory?.forget(s);
+          await s.close();
+        }
+      });
+      this.publishOffsets();
+    }
   }
 
-  /** Closes and removes the log's directory. */
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** Closes the log (without flushing) and removes its directory. */
   async delete(): Promise<void> {
-    await this.exclusive(async () => {
-      this.closed = true;
-      for (const s of this.segments) await s.close();
-    }).catch(() => {});
-    await this.disk.rmdir(this.dir);
+    if (this.state === "open") {
+      await this.mutex.run(async () => {
+        this.state = "closed";
+        for (const it of this.queue.splice(0)) it.reject(new StorageError("LOG_CLOSED", `log ${this.key} was deleted`));
+      });
+    }
+    this.state = "closed";
+    await this.compacting?.catch(() => {});
+    for (const a of this.acks.splice(0)) a.reject(new StorageError("LOG_CLOSED", `log ${this.key} was deleted`));
+    this.tailCache?.clear();
+    for (const s of this.segments) {
+      this.indexMemory?.forget(s);
+      await s.close();
+    }
+    this.dirState.forget(this.key);
+    try {
+      await this.disk.rmdir(this.dir);
+    } catch (e) {
+      if (!isNotFound(e)) throw ioError(`cannot delete log ${this.key}`, e);
+    }
   }
 }
 
-function rebuild(h: RecordBatchHeader, records: ReturnType<typeof parseRecordBatch>["records"]): Buffer {
-  const codec = (h.attributes & 0x07) as 0 | 1 | 2 | 3 | 4;
-  return buildRecordBatch({
-    records: records.map((r) => ({
-      key: r.key,
-      value: r.value,
-      headers: r.headers,
-      timestamp: r.timestamp,
-      offsetDelta: Number(r.offset - h.baseOffset),
-    })),
-    baseOffset: h.baseOffset,
-    partitionLeaderEpoch: h.partitionLeaderEpoch,
-    compression: codec,
-    timestampType: (h.attributes & 0x08) !== 0 ? 1 : 0,
-    transactional: (h.attributes & 0x10) !== 0,
-    control: (h.attributes & 0x20) !== 0,
-    producerId: h.producerId,
-    producerEpoch: h.producerEpoch,
-    baseSequence: h.baseSequence,
-    baseTimestamp: h.baseTimestamp,
-    lastOffsetDelta: h.lastOffsetDelta,
-  });
+function clamp(v: bigint, lo: bigint, hi: bigint): bigint {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** Index of the last segment whose base offset is ≤ offset (0 when none is). */
+function floorSegment(segs: readonly LogSegment[], offset: bigint): number {
+  let lo = 0;
+  let hi = segs.length - 1;
+  let found = 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segs[mid]!.baseOffset <= offset) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+function maxTimestampOf(it: { readonly batches: readonly { readonly header: RecordBatchHeader }[] }): bigint {
+  let max = -1n;
+  for (const b of it.batches) if (b.header.maxTimestamp > max) max = b.header.maxTimestamp;
+  return max;
+}
+
+function result(records: Buffer, firstOffset: bigint): ReadResult {
+  return records.length === 0 ? { records } : { records, firstOffset };
+}
+
+function emptyInfo(end: bigint, start: bigint): AppendInfo {
+  return {
+    baseOffset: -1n,
+    lastOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: start,
+    logEndOffset: end,
+    batches: [],
+  };
 }

@@ -1,291 +1,949 @@
-// One log segment: three files named by the segment's base offset (20 digits).
+// One log segment: the files of a partition log that start at `baseOffset`, named by it (20 digits):
 //
-//   <base>.log        record batches exactly as produced (baseOffset and partitionLeaderEpoch
-//                     patched on append), back to back. `position` = byte position in this file.
-//   <base>.index      sparse offset index: entries of (relative offset int32, position int32),
-//                     big-endian, one per `index.interval.bytes` of log written, ascending. An entry
-//                     points at the start of a batch whose base offset is base + relative offset.
-//   <base>.timeindex  time index: entries of (timestamp int64, relative offset int32), one whenever
-//                     an offset-index entry is added and the segment's max timestamp grew; the
-//                     offset is that of the batch holding the max timestamp so far.
+//   <base>.log        record batches exactly as produced (baseOffset and partitionLeaderEpoch patched
+//                     on append, LogAppendTime stamped when configured), back to back, nothing else.
+//                     `position` always means a byte position in this file; `offset` a Kafka offset.
+//   <base>.index      sparse offset index (offset-index.ts)
+//   <base>.timeindex  time index (time-index.ts)
+//   <base>.txnindex   aborted transactions whose ABORT marker is in this segment (txn-index.ts)
 //
-// The index files are derived data: they are rebuilt from the .log whenever they are missing,
-// torn or inconsistent (and always for segments recovered after an unclean shutdown).
+// The indexes are derived data, held in memory and written whole (when the segment is sealed, on
+// flush and on clean shutdown); they are rebuilt from the .log when missing, torn or inconsistent.
+// A sealed segment's indexes may be evicted from memory and are reloaded on demand.
 //
-// Concurrency: the owning PartitionLog serialises appends, truncation and close; reads may run
-// concurrently with an append because they only touch bytes below the size seen at their start.
+// Concurrency: the owning PartitionLog serialises appends, truncation and sealing. Reads run
+// concurrently: they only look at bytes below the `size` they saw when they started, and hold a
+// reference (acquire/release) so that a deleted segment's file stays open until they finish.
+// `generation` changes whenever bytes below `size` change (truncation), so that positions learnt
+// earlier can be recognised as stale.
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   batchTotalBytes,
   computeBatchCrc,
-  LOG_OVERHEAD,
   lastOffsetOf,
   RECORD_BATCH_HEADER_BYTES,
   type RecordBatchHeader,
   readBatchHeader,
 } from "@sluice/protocol/records/batch-header.ts";
-import type { Disk, DiskFile } from "./disk.ts";
-import { StorageError } from "./errors.ts";
+import { crc32c } from "@sluice/protocol/records/crc32c.ts";
+import {
+  type Disk,
+  type DiskFile,
+  isNotFound,
+  readFully,
+  readWholeFile,
+  unlinkIfExists,
+  writeFileDurable,
+  writeFully,
+} from "./disk.ts";
+import { ioError, StorageError } from "./errors.ts";
+import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
+import { TIME_INDEX_ENTRY_BYTES, TimeIndex } from "./time-index.ts";
 import { TxnIndex } from "./txn-index.ts";
 
-const INDEX_ENTRY_BYTES = 8;
-const TIME_INDEX_ENTRY_BYTES = 12;
+/** Header scans read this much at a time. */
 const SCAN_CHUNK_BYTES = 64 * 1024;
+/** Recovery validates in chunks of this size (a larger batch is checked piecewise). */
+const RECOVERY_CHUNK_BYTES = 1024 * 1024;
+const INT32_MAX = 2 ** 31 - 1;
+
+export const SEGMENT_FILE_SUFFIXES = [".log", ".index", ".timeindex", ".txnindex"] as const;
 
 export function segmentFileName(baseOffset: bigint, suffix: string): string {
   return `${baseOffset.toString().padStart(20, "0")}${suffix}`;
 }
 
+export interface SegmentOptions {
+  readonly indexIntervalBytes: number;
+  /** segment.index.bytes: bounds both indexes (and so the memory they take). */
+  readonly indexBytesMax: number;
+}
+
+/** A batch found in a segment. */
 export interface BatchLocation {
   readonly position: number;
   readonly header: RecordBatchHeader;
+}
+
+/** A batch about to be appended: its header (offsets assigned) and where it starts in the write. */
+export interface AppendedBatch {
+  readonly header: RecordBatchHeader;
+  readonly offsetInWrite: number;
+}
+
+export interface SegmentReadRequest {
+  readonly fetchOffset: bigint;
+  readonly maxBytes: number;
+  /** Exclusive: batches whose last offset is at or above it are not returned. */
+  readonly maxOffset: bigint;
+  readonly minOneMessage: boolean;
+  /** A known batch boundary at or before the wanted batch (from a previous read), or null. */
+  readonly startPosition: number | null;
+}
+
+export interface SegmentRead {
+  /** Whole batches, possibly empty (the first batch is at/above maxOffset or does not fit maxBytes). */
+  readonly records: Buffer;
+  readonly firstOffset: bigint;
+  /** Position right after the returned bytes, and the offset a sequential reader asks for next. */
+  readonly endPosition: number;
+  readonly nextOffset: bigint;
 }
 
 export class LogSegment {
   readonly baseOffset: bigint;
   readonly dir: string;
   private readonly disk: Disk;
-  private log: DiskFile;
-  private index: DiskFile;
-  private timeIndex: DiskFile;
-  /** Aborted transactions whose ABORT marker is in this segment (txn-index.ts). */
-  txnIndex: TxnIndex | null = null;
-  private readonly indexIntervalBytes: number;
-  private readonly indexEntriesMax: number;
-  /** Bytes of whole batches in the .log file. */
+  private readonly opts: SegmentOptions;
+  private file: DiskFile;
+  /** Bytes of whole, valid batches; readers never look at or past it. */
   size = 0;
-  /** Offset of the last record in the segment; baseOffset - 1 when empty. */
-  lastOffset: bigint;
+  /** Last offset + 1 (baseOffset when empty). */
+  nextOffset: bigint;
+  /** Largest batch maxTimestamp, and the last offset of the first batch that reached it. */
   maxTimestamp = -1n;
   offsetOfMaxTimestamp = -1n;
-  readonly createdMs: number;
+  /** maxTimestamp of the first batch: segment.ms counts from it (Kafka's rolling-based timestamp). */
+  firstBatchTimestamp = -1n;
+  createdMs: number;
+  readonly txnIndex: TxnIndex;
+  generation = 0;
+  sealed = false;
+  /** Data written since the last fsync of the .log. */
+  unsynced = false;
+  /** The index files on disk match memory (nothing to write before the segment counts as flushed). */
+  indexesPersisted = false;
+  private index: OffsetIndex | null = null;
+  private timeIndex: TimeIndex | null = null;
+  private indexLoad: Promise<void> | null = null;
   private bytesSinceIndexEntry = 0;
-  private indexRel: number[] = [];
-  private indexPos: number[] = [];
-  private timeTs: bigint[] = [];
-  private timeRel: number[] = [];
+  private refs = 0;
+  private renamed = false;
+  private deletion: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> } | null = null;
+  private closed = false;
+  /** File bytes past `size` that a failed append left behind and a truncate could not remove. */
+  private tailDirty = false;
+  private indexWrites: Promise<void> = Promise.resolve();
+  /** Called when a sealed segment loads its indexes (for the LogManager's memory bound). */
+  onIndexesLoaded: ((seg: LogSegment) => void) | null = null;
 
   private constructor(
     disk: Disk,
     dir: string,
     baseOffset: bigint,
-    files: [DiskFile, DiskFile, DiskFile],
-    indexIntervalBytes: number,
-    indexBytesMax: number,
+    file: DiskFile,
+    opts: SegmentOptions,
     createdMs: number,
   ) {
     this.disk = disk;
     this.dir = dir;
     this.baseOffset = baseOffset;
-    [this.log, this.index, this.timeIndex] = files;
-    this.indexIntervalBytes = indexIntervalBytes;
-    this.indexEntriesMax = Math.max(1, Math.floor(indexBytesMax / INDEX_ENTRY_BYTES));
-    this.lastOffset = baseOffset - 1n;
+    this.file = file;
+    this.opts = opts;
+    this.nextOffset = baseOffset;
     this.createdMs = createdMs;
+    this.txnIndex = new TxnIndex(disk, this.path(".txnindex"));
   }
 
-  static path(dir: string, baseOffset: bigint, suffix: string): string {
+  path(suffix: string): string {
+    return join(this.dir, segmentFileName(this.baseOffset, suffix));
+  }
+
+  static pathOf(dir: string, baseOffset: bigint, suffix: string): string {
     return join(dir, segmentFileName(baseOffset, suffix));
   }
 
-  /** Opens (creating if needed) a segment. Call `recover` or `loadIndexes` before using it. */
+  private newIndexes(): void {
+    this.index = new OffsetIndex(OffsetIndex.entriesFor(this.opts.indexBytesMax));
+    this.timeIndex = new TimeIndex(TimeIndex.entriesFor(this.opts.indexBytesMax));
+  }
+
+  /** Creates an empty segment (the new active segment), replacing stale files of the same name. */
+  static async create(
+    disk: Disk,
+    dir: string,
+    baseOffset: bigint,
+    opts: SegmentOptions,
+    nowMs: number,
+  ): Promise<LogSegment> {
+    for (const suffix of [".index", ".timeindex", ".txnindex"])
+      await unlinkIfExists(disk, LogSegment.pathOf(dir, baseOffset, suffix));
+    let file: DiskFile;
+    try {
+      file = await disk.open(LogSegment.pathOf(dir, baseOffset, ".log"), "w+");
+    } catch (e) {
+      throw ioError(`cannot create segment ${baseOffset} in ${dir}`, e);
+    }
+    const seg = new LogSegment(disk, dir, baseOffset, file, opts, nowMs);
+    seg.newIndexes();
+    try {
+      // The new file's directory entry must be durable before data in it is acknowledged as such.
+      await disk.fsyncDir(dir);
+    } catch (e) {
+      await seg.close();
+      throw ioError(`cannot create segment ${baseOffset} in ${dir}`, e);
+    }
+    return seg;
+  }
+
+  /**
+   * Opens an existing segment's .log (or `logPath`: compaction output not yet renamed into place).
+   * Follow with `recover`, `loadClean` or `rebuildIndexes` before use.
+   */
   static async open(
     disk: Disk,
     dir: string,
     baseOffset: bigint,
-    indexIntervalBytes: number,
-    indexBytesMax: number,
-    nowMs: number,
+    opts: SegmentOptions,
+    logPath?: string,
   ): Promise<LogSegment> {
-    const files: DiskFile[] = [];
+    let file: DiskFile;
     try {
-      for (const suffix of [".log", ".index", ".timeindex"]) {
-        const path = LogSegment.path(dir, baseOffset, suffix);
-        files.push(await disk.open(path, (await disk.exists(path)) ? "r+" : "w+"));
-      }
+      file = await disk.open(logPath ?? LogSegment.pathOf(dir, baseOffset, ".log"), "r+");
     } catch (e) {
-      await Promise.all(files.map((f) => f.close().catch(() => {})));
-      throw new StorageError("KAFKA_STORAGE_ERROR", `cannot open segment ${baseOffset} in ${dir}`, { cause: e });
+      throw ioError(`cannot open segment ${baseOffset} in ${dir}`, e);
     }
-    const seg = new LogSegment(
-      disk,
-      dir,
-      baseOffset,
-      files as [DiskFile, DiskFile, DiskFile],
-      indexIntervalBytes,
-      indexBytesMax,
-      nowMs,
-    );
-    seg.size = await seg.log.size();
-    seg.txnIndex = await TxnIndex.open(disk, LogSegment.path(dir, baseOffset, ".txnindex"));
-    return seg;
-  }
-
-  get indexFull(): boolean {
-    return this.indexRel.length >= this.indexEntriesMax;
+    try {
+      const st = await file.stat();
+      const seg = new LogSegment(disk, dir, baseOffset, file, opts, st.mtimeMs);
+      seg.size = st.size;
+      await seg.txnIndex.load();
+      return seg;
+    } catch (e) {
+      await file.close().catch(() => {});
+      throw ioError(`cannot open segment ${baseOffset} in ${dir}`, e);
+    }
   }
 
   get isEmpty(): boolean {
     return this.size === 0;
   }
 
-  get nextOffset(): bigint {
-    return this.lastOffset + 1n;
+  get lastOffset(): bigint {
+    return this.nextOffset - 1n;
+  }
+
+  get indexesLoaded(): boolean {
+    return this.index !== null;
+  }
+
+  get indexMemoryBytes(): number {
+    return (this.index?.memoryBytes ?? 0) + (this.timeIndex?.memoryBytes ?? 0);
+  }
+
+  /** True when the indexes cannot take another entry (the segment must roll). */
+  get indexFull(): boolean {
+    return (this.index?.isFull ?? false) || (this.timeIndex?.isFull ?? false);
+  }
+
+  /** Whether `lastOffset` can be stored relative to this segment's base (int32). */
+  canHold(lastOffset: bigint): boolean {
+    return lastOffset - this.baseOffset <= BigInt(INT32_MAX);
+  }
+
+  // ---- references and deletion ------------------------------------------------------------------
+
+  /** Takes a reference for a read; false when the segment is being deleted or closed. */
+  acquire(): boolean {
+    if (this.deletion !== null || this.closed) return false;
+    this.refs++;
+    return true;
+  }
+
+  release(): void {
+    assert.ok(this.refs > 0, "segment released more often than acquired");
+    this.refs--;
+    if (this.refs === 0 && this.deletion !== null && this.renamed) void this.finishDelete();
+  }
+
+  /**
+   * Deletes the segment: its files are renamed to `.deleted` before this resolves (so a crash
+   * cannot bring them back, and new files may take their names), and removed once the last reader
+   * releases the segment. `unlinked` resolves when they are gone.
+   */
+  async markDeleted(): Promise<void> {
+    if (this.deletion !== null) return;
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {}); // observed through `unlinked`
+    this.deletion = { resolve, reject, promise };
+    for (const suffix of SEGMENT_FILE_SUFFIXES) {
+      try {
+        await this.disk.rename(this.path(suffix), `${this.path(suffix)}.deleted`);
+      } catch (e) {
+        if (!isNotFound(e)) break; // the unlink retries with the original names
+      }
+    }
+    this.renamed = true;
+    if (this.refs === 0) void this.finishDelete();
+  }
+
+  get unlinked(): Promise<void> {
+    return this.deletion?.promise ?? Promise.resolve();
+  }
+
+  get isDeleted(): boolean {
+    return this.deletion !== null;
+  }
+
+  private finishing = false;
+  private async finishDelete(): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    try {
+      await this.close();
+      for (const suffix of SEGMENT_FILE_SUFFIXES) await unlinkIfExists(this.disk, `${this.path(suffix)}.deleted`);
+      this.deletion?.resolve();
+    } catch (e) {
+      this.deletion?.reject(ioError(`cannot delete segment ${this.baseOffset}`, e));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.indexWrites;
+    await this.file.close().catch(() => {});
   }
 
   // ---- append -----------------------------------------------------------------------------------
 
   /**
-   * Writes `buffers` (whole batches, already stamped) at the end of the log in one write, then the
-   * index entries they call for. On failure the log file is cut back to its previous size.
+   * Writes `chunks` (whole batches with offsets assigned) at the end of the .log in one write and
+   * indexes them. On failure the file is cut back, the segment is unchanged, and a retriable
+   * StorageError is thrown.
    */
-  async append(buffers: readonly Uint8Array[], batches: readonly BatchLocation[]): Promise<void> {
+  async append(chunks: readonly Uint8Array[], batches: readonly AppendedBatch[]): Promise<void> {
+    assert.ok(!this.sealed, "append to a sealed segment");
+    assert.ok(this.index !== null, "the active segment keeps its indexes in memory");
+    if (this.tailDirty) await this.cutTail();
     const start = this.size;
-    let total = 0;
-    for (const b of buffers) total += b.byteLength;
     try {
-      let written = await this.log.writev(buffers, start);
-      // A short write: finish it (the kernel may write less than asked, e.g. on signals).
-      while (written < total) {
-        const rest = flattenFrom(buffers, written);
-        const n = await this.log.writev([rest], start + written);
-        if (n <= 0) throw new Error("write made no progress");
-        written += n;
-      }
+      await writeFully(this.file, chunks, start);
     } catch (e) {
-      await this.log.truncate(start).catch(() => {});
-      throw new StorageError(
-        "KAFKA_STORAGE_ERROR",
-        `append to segment ${this.baseOffset} failed: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      );
+      this.tailDirty = true;
+      await this.cutTail().catch(() => {});
+      throw ioError(`append to segment ${this.baseOffset} failed`, e);
     }
-    this.size = start + total;
-    const indexBufs: Uint8Array[] = [];
-    const timeBufs: Uint8Array[] = [];
-    for (const b of batches) this.track(b.header, start + b.position, indexBufs, timeBufs);
-    await this.writeIndexEntries(indexBufs, timeBufs);
+    this.unsynced = true;
+    this.indexesPersisted = false;
+    for (const b of batches) this.track(b.header, start + b.offsetInWrite);
+    this.size = start + totalBytes(chunks);
   }
 
-  /** Updates in-memory offsets, timestamps and index entries for a batch at `position`. */
-  private track(
-    h: RecordBatchHeader,
-    position: number,
-    indexBufs: Uint8Array[] | null,
-    timeBufs: Uint8Array[] | null,
-  ): void {
+  /** Removes bytes past `size` left by a failed write (retried before the next write). */
+  private async cutTail(): Promise<void> {
+    try {
+      await this.file.truncate(this.size);
+      this.tailDirty = false;
+    } catch (e) {
+      throw ioError(`cannot cut segment ${this.baseOffset} back to ${this.size} bytes`, e);
+    }
+  }
+
+  /** Updates offsets, timestamps and indexes for a batch at `position` (Kafka's LogSegment.append). */
+  private track(h: RecordBatchHeader, position: number): void {
     const last = lastOffsetOf(h);
+    if (this.size === 0 && position === 0) this.firstBatchTimestamp = h.maxTimestamp;
     if (h.maxTimestamp > this.maxTimestamp) {
       this.maxTimestamp = h.maxTimestamp;
       this.offsetOfMaxTimestamp = last;
     }
-    this.lastOffset = last;
-    if (this.bytesSinceIndexEntry >= this.indexIntervalBytes || this.indexRel.length === 0) {
-      const rel = Number(h.baseOffset - this.baseOffset);
-      this.indexRel.push(rel);
-      this.indexPos.push(position);
-      if (indexBufs) {
-        const e = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
-        e.writeInt32BE(rel, 0);
-        e.writeInt32BE(position, 4);
-        indexBufs.push(e);
-      }
-      const lastTs = this.timeTs.at(-1);
-      if (lastTs === undefined || this.maxTimestamp > lastTs) {
-        const relTs = Number(this.offsetOfMaxTimestamp - this.baseOffset);
-        this.timeTs.push(this.maxTimestamp);
-        this.timeRel.push(relTs);
-        if (timeBufs) {
-          const t = Buffer.allocUnsafe(TIME_INDEX_ENTRY_BYTES);
-          t.writeBigInt64BE(this.maxTimestamp, 0);
-          t.writeInt32BE(relTs, 8);
-          timeBufs.push(t);
-        }
-      }
+    // A full index (possible only when recovering a segment written with a larger limit) just stops growing.
+    if (
+      this.bytesSinceIndexEntry > this.opts.indexIntervalBytes &&
+      this.index &&
+      this.timeIndex &&
+      !this.index.isFull
+    ) {
+      this.index.append(Number(last - this.baseOffset), position);
+      this.timeIndex.maybeAppend(this.maxTimestamp, Number(this.offsetOfMaxTimestamp - this.baseOffset));
       this.bytesSinceIndexEntry = 0;
     }
     this.bytesSinceIndexEntry += batchTotalBytes(h);
+    this.nextOffset = last + 1n;
   }
 
-  private async writeIndexEntries(indexBufs: Uint8Array[], timeBufs: Uint8Array[]): Promise<void> {
-    // Index files are derived: a failure here is repaired by rebuilding on the next open.
-    if (indexBufs.length > 0) {
-      await this.index.writev(indexBufs, (this.indexRel.length - indexBufs.length) * INDEX_ENTRY_BYTES).catch(() => {});
-    }
-    if (timeBufs.length > 0) {
-      await this.timeIndex
-        .writev(timeBufs, (this.timeTs.length - timeBufs.length) * TIME_INDEX_ENTRY_BYTES)
-        .catch(() => {});
-    }
-  }
-
-  async sync(): Promise<void> {
+  async fsync(): Promise<void> {
     try {
-      await this.log.datasync();
+      await this.file.fsync();
     } catch (e) {
-      throw new StorageError("KAFKA_STORAGE_ERROR", `fsync of segment ${this.baseOffset} failed`, { cause: e });
+      throw ioError(`fsync of segment ${this.baseOffset} failed`, e);
     }
+  }
+
+  /** The segment stops being active: its time index gets a final entry holding its max timestamp. */
+  seal(): void {
+    if (this.sealed) return;
+    this.sealed = true;
+    if (this.timeIndex && this.maxTimestamp >= 0n) {
+      this.timeIndex.maybeAppend(this.maxTimestamp, Number(this.offsetOfMaxTimestamp - this.baseOffset), true);
+    }
+    this.indexesPersisted = false;
+  }
+
+  /** Writes both index files from memory, durably (temp file, fsync, rename). Serialised per segment. */
+  persistIndexes(): Promise<void> {
+    const run = this.indexWrites.then(async () => {
+      if (this.index === null || this.timeIndex === null || this.deletion !== null) return;
+      const gen = this.generation;
+      const idx = this.index.toBytes();
+      const tix = this.timeIndex.toBytes();
+      await writeFileDurable(this.disk, this.path(".index"), [idx]);
+      await writeFileDurable(this.disk, this.path(".timeindex"), [tix]);
+      if (gen === this.generation) this.indexesPersisted = true;
+    });
+    this.indexWrites = run.catch(() => {});
+    return run.catch((e) => {
+      throw ioError(`cannot write the indexes of segment ${this.baseOffset}`, e);
+    });
+  }
+
+  /** Frees the in-memory indexes of a sealed segment whose files are current (reloaded on demand). */
+  evictIndexes(): boolean {
+    if (!this.sealed || !this.indexesPersisted || this.indexLoad !== null) return false;
+    this.index = null;
+    this.timeIndex = null;
+    return true;
   }
 
   // ---- reading ----------------------------------------------------------------------------------
 
   async readAt(position: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = await this.log.read(buf, done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return done === length ? buf : buf.subarray(0, done);
+    const n = await readFully(this.file, buf, length, position);
+    return n === length ? buf : buf.subarray(0, n);
   }
 
-  /** The largest index entry at or below `offset`: where a scan for it may start. */
-  private floorPosition(offset: bigint): number {
-    const rel = Number(offset - this.baseOffset);
-    let lo = 0;
-    let hi = this.indexRel.length - 1;
-    let found = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.indexRel[mid]! <= rel) {
-        found = this.indexPos[mid]!;
-        lo = mid + 1;
-      } else hi = mid - 1;
+  private corrupt(position: number, why: string, cause?: unknown): StorageError {
+    return new StorageError(
+      "CORRUPT_MESSAGE",
+      `segment ${segmentFileName(this.baseOffset, ".log")} in ${this.dir} is corrupt at position ${position}: ${why}`,
+      cause === undefined ? { retriable: false } : { cause, retriable: false },
+    );
+  }
+
+  private header(buf: Uint8Array, p: number, position: number): RecordBatchHeader {
+    try {
+      return readBatchHeader(buf, p);
+    } catch (e) {
+      throw this.corrupt(position, (e as Error).message, e);
     }
-    return found;
   }
 
   /**
    * Walks batch headers from `position` (a batch boundary) up to `limit`, calling `visit` until it
-   * returns false. Headers are read in chunks, not one read per batch.
+   * returns false. Headers are read in chunks; large batches are skipped over without reading them.
    */
-  async scan(position: number, limit: number, visit: (b: BatchLocation) => boolean): Promise<void> {
+  async scanHeaders(position: number, limit: number, visit: (b: BatchLocation) => boolean): Promise<void> {
     let pos = position;
-    while (pos + LOG_OVERHEAD <= limit) {
+    while (pos < limit) {
+      if (limit - pos < RECORD_BATCH_HEADER_BYTES) throw this.corrupt(pos, `${limit - pos} trailing bytes`);
       const chunk = await this.readAt(pos, Math.min(SCAN_CHUNK_BYTES, limit - pos));
+      if (chunk.length < RECORD_BATCH_HEADER_BYTES) throw this.corrupt(pos, "file shorter than expected");
       let p = 0;
       while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
-        const header = readBatchHeader(chunk, p);
+        const header = this.header(chunk, p, pos + p);
+        const total = batchTotalBytes(header);
+        if (pos + p + total > limit) throw this.corrupt(pos + p, `batch of ${total} bytes runs past ${limit}`);
         if (!visit({ position: pos + p, header })) return;
-        p += batchTotalBytes(header);
-      }
-      if (p === 0) {
-        if (chunk.length < RECORD_BATCH_HEADER_BYTES) return;
-        throw new StorageError("CORRUPT_MESSAGE", `unreadable batch header at ${pos} in segment ${this.baseOffset}`);
+        p += total;
       }
       pos += p;
     }
   }
 
-  /** The first batch whose last offset is ≥ `offset`, or null. */
-  async findBatch(offset: bigint, limit = this.size): Promise<BatchLocation | null> {
+  /** The first batch whose last offset is ≥ `offset` (Kafka's translateOffset), or null. */
+  async translateOffset(offset: bigint, from?: number): Promise<BatchLocation | null> {
+    await this.ensureIndexes();
+    const limit = this.size;
     let found: BatchLocation | null = null;
-    await this.scan(this.floorPosition(offset), limit, (b) => {
-      if (lastOffsetOf(b.header) >= offset) {
+    await this.scanHeaders(from ?? this.lookupPosition(offset), limit, (b) => {
+      if (lastOffsetOf(b.header) < offset) return true;
+      found = b;
+      return false;
+    });
+    return found;
+  }
+
+  /** A position at or before the batch holding `offset`, from the offset index. */
+  lookupPosition(offset: bigint): number {
+    if (this.index === null || offset <= this.baseOffset) return 0;
+    const rel = offset - this.baseOffset;
+    return this.index.lookup(rel > BigInt(INT32_MAX) ? INT32_MAX : Number(rel));
+  }
+
+  /**
+   * Reads whole batches starting with the one holding `fetchOffset`, up to maxBytes (the first one
+   * even if larger, when minOneMessage), stopping before a batch that reaches maxOffset. Each batch
+   * returned is checked (structure and CRC): a corrupt first batch throws CORRUPT_MESSAGE; a corrupt
+   * later one ends the result before it. Returns null when no batch here holds fetchOffset or later.
+   */
+  async read(req: SegmentReadRequest): Promise<SegmentRead | null> {
+    await this.ensureIndexes();
+    const limit = this.size;
+    let pos = req.startPosition ?? this.lookupPosition(req.fetchOffset);
+    let exact = req.startPosition !== null;
+    // A window starting at an index entry needs room for the scan up to the wanted batch.
+    const slack = this.opts.indexIntervalBytes + SCAN_CHUNK_BYTES;
+    while (pos < limit) {
+      const want = Math.min(limit - pos, Math.max(req.maxBytes, RECORD_BATCH_HEADER_BYTES) + (exact ? 0 : slack));
+      const buf = await this.readAt(pos, want);
+      if (buf.length < Math.min(want, RECORD_BATCH_HEADER_BYTES)) throw this.corrupt(pos, "file shorter than expected");
+      // Find the first batch whose last offset is ≥ fetchOffset.
+      let p = 0;
+      let first: RecordBatchHeader | null = null;
+      while (p + RECORD_BATCH_HEADER_BYTES <= buf.length) {
+        const h = this.header(buf, p, pos + p);
+        const total = batchTotalBytes(h);
+        if (pos + p + total > limit) throw this.corrupt(pos + p, `batch of ${total} bytes runs past ${limit}`);
+        if (lastOffsetOf(h) >= req.fetchOffset) {
+          first = h;
+          break;
+        }
+        p += total;
+      }
+      if (first === null) {
+        // Not in this window: continue the scan from the next header (which may lie past the window).
+        if (p === 0) throw this.corrupt(pos, `${limit - pos} trailing bytes`);
+        pos += p;
+        exact = false;
+        continue;
+      }
+      const firstBytes = batchTotalBytes(first);
+      const empty = {
+        records: Buffer.alloc(0),
+        firstOffset: first.baseOffset,
+        endPosition: pos + p,
+        nextOffset: req.fetchOffset,
+      };
+      if (lastOffsetOf(first) >= req.maxOffset) return empty;
+      if (firstBytes > req.maxBytes && !req.minOneMessage) return empty;
+      if (p + firstBytes > buf.length) {
+        // The first batch does not fit in this window: read again from its start, sized for it.
+        if (exact && p === 0 && want >= firstBytes) throw this.corrupt(pos, "short read");
+        return this.readExact(pos + p, req, Math.max(firstBytes, Math.min(req.maxBytes, limit - pos - p)), limit);
+      }
+      return this.collect(buf, pos, p, req);
+    }
+    return null;
+  }
+
+  private async readExact(
+    position: number,
+    req: SegmentReadRequest,
+    bytes: number,
+    limit: number,
+  ): Promise<SegmentRead | null> {
+    const buf = await this.readAt(position, Math.min(bytes, limit - position));
+    return this.collect(buf, position, 0, req);
+  }
+
+  /** Takes whole batches from `buf` (read at `bufPosition`), starting at `start`, within the request's bounds. */
+  private collect(buf: Buffer, bufPosition: number, start: number, req: SegmentReadRequest): SegmentRead {
+    let end = start;
+    let nextOffset = req.fetchOffset;
+    let firstOffset = -1n;
+    let expectedBase = -1n;
+    while (end + RECORD_BATCH_HEADER_BYTES <= buf.length) {
+      const h = this.header(buf, end, bufPosition + end);
+      const total = batchTotalBytes(h);
+      if (end + total > buf.length) {
+        if (end === start) throw this.corrupt(bufPosition + end, "file shorter than expected");
+        break;
+      }
+      if (lastOffsetOf(h) >= req.maxOffset) break;
+      if (end > start && end - start + total > req.maxBytes) break;
+      const problem =
+        h.baseOffset < expectedBase || h.lastOffsetDelta < 0 || h.baseOffset < this.baseOffset
+          ? `offsets ${h.baseOffset}..${lastOffsetOf(h)} out of order`
+          : computeBatchCrc(buf, end, h.batchLength) !== h.crc
+            ? `batch at offset ${h.baseOffset} has a bad CRC`
+            : null;
+      if (problem !== null) {
+        if (end === start) throw this.corrupt(bufPosition + end, problem);
+        break; // serve the good batches before it; the next read reports it
+      }
+      if (end === start) firstOffset = h.baseOffset;
+      expectedBase = lastOffsetOf(h) + 1n;
+      nextOffset = expectedBase;
+      end += total;
+    }
+    if (end === start && start + RECORD_BATCH_HEADER_BYTES > buf.length)
+      throw this.corrupt(bufPosition + start, "file shorter than expected");
+    return { records: buf.subarray(start, end), firstOffset, endPosition: bufPosition + end, nextOffset };
+  }
+
+  // ---- loading and recovery -------------------------------------------------------------------------
+
+  /**
+   * Validates every batch (header, length, CRC, offsets increasing and above `minOffset`, fitting
+   * the segment), cuts the .log at the first invalid byte and rebuilds both indexes in memory.
+   * Returns the bytes cut.
+   */
+  async recover(minOffset: bigint): Promise<number> {
+    const fileSize = (await this.file.stat()).size;
+    this.resetState();
+    this.newIndexes();
+    let pos = 0;
+    let expected = minOffset > this.baseOffset ? minOffset : this.baseOffset;
+    scan: while (pos + RECORD_BATCH_HEADER_BYTES <= fileSize) {
+      const chunk = await this.readAt(pos, Math.min(RECOVERY_CHUNK_BYTES, fileSize - pos));
+      let p = 0;
+      while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
+        let h: RecordBatchHeader;
+        try {
+          h = readBatchHeader(chunk, p);
+        } catch {
+          break scan;
+        }
+        const total = batchTotalBytes(h);
+        const last = lastOffsetOf(h);
+        if (pos + p + total > fileSize || h.baseOffset < expected || h.lastOffsetDelta < 0) break scan;
+        if (!this.canHold(last) || pos + p + total > INT32_MAX) break scan;
+        if (p + total <= chunk.length) {
+          if (computeBatchCrc(chunk, p, h.batchLength) !== h.crc) break scan;
+        } else {
+          if (p > 0) break; // refill the chunk from this batch
+          if (!(await this.crcMatchesLarge(pos, h))) break scan;
+        }
+        this.size = pos + p; // track() reads size to spot the first batch
+        this.track(h, pos + p);
+        expected = last + 1n;
+        p += total;
+      }
+      if (p === 0 && chunk.length < RECORD_BATCH_HEADER_BYTES) break;
+      pos += p;
+      this.size = pos;
+    }
+    this.size = pos;
+    const cut = fileSize - pos;
+    if (cut > 0) {
+      try {
+        await this.file.truncate(pos);
+      } catch (e) {
+        throw ioError(`cannot truncate segment ${this.baseOffset} during recovery`, e);
+      }
+    }
+    this.generation++;
+    this.indexesPersisted = false;
+    return cut;
+  }
+
+  /** CRC of a batch larger than the recovery chunk, computed piecewise (bounded memory). */
+  private async crcMatchesLarge(position: number, h: RecordBatchHeader): Promise<boolean> {
+    const end = position + batchTotalBytes(h);
+    let at = position + 21;
+    let crc = 0;
+    while (at < end) {
+      const part = await this.readAt(at, Math.min(RECOVERY_CHUNK_BYTES, end - at));
+      if (part.length === 0) return false;
+      crc = crc32c(part, crc);
+      at += part.length;
+    }
+    return crc === h.crc;
+  }
+
+  private resetState(): void {
+    this.size = 0;
+    this.nextOffset = this.baseOffset;
+    this.maxTimestamp = -1n;
+    this.offsetOfMaxTimestamp = -1n;
+    this.firstBatchTimestamp = -1n;
+    this.bytesSinceIndexEntry = 0;
+  }
+
+  /**
+   * Opens a segment that needs no recovery (below the recovery point, or after a clean shutdown):
+   * the last entries of its index files and a scan of the batches after the last offset-index entry
+   * give its end offset and max timestamp. Missing or inconsistent index files (a last entry that
+   * does not point at a batch ending at that offset, a torn file) mean a rebuild from the .log.
+   * Returns false when the .log itself does not end with a whole batch (the caller recovers it).
+   */
+  async loadClean(active: boolean): Promise<boolean> {
+    this.sealed = !active;
+    if (this.size === 0) {
+      this.resetState();
+      this.newIndexes();
+      return true;
+    }
+    const tail = await this.readIndexTails();
+    const scanFrom = tail?.indexLast?.position ?? 0;
+    let last: RecordBatchHeader | null = null;
+    let firstAtScan: RecordBatchHeader | null = null;
+    let tailMax: { ts: bigint; offset: bigint } | null = null;
+    try {
+      await this.scanHeaders(scanFrom, this.size, (b) => {
+        firstAtScan ??= b.header;
+        last = b.header;
+        if (tailMax === null || b.header.maxTimestamp > tailMax.ts)
+          tailMax = { ts: b.header.maxTimestamp, offset: lastOffsetOf(b.header) };
+        return true;
+      });
+    } catch (e) {
+      if (e instanceof StorageError && e.code === "CORRUPT_MESSAGE") return false;
+      throw e;
+    }
+    const lastHeader = last as RecordBatchHeader | null;
+    const atEntry = firstAtScan as RecordBatchHeader | null;
+    if (lastHeader === null || atEntry === null) return false;
+    const indexOk =
+      tail !== null &&
+      (tail.indexLast === null || lastOffsetOf(atEntry) === this.baseOffset + BigInt(tail.indexLast.relativeOffset));
+    if (!indexOk) {
+      await this.rebuildIndexes();
+      if (active) await this.readFirstBatchTimestamp();
+      return true;
+    }
+    this.nextOffset = lastOffsetOf(lastHeader) + 1n;
+    if (tail!.timeLast && BigInt(tail!.timeLast.relativeOffset) > this.lastOffset - this.baseOffset) {
+      await this.rebuildIndexes();
+      if (active) await this.readFirstBatchTimestamp();
+      return true;
+    }
+    const tMax = tailMax as { ts: bigint; offset: bigint } | null;
+    const timeLast = tail!.timeLast;
+    if (timeLast !== null && (tMax === null || timeLast.timestamp >= tMax.ts)) {
+      this.maxTimestamp = timeLast.timestamp;
+      this.offsetOfMaxTimestamp = this.baseOffset + BigInt(timeLast.relativeOffset);
+    } else if (tMax !== null) {
+      this.maxTimestamp = tMax.ts;
+      this.offsetOfMaxTimestamp = tMax.offset;
+    }
+    if (active) {
+      await this.ensureIndexes();
+      this.bytesSinceIndexEntry = this.size - scanFrom;
+      await this.readFirstBatchTimestamp();
+    }
+    return true;
+  }
+
+  private async readFirstBatchTimestamp(): Promise<void> {
+    if (this.size < RECORD_BATCH_HEADER_BYTES) return;
+    this.firstBatchTimestamp = this.header(await this.readAt(0, RECORD_BATCH_HEADER_BYTES), 0, 0).maxTimestamp;
+  }
+
+  /** The last entries of both index files (one small read each), or null when either is missing or torn. */
+  private async readIndexTails(): Promise<{
+    indexLast: { relativeOffset: number; position: number } | null;
+    timeLast: { timestamp: bigint; relativeOffset: number } | null;
+  } | null> {
+    const idx = await this.readFileTail(this.path(".index"), OFFSET_INDEX_ENTRY_BYTES);
+    const tix = await this.readFileTail(this.path(".timeindex"), TIME_INDEX_ENTRY_BYTES);
+    if (idx === null || tix === null) return null;
+    const indexLast = idx.length === 0 ? null : { relativeOffset: idx.readInt32BE(0), position: idx.readInt32BE(4) };
+    const timeLast = tix.length === 0 ? null : { timestamp: tix.readBigInt64BE(0), relativeOffset: tix.readInt32BE(8) };
+    if (indexLast && (indexLast.relativeOffset < 0 || indexLast.position <= 0 || indexLast.position >= this.size))
+      return null;
+    if (timeLast && (timeLast.relativeOffset < 0 || timeLast.timestamp < 0n)) return null;
+    return { indexLast, timeLast };
+  }
+
+  /** The last `entryBytes` of a file ([] if empty), or null if missing or not a whole number of entries. */
+  private async readFileTail(path: string, entryBytes: number): Promise<Buffer | null> {
+    let f: DiskFile;
+    try {
+      f = await this.disk.open(path, "r");
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    try {
+      const { size } = await f.stat();
+      if (size % entryBytes !== 0) return null;
+      if (size === 0) return Buffer.alloc(0);
+      const b = Buffer.allocUnsafe(entryBytes);
+      return (await readFully(f, b, entryBytes, size - entryBytes)) === entryBytes ? b : null;
+    } finally {
+      await f.close();
+    }
+  }
+
+  /** Loads the indexes of a segment opened by loadClean (sealed segments load them on first use). */
+  ensureIndexes(): Promise<void> {
+    if (this.index !== null) return Promise.resolve();
+    this.indexLoad ??= this.loadIndexFiles().finally(() => {
+      this.indexLoad = null;
+    });
+    return this.indexLoad;
+  }
+
+  private async loadIndexFiles(): Promise<void> {
+    const entriesMax = OffsetIndex.entriesFor(this.opts.indexBytesMax);
+    const idxBytes = await readWholeFile(this.disk, this.path(".index"));
+    const tixBytes = await readWholeFile(this.disk, this.path(".timeindex"));
+    const lastRel = Number(this.lastOffset - this.baseOffset);
+    const index = idxBytes && OffsetIndex.fromBytes(idxBytes, entriesMax, this.size);
+    const timeIndex = tixBytes && TimeIndex.fromBytes(tixBytes, TimeIndex.entriesFor(this.opts.indexBytesMax), lastRel);
+    if (index && timeIndex && (index.lastEntry()?.relativeOffset ?? -1) <= lastRel) {
+      this.index = index;
+      this.timeIndex = timeIndex;
+      this.indexesPersisted = true;
+    } else {
+      await this.rebuildIndexes();
+    }
+    if (this.sealed) this.onIndexesLoaded?.(this);
+  }
+
+  /** Rebuilds both indexes by walking the headers of the whole .log (no CRC checks), then writes them. */
+  async rebuildIndexes(persist = true): Promise<void> {
+    const size = this.size;
+    this.resetState();
+    this.newIndexes();
+    await this.scanHeaders(0, size, (b) => {
+      this.track(b.header, b.position);
+      this.size = b.position + batchTotalBytes(b.header);
+      return true;
+    });
+    this.size = size;
+    if (this.sealed && this.maxTimestamp >= 0n)
+      this.timeIndex!.maybeAppend(this.maxTimestamp, Number(this.offsetOfMaxTimestamp - this.baseOffset), true);
+    this.indexesPersisted = false;
+    if (persist) await this.persistIndexes();
+  }
+
+  /**
+   * Checks every batch (structure, CRC, offsets increasing) with bounded reads; throws
+   * CORRUPT_MESSAGE at the first bad one.
+   */
+  async verify(): Promise<void> {
+    const limit = this.size;
+    let expected = this.baseOffset;
+    const bad: { position: number; why: string }[] = [];
+    await this.scanHeaders(0, limit, (b) => {
+      if (b.header.baseOffset < expected || b.header.lastOffsetDelta < 0) {
+        bad.push({ position: b.position, why: `offsets ${b.header.baseOffset}.. after ${expected - 1n}` });
+        return false;
+      }
+      expected = lastOffsetOf(b.header) + 1n;
+      return true;
+    });
+    if (bad[0]) throw this.corrupt(bad[0].position, bad[0].why);
+    let pos = 0;
+    while (pos < limit) {
+      const chunk = await this.readAt(pos, Math.min(RECOVERY_CHUNK_BYTES, limit - pos));
+      let p = 0;
+      while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
+        const h = this.header(chunk, p, pos + p);
+        const total = batchTotalBytes(h);
+        if (p + total > chunk.length) {
+          if (p > 0) break;
+          if (!(await this.crcMatchesLarge(pos, h)))
+            throw this.corrupt(pos, `batch at offset ${h.baseOffset} has a bad CRC`);
+        } else if (computeBatchCrc(chunk, p, h.batchLength) !== h.crc) {
+          throw this.corrupt(pos + p, `batch at offset ${h.baseOffset} has a bad CRC`);
+        }
+        p += total;
+      }
+      if (p === 0) break;
+      pos += p;
+    }
+  }
+
+  /**
+   * The batches from `position` to `limit` with their bytes, read in chunks of about a megabyte
+   * (a larger batch is read whole). Memory is bounded by the chunk size and the largest batch.
+   */
+  async *batches(position: number, limit: number): AsyncGenerator<BatchLocation & { readonly bytes: Buffer }> {
+    let pos = position;
+    while (pos < limit) {
+      const chunk = await this.readAt(pos, Math.min(RECOVERY_CHUNK_BYTES, limit - pos));
+      let p = 0;
+      while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
+        const header = this.header(chunk, p, pos + p);
+        const total = batchTotalBytes(header);
+        if (pos + p + total > limit) throw this.corrupt(pos + p, `batch of ${total} bytes runs past ${limit}`);
+        if (p + total > chunk.length) {
+          if (p > 0) break;
+          const whole = await this.readAt(pos, total);
+          if (whole.length < total) throw this.corrupt(pos, "file shorter than expected");
+          yield { position: pos, header, bytes: whole };
+          p = total;
+          break;
+        }
+        yield { position: pos + p, header, bytes: chunk.subarray(p, p + total) };
+        p += total;
+      }
+      if (p === 0) throw this.corrupt(pos, `${limit - pos} trailing bytes`);
+      pos += p;
+    }
+  }
+
+  // ---- truncation ---------------------------------------------------------------------------------
+
+  /** Cuts the segment before the batch holding `offset` (that whole batch goes). Returns the bytes cut. */
+  async truncateTo(offset: bigint): Promise<number> {
+    await this.ensureIndexes();
+    const at = offset <= this.baseOffset ? { position: 0 } : await this.translateOffset(offset);
+    if (at === null) return 0;
+    const cut = this.size - at.position;
+    try {
+      await this.file.truncate(at.position);
+    } catch (e) {
+      throw ioError(`cannot truncate segment ${this.baseOffset}`, e);
+    }
+    this.tailDirty = false;
+    this.generation++;
+    this.indexesPersisted = false;
+    this.size = at.position;
+    await this.txnIndex.truncateTo(offset);
+    this.index!.truncateToPosition(at.position);
+    const cutRel = offset - this.baseOffset;
+    this.timeIndex!.truncateToRelativeOffset(cutRel > BigInt(INT32_MAX) ? INT32_MAX : Number(cutRel));
+    await this.recomputeTail();
+    return cut;
+  }
+
+  /** After a cut: end offset from the batches after the last index entry, max timestamp as Kafka's readLargestTimestamp. */
+  private async recomputeTail(): Promise<void> {
+    this.nextOffset = this.baseOffset;
+    this.maxTimestamp = -1n;
+    this.offsetOfMaxTimestamp = -1n;
+    this.bytesSinceIndexEntry = 0;
+    if (this.size === 0) {
+      this.firstBatchTimestamp = -1n;
+      return;
+    }
+    const timeLast = this.timeIndex!.lastEntry();
+    if (timeLast) {
+      this.maxTimestamp = timeLast.timestamp;
+      this.offsetOfMaxTimestamp = this.baseOffset + BigInt(timeLast.relativeOffset);
+    }
+    const fromTime = timeLast ? this.lookupPosition(this.offsetOfMaxTimestamp) : 0;
+    const fromIndex = this.index!.lastEntry()?.position ?? 0;
+    const from = Math.min(fromTime, fromIndex);
+    await this.scanHeaders(from, this.size, (b) => {
+      const last = lastOffsetOf(b.header);
+      if (b.header.maxTimestamp > this.maxTimestamp) {
+        this.maxTimestamp = b.header.maxTimestamp;
+        this.offsetOfMaxTimestamp = last;
+      }
+      this.nextOffset = last + 1n;
+      if (b.position >= fromIndex) this.bytesSinceIndexEntry += batchTotalBytes(b.header);
+      return true;
+    });
+  }
+
+  // ---- timestamps ---------------------------------------------------------------------------------
+
+  /**
+   * The first batch whose maxTimestamp is ≥ `timestamp` and whose last offset is ≥ `minOffset`
+   * (Kafka's findOffsetByTimestamp, at batch level), or null.
+   */
+  async findBatchByTimestamp(timestamp: bigint, minOffset: bigint): Promise<BatchLocation | null> {
+    await this.ensureIndexes();
+    const rel = this.timeIndex!.lookup(timestamp);
+    const fromOffset = rel < 0 ? this.baseOffset : this.baseOffset + BigInt(rel);
+    const start = fromOffset > minOffset ? fromOffset : minOffset;
+    let found: BatchLocation | null = null;
+    await this.scanHeaders(this.lookupPosition(start), this.size, (b) => {
+      if (b.header.maxTimestamp >= timestamp && lastOffsetOf(b.header) >= minOffset) {
         found = b;
         return false;
       }
@@ -294,220 +952,24 @@ export class LogSegment {
     return found;
   }
 
-  /** Position of the first byte after batches whose base offset is below `offset`. */
-  async positionOf(offset: bigint, limit = this.size): Promise<number> {
-    const b = await this.findBatch(offset, limit);
-    if (b === null) return limit;
-    return b.header.baseOffset >= offset ? b.position : b.position + batchTotalBytes(b.header);
+  /** The batch whose last offset is `offsetOfMaxTimestamp` (the batch holding the segment's max timestamp). */
+  async batchOfMaxTimestamp(): Promise<BatchLocation | null> {
+    if (this.offsetOfMaxTimestamp < 0n) return null;
+    return this.translateOffset(this.offsetOfMaxTimestamp);
   }
 
-  /** First index position for a timestamp search: the entry before the first time-index entry ≥ ts. */
-  timeSearchStart(timestamp: bigint): number {
-    let rel = 0;
-    for (let i = 0; i < this.timeTs.length; i++) {
-      if (this.timeTs[i]! >= timestamp) break;
-      rel = this.timeRel[i]!;
-    }
-    return this.floorPosition(this.baseOffset + BigInt(rel));
-  }
+  // ---- renaming (compaction) --------------------------------------------------------------------------
 
-  // ---- recovery and indexes ---------------------------------------------------------------------
-
-  /**
-   * Validates every batch (header, length, CRC, increasing offsets), truncates the log at the
-   * first invalid byte and rebuilds both indexes. Returns the bytes truncated.
-   */
-  async recover(previousLastOffset: bigint): Promise<number> {
-    const fileSize = await this.log.size();
-    this.resetIndexes();
-    let pos = 0;
-    let prevLast = previousLastOffset;
-    let valid = 0;
-    outer: while (pos + RECORD_BATCH_HEADER_BYTES <= fileSize) {
-      const chunkLen = Math.min(Math.max(SCAN_CHUNK_BYTES * 16, 0), fileSize - pos);
-      const chunk = await this.readAt(pos, chunkLen);
-      let p = 0;
-      while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
-        let h: RecordBatchHeader;
-        try {
-          h = readBatchHeader(chunk, p);
-        } catch {
-          break outer;
-        }
-        const total = batchTotalBytes(h);
-        if (pos + p + total > fileSize) break outer;
-        if (p + total > chunk.length) {
-          if (p === 0) {
-            // One batch larger than the chunk: read it whole.
-            const whole = await this.readAt(pos, total);
-            if (!this.validBatch(whole, 0, h, prevLast)) break outer;
-            this.track(h, pos, null, null);
-            prevLast = lastOffsetOf(h);
-            pos += total;
-            valid = pos;
-            continue outer;
-          }
-          break;
-        }
-        if (!this.validBatch(chunk, p, h, prevLast)) break outer;
-        this.track(h, pos + p, null, null);
-        prevLast = lastOffsetOf(h);
-        p += total;
-        valid = pos + p;
-      }
-      if (p === 0) break;
-      pos += p;
-    }
-    const truncated = fileSize - valid;
-    if (truncated > 0) await this.log.truncate(valid);
-    this.size = valid;
-    await this.rewriteIndexes();
-    return truncated;
-  }
-
-  private validBatch(buf: Buffer, p: number, h: RecordBatchHeader, prevLast: bigint): boolean {
-    if (h.baseOffset <= prevLast && prevLast >= this.baseOffset) return false;
-    if (h.baseOffset < this.baseOffset || h.lastOffsetDelta < 0) return false;
-    return computeBatchCrc(buf, p, h.batchLength) === h.crc;
-  }
-
-  private resetIndexes(): void {
-    this.indexRel = [];
-    this.indexPos = [];
-    this.timeTs = [];
-    this.timeRel = [];
-    this.bytesSinceIndexEntry = 0;
-    this.lastOffset = this.baseOffset - 1n;
-    this.maxTimestamp = -1n;
-    this.offsetOfMaxTimestamp = -1n;
-  }
-
-  private async rewriteIndexes(): Promise<void> {
-    const idx = Buffer.allocUnsafe(this.indexRel.length * INDEX_ENTRY_BYTES);
-    this.indexRel.forEach((rel, i) => {
-      idx.writeInt32BE(rel, i * INDEX_ENTRY_BYTES);
-      idx.writeInt32BE(this.indexPos[i]!, i * INDEX_ENTRY_BYTES + 4);
-    });
-    const tix = Buffer.allocUnsafe(this.timeTs.length * TIME_INDEX_ENTRY_BYTES);
-    this.timeTs.forEach((ts, i) => {
-      tix.writeBigInt64BE(ts, i * TIME_INDEX_ENTRY_BYTES);
-      tix.writeInt32BE(this.timeRel[i]!, i * TIME_INDEX_ENTRY_BYTES + 8);
-    });
-    await this.index.truncate(0);
-    if (idx.length) await this.index.writev([idx], 0);
-    await this.timeIndex.truncate(0);
-    if (tix.length) await this.timeIndex.writev([tix], 0);
-  }
-
-  /**
-   * Loads the index files of a cleanly closed segment. If they are missing or inconsistent with
-   * the log (torn, unordered, pointing past the end) the segment is rescanned instead.
-   */
-  async loadIndexes(previousLastOffset: bigint): Promise<void> {
-    const idxSize = await this.index.size();
-    const tixSize = await this.timeIndex.size();
-    const ok =
-      this.size === 0 || (idxSize > 0 && idxSize % INDEX_ENTRY_BYTES === 0 && tixSize % TIME_INDEX_ENTRY_BYTES === 0);
-    if (ok && this.size > 0) {
-      const idx = await this.readFileHandle(this.index, idxSize);
-      const rel: number[] = [];
-      const pos: number[] = [];
-      let consistent = true;
-      for (let i = 0; i < idxSize; i += INDEX_ENTRY_BYTES) {
-        const r = idx.readInt32BE(i);
-        const p = idx.readInt32BE(i + 4);
-        if ((rel.length && (r <= rel.at(-1)! || p <= pos.at(-1)!)) || p >= this.size || r < 0) consistent = false;
-        rel.push(r);
-        pos.push(p);
-      }
-      if (consistent && pos[0] === 0) {
-        this.indexRel = rel;
-        this.indexPos = pos;
-        const tix = await this.readFileHandle(this.timeIndex, tixSize);
-        for (let i = 0; i < tixSize; i += TIME_INDEX_ENTRY_BYTES) {
-          this.timeTs.push(tix.readBigInt64BE(i));
-          this.timeRel.push(tix.readInt32BE(i + 8));
-        }
-        // The last batch gives the segment's last offset; the max timestamp comes from the time index.
-        const lastPos = pos.at(-1)!;
-        let last: RecordBatchHeader | null = null;
-        let lastStart = lastPos;
-        await this.scan(lastPos, this.size, (b) => {
-          last = b.header;
-          lastStart = b.position;
-          return true;
-        });
-        if (last !== null && lastStart + batchTotalBytes(last) === this.size) {
-          this.lastOffset = lastOffsetOf(last);
-          const tsLast = this.timeTs.at(-1);
-          if (tsLast !== undefined) {
-            this.maxTimestamp = tsLast;
-            this.offsetOfMaxTimestamp = this.baseOffset + BigInt(this.timeRel.at(-1)!);
-          }
-          this.bytesSinceIndexEntry = this.size - lastPos;
-          return;
-        }
-      }
-    }
-    if (this.size === 0) {
-      this.resetIndexes();
-      return;
-    }
-    await this.recover(previousLastOffset);
-  }
-
-  private async readFileHandle(f: DiskFile, size: number): Promise<Buffer> {
-    const b = Buffer.allocUnsafe(size);
-    let done = 0;
-    while (done < size) {
-      const n = await f.read(b, done, size - done, done);
-      if (n === 0) break;
-      done += n;
-    }
-    return b.subarray(0, done);
-  }
-
-  /** Cuts the segment so that it ends before the batch containing `offset`. */
-  async truncateTo(offset: bigint): Promise<void> {
-    await this.txnIndex?.truncateTo(offset);
-    const position = await this.truncationPosition(offset);
-    await this.log.truncate(position);
-    this.size = position;
-    await this.recover(this.baseOffset - 1n);
-  }
-
-  private async truncationPosition(offset: bigint): Promise<number> {
-    const b = await this.findBatch(offset);
-    return b === null ? this.size : b.position;
-  }
-
-  async close(): Promise<void> {
-    const files = [this.log.close(), this.index.close(), this.timeIndex.close()];
-    if (this.txnIndex) files.push(this.txnIndex.close());
-    await Promise.all(files.map((p) => p.catch(() => {})));
-  }
-
-  async delete(): Promise<void> {
-    await this.close();
-    for (const suffix of [".log", ".index", ".timeindex", ".txnindex"]) {
-      await this.disk.unlink(LogSegment.path(this.dir, this.baseOffset, suffix)).catch(() => {});
-    }
-  }
-
-  /** Replaces this segment's log with `cleaned` (a file in the same directory), then rebuilds indexes. */
-  async replaceWith(cleanedPath: string): Promise<void> {
-    await this.close();
-    await this.disk.rename(cleanedPath, LogSegment.path(this.dir, this.baseOffset, ".log"));
-    this.log = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".log"), "r+");
-    this.index = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".index"), "r+");
-    this.timeIndex = await this.disk.open(LogSegment.path(this.dir, this.baseOffset, ".timeindex"), "r+");
-    this.txnIndex = await TxnIndex.open(this.disk, LogSegment.path(this.dir, this.baseOffset, ".txnindex"));
-    this.size = await this.log.size();
-    await this.recover(this.baseOffset - 1n);
+  /** Reopens the .log after its file was replaced by a rename (compaction's swap). */
+  async reopenLog(): Promise<void> {
+    const old = this.file;
+    this.file = await this.disk.open(this.path(".log"), "r+");
+    await old.close().catch(() => {});
   }
 }
 
-function flattenFrom(buffers: readonly Uint8Array[], skip: number): Buffer {
-  const all = Buffer.concat(buffers as Uint8Array[]);
-  return all.subarray(skip);
+function totalBytes(chunks: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.byteLength;
+  return n;
 }

@@ -1,10 +1,16 @@
-// Test helpers: temp dirs, batches, a controllable clock and a fault-injecting disk.
+// Test helpers: temp dirs, batches, a controllable clock, a fault-injecting disk, and a way to
+// open one log through a LogManager.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { iterateBatches, lastOffsetOf } from "@sluice/protocol/records/batch-header.ts";
 import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
-import { type Clock, type Disk, type DiskFile, nodeDisk } from "../src/disk.ts";
+import type { Clock, Disk, DiskFile, OpenFlags } from "../src/disk.ts";
+import { nodeDisk } from "../src/disk.ts";
+import type { LogConfig } from "../src/log-config.ts";
+import { LogManager, type LogManagerDeps } from "../src/log-manager.ts";
+import type { PartitionLog } from "../src/partition-log.ts";
 
 export function tempDir(prefix = "sluice-storage-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -14,7 +20,7 @@ export function tempDir(prefix = "sluice-storage-"): { dir: string; cleanup: () 
 export function batch(values: string[], opts: { key?: string | null; timestamp?: bigint } = {}): Buffer {
   return buildRecordBatch({
     records: values.map((v) => ({
-      key: opts.key === undefined ? null : opts.key === null ? null : Buffer.from(opts.key),
+      key: opts.key == null ? null : Buffer.from(opts.key),
       value: Buffer.from(v),
       timestamp: opts.timestamp ?? 1_000n,
     })),
@@ -27,11 +33,28 @@ export function keyed(entries: [string, string | null][], timestamp = 1_000n): B
   });
 }
 
-/** "offset:value" for every record in a records blob. */
+/** "offset:value" for every record in a records blob ("offset:∅" for a null value). */
 export function values(records: Uint8Array): string[] {
   return decodeRecords(records).flatMap((b) =>
-    b.records.map((r) => `${r.offset}:${Buffer.from(r.value ?? []).toString()}`),
+    b.records.map((r) => `${r.offset}:${r.value === null ? "∅" : Buffer.from(r.value).toString()}`),
   );
+}
+
+/** Everything readable from the log start to the log end, as one blob. */
+export async function readAll(log: PartitionLog, maxOffset?: bigint): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let offset = log.logStartOffset;
+  const end = maxOffset ?? log.logEndOffset;
+  while (offset < end) {
+    const r = await log.read(offset, 1 << 20, { maxOffset: end });
+    if (r.records.length === 0) break;
+    parts.push(r.records);
+    // Continue after the last batch (after compaction its last offset may be past its last record).
+    let last = offset;
+    for (const b of iterateBatches(r.records)) last = lastOffsetOf(b.header);
+    offset = last + 1n;
+  }
+  return Buffer.concat(parts);
 }
 
 export class ManualClock implements Clock {
@@ -46,43 +69,82 @@ export class ManualClock implements Clock {
 
 export type Fault = "EIO" | "ENOSPC" | "short" | null;
 
-/** A Disk whose log writes and fsyncs fail on demand. */
+function injected(code: string): Error {
+  return Object.assign(new Error(`${code}: injected`), { code });
+}
+
+/**
+ * A Disk over the real one whose writes and fsyncs fail on demand. Faults apply to files whose
+ * path matches `target` (segment .log files by default). A "short" write writes half and clears
+ * itself (the kernel may do that); EIO/ENOSPC stay until cleared.
+ */
 export class FaultyDisk implements Disk {
   writeFault: Fault = null;
   syncFault: Fault = null;
-  open = async (path: string, flags: "r" | "r+" | "w+" | "a+"): Promise<DiskFile> => {
+  truncateFault: Fault = null;
+  target: RegExp = /\.log$/;
+  writes = 0;
+  syncs = 0;
+
+  open = async (path: string, flags: OpenFlags): Promise<DiskFile> => {
     const f = await nodeDisk.open(path, flags);
-    const self = this;
-    const isLog = path.endsWith(".log");
+    const hit = (): boolean => this.target.test(path);
     return {
-      async writev(buffers, position) {
-        if (isLog && self.writeFault === "short") {
-          const all = Buffer.concat(buffers as Uint8Array[]);
-          const n = await f.writev([all.subarray(0, Math.max(1, all.length >> 1))], position);
-          self.writeFault = null;
-          return n;
-        }
-        if (isLog && self.writeFault)
-          throw Object.assign(new Error(`${self.writeFault}: injected`), { code: self.writeFault });
-        return f.writev(buffers, position);
-      },
+      write: (b, p) => this.doWrite(hit(), f, [b], p),
+      writev: (bs, p) => this.doWrite(hit(), f, bs, p),
       read: (b, o, l, p) => f.read(b, o, l, p),
-      async datasync() {
-        if (isLog && self.syncFault)
-          throw Object.assign(new Error(`${self.syncFault}: injected`), { code: self.syncFault });
-        return f.datasync();
+      fsync: async () => {
+        if (hit()) this.syncs++;
+        if (hit() && this.syncFault) throw injected(this.syncFault);
+        return f.fsync();
       },
-      truncate: (l) => f.truncate(l),
-      size: () => f.size(),
+      truncate: async (l) => {
+        if (hit() && this.truncateFault) throw injected(this.truncateFault);
+        return f.truncate(l);
+      },
+      stat: () => f.stat(),
       close: () => f.close(),
     };
   };
-  readFile = nodeDisk.readFile;
-  writeFileAtomic = nodeDisk.writeFileAtomic;
+
+  private async doWrite(hit: boolean, f: DiskFile, buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (hit) this.writes++;
+    if (hit && this.writeFault === "short") {
+      const all = Buffer.concat(buffers as Uint8Array[]);
+      this.writeFault = null;
+      return f.writev([all.subarray(0, Math.max(1, all.length >> 1))], position);
+    }
+    if (hit && this.writeFault) {
+      // A failed write may still have written a part: leave some garbage behind.
+      const first = buffers[0];
+      if (first && first.byteLength > 8) await f.writev([first.subarray(0, 8)], position);
+      throw injected(this.writeFault);
+    }
+    return f.writev(buffers, position);
+  }
+
   rename = nodeDisk.rename;
   unlink = nodeDisk.unlink;
   readdir = nodeDisk.readdir;
+  stat = nodeDisk.stat;
   mkdir = nodeDisk.mkdir;
   rmdir = nodeDisk.rmdir;
-  exists = nodeDisk.exists;
+  fsyncDir = nodeDisk.fsyncDir;
+}
+
+export interface Opened {
+  manager: LogManager;
+  log: PartitionLog;
+}
+
+/** Opens (or reopens) partition t-0 in `dir` through a LogManager. */
+export async function openLog(
+  dir: string,
+  config: Partial<LogConfig> = {},
+  deps: LogManagerDeps = {},
+  topic = "t",
+): Promise<Opened> {
+  const manager = await LogManager.open([dir], config, deps);
+  const log = await manager.getOrCreateLog(topic, 0);
+  return { manager, log };
 }

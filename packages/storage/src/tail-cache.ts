@@ -1,0 +1,128 @@
+// The most recently appended bytes of one log, kept in memory so that consumers tailing the log
+// are served without a disk read (and without re-checking CRCs: the bytes were validated on
+// append). Chunks are the byte ranges of successful appends, contiguous, ending at the log end.
+// Bounded per log and by a budget shared by all logs; the oldest chunks go first. Truncation
+// clears the cache (it is only ever a copy of what is on disk).
+
+import {
+  batchTotalBytes,
+  lastOffsetOf,
+  RECORD_BATCH_HEADER_BYTES,
+  readBatchHeader,
+} from "@sluice/protocol/records/batch-header.ts";
+import type { MemoryBudget } from "./memory.ts";
+
+interface Chunk {
+  readonly firstOffset: bigint;
+  readonly nextOffset: bigint;
+  readonly bytes: Uint8Array;
+  /** Bytes reserved for it (a view into a shared buffer keeps that whole buffer alive). */
+  readonly cost: number;
+}
+
+export interface CachedRead {
+  readonly records: Buffer;
+  readonly firstOffset: bigint;
+  readonly nextOffset: bigint;
+}
+
+export class TailCache {
+  private chunks: Chunk[] = [];
+  private bytes = 0;
+  private readonly maxBytes: number;
+  private readonly budget: MemoryBudget | null;
+
+  constructor(maxBytes: number, budget: MemoryBudget | null) {
+    this.maxBytes = maxBytes;
+    this.budget = budget;
+  }
+
+  /** Offset of the first cached record, or null when empty. */
+  get firstOffset(): bigint | null {
+    return this.chunks[0]?.firstOffset ?? null;
+  }
+
+  /**
+   * Adds the bytes of an append (whole batches covering [firstOffset, nextOffset)). The caller
+   * hands over `bytes` and must not modify them afterwards.
+   */
+  add(bytes: Uint8Array, firstOffset: bigint, nextOffset: bigint): void {
+    const last = this.chunks.at(-1);
+    if (last && last.nextOffset !== firstOffset) this.clear();
+    // A small view into a large buffer would pin all of it: copy it instead.
+    const owned = bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
+    const cost = owned.buffer.byteLength;
+    if (cost > this.maxBytes) {
+      this.clear();
+      return;
+    }
+    while (this.chunks.length > 0 && (this.bytes + cost > this.maxBytes || !this.reserve(cost))) this.dropOldest();
+    if (this.chunks.length === 0 && !this.reserve(cost)) return;
+    this.chunks.push({ firstOffset, nextOffset, bytes: owned, cost });
+    this.bytes += cost;
+  }
+
+  private reserve(cost: number): boolean {
+    return this.budget === null || this.budget.tryReserve(cost);
+  }
+
+  private dropOldest(): void {
+    const c = this.chunks.shift();
+    if (!c) return;
+    this.bytes -= c.cost;
+    this.budget?.release(c.cost);
+  }
+
+  clear(): void {
+    while (this.chunks.length > 0) this.dropOldest();
+  }
+
+  /**
+   * Whole batches from the one holding `fetchOffset`, as a log read would return them, or null when
+   * that batch is not cached. A result spanning chunks is copied into one buffer.
+   */
+  read(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedRead | null {
+    let i = this.chunks.findIndex((c) => c.nextOffset > fetchOffset);
+    if (i === -1 || this.chunks[i]!.firstOffset > fetchOffset) return null;
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let firstOffset = -1n;
+    let nextOffset = fetchOffset;
+    let started = false;
+    for (; i < this.chunks.length; i++) {
+      const bytes = this.chunks[i]!.bytes;
+      let p = 0;
+      let from = -1;
+      while (p + RECORD_BATCH_HEADER_BYTES <= bytes.byteLength) {
+        const h = readBatchHeader(bytes, p);
+        const size = batchTotalBytes(h);
+        const last = lastOffsetOf(h);
+        if (last < fetchOffset) {
+          p += size;
+          continue;
+        }
+        const fits = total + size <= maxBytes || (!started && minOneMessage);
+        if (last >= maxOffset || !fits) {
+          if (from >= 0) parts.push(bytes.subarray(from, p));
+          return finish(parts, firstOffset, nextOffset);
+        }
+        if (!started) firstOffset = h.baseOffset;
+        started = true;
+        if (from < 0) from = p;
+        total += size;
+        nextOffset = last + 1n;
+        p += size;
+      }
+      if (from >= 0) parts.push(bytes.subarray(from, p));
+    }
+    return finish(parts, firstOffset, nextOffset);
+  }
+}
+
+function finish(parts: Uint8Array[], firstOffset: bigint, nextOffset: bigint): CachedRead {
+  const records =
+    parts.length === 1
+      ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength)
+      : Buffer.concat(parts);
+  return { records, firstOffset, nextOffset };
+}
