@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { LogManager } from "@sluice/storage";
 import pino, { type Logger } from "pino";
 import type { BrokerConfig } from "./config.ts";
-import { toSafeNumber } from "./config.ts";
+import { ignoredConfigs, toSafeNumber } from "./config.ts";
 import { Connection } from "./connection.ts";
 import type { BrokerContext, Clock } from "./context.ts";
 import type { VersionRange } from "./handlers/18-api-versions.ts";
@@ -129,6 +129,9 @@ export class Broker {
     });
     const addr = this.server.address();
     this.port = typeof addr === "object" && addr !== null ? addr.port : listener.port;
+    await topics.registerBroker({ nodeId: ctx.nodeId, host: ctx.advertisedHost, port: ctx.advertisedPort, rack: null });
+    const ignored = ignoredConfigs(cfg);
+    if (ignored.length > 0) this.logger.warn({ configs: ignored }, "these Kafka configs have no effect in Sluice");
     this.logger.info({ host: listener.host, port: this.port, logDirs, nodeId: ctx.nodeId }, "Sluice broker started");
   }
 

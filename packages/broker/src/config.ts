@@ -15,12 +15,30 @@ export interface ConfigDef {
   /** The topic-level config this broker config provides the default for. */
   readonly topicConfig?: string;
   readonly readOnly?: boolean;
+  /**
+   * The value when none is set, computed from other configs (Kafka's fallbacks, e.g.
+   * log.retention.ms ← log.retention.minutes ← log.retention.hours). Takes precedence over `default`.
+   */
+  readonly derive?: (get: (name: string) => string | null) => string;
+  /** The configs `derive` falls back to, most specific first (DescribeConfigs synonyms). */
+  readonly fallbacks?: readonly string[];
+  /** Accepted so that stock Kafka config files work, but has no effect here (a warning at start). */
+  readonly ignored?: boolean;
 }
 
 const atLeast =
   (min: number) =>
   (v: string): string | null =>
     Number(v) >= min ? null : `must be at least ${min}`;
+const LISTENER = /^(?:[A-Z_]+:\/\/)?(?:\[[^\]]*\]|[^:/\s]*):\d{1,5}$/;
+const listenerList = (v: string): string | null =>
+  v
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .every((x) => LISTENER.test(x))
+    ? null
+    : "must be a comma-separated list of PLAINTEXT://host:port";
 const oneOf =
   (...values: string[]) =>
   (v: string): string | null =>
@@ -33,7 +51,8 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     name: "listeners",
     type: "list",
     default: "PLAINTEXT://0.0.0.0:9092",
-    doc: "Where the broker listens.",
+    doc: "Where the broker listens (the first listener is used).",
+    validate: listenerList,
     readOnly: true,
   },
   {
@@ -41,6 +60,7 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     type: "list",
     default: null,
     doc: "Address given to clients (defaults to listeners, with 0.0.0.0 replaced by localhost).",
+    validate: listenerList,
     readOnly: true,
   },
   { name: "log.dirs", type: "list", default: "./data", doc: "Directories holding partition logs.", readOnly: true },
@@ -84,10 +104,19 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
   {
     name: "log.roll.ms",
     type: "long",
-    default: "604800000",
-    doc: "Segment age before rolling.",
+    default: null,
+    doc: "Segment age before rolling (default: log.roll.hours).",
     validate: atLeast(1),
     topicConfig: "segment.ms",
+    derive: (get) => String(Number(get("log.roll.hours")) * 3_600_000),
+    fallbacks: ["log.roll.hours"],
+  },
+  {
+    name: "log.roll.hours",
+    type: "int",
+    default: "168",
+    doc: "Segment age before rolling, in hours (when log.roll.ms is not set).",
+    validate: atLeast(1),
   },
   {
     name: "log.index.size.max.bytes",
@@ -108,10 +137,30 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
   {
     name: "log.retention.ms",
     type: "long",
-    default: "604800000",
-    doc: "Time to keep a segment (-1: forever).",
+    default: null,
+    doc: "Time to keep a segment (-1: forever; default: log.retention.minutes, then log.retention.hours).",
     validate: atLeast(-1),
     topicConfig: "retention.ms",
+    derive: (get) => {
+      const minutes = get("log.retention.minutes");
+      if (minutes !== null) return String(Number(minutes) * 60_000);
+      return String(Number(get("log.retention.hours")) * 3_600_000);
+    },
+    fallbacks: ["log.retention.minutes", "log.retention.hours"],
+  },
+  {
+    name: "log.retention.minutes",
+    type: "int",
+    default: null,
+    doc: "Time to keep a segment, in minutes (when log.retention.ms is not set).",
+    validate: atLeast(-1),
+  },
+  {
+    name: "log.retention.hours",
+    type: "int",
+    default: "168",
+    doc: "Time to keep a segment, in hours (when log.retention.ms and log.retention.minutes are not set).",
+    validate: atLeast(-1),
   },
   {
     name: "log.retention.bytes",
@@ -315,7 +364,44 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
   },
 ];
 
-export const CONFIG_DEFS: ReadonlyMap<string, ConfigDef> = new Map(BROKER_CONFIGS.map((d) => [d.name, d]));
+/** Kafka broker configs that stock config files set, accepted and ignored (threads, buffers, ZooKeeper, KRaft, replication of internal topics on one node). */
+const IGNORED_KAFKA_CONFIGS = [
+  "num.network.threads",
+  "num.io.threads",
+  "num.recovery.threads.per.data.dir",
+  "num.replica.fetchers",
+  "background.threads",
+  "socket.send.buffer.bytes",
+  "socket.receive.buffer.bytes",
+  "offsets.topic.replication.factor",
+  "transaction.state.log.replication.factor",
+  "transaction.state.log.min.isr",
+  "zookeeper.connect",
+  "zookeeper.connection.timeout.ms",
+  "process.roles",
+  "controller.quorum.voters",
+  "controller.quorum.bootstrap.servers",
+  "controller.listener.names",
+  "inter.broker.listener.name",
+  "listener.security.protocol.map",
+  "log.flush.scheduler.interval.ms",
+];
+
+const CONFIG_LIST: readonly ConfigDef[] = [
+  ...BROKER_CONFIGS,
+  ...IGNORED_KAFKA_CONFIGS.map(
+    (name): ConfigDef => ({
+      name,
+      type: "string",
+      default: null,
+      doc: "Accepted for compatibility with Kafka config files; has no effect in Sluice.",
+      ignored: true,
+      readOnly: true,
+    }),
+  ),
+];
+
+export const CONFIG_DEFS: ReadonlyMap<string, ConfigDef> = new Map(CONFIG_LIST.map((d) => [d.name, d]));
 
 /** Topic configs, each with the broker config that supplies its default. */
 export const TOPIC_CONFIGS: ReadonlyMap<string, ConfigDef> = new Map(
@@ -346,13 +432,21 @@ function checkType(def: ConfigDef, value: string): string | null {
   }
 }
 
+/** Explicitly set configs that have no effect here (for a warning at start). */
+export function ignoredConfigs(config: BrokerConfig): string[] {
+  return [...config.explicit.keys()].filter((k) => CONFIG_DEFS.get(k)?.ignored);
+}
+
 /** Validates one value for a config definition; returns an error message or null. */
 export function validateValue(def: ConfigDef, value: string): string | null {
   return checkType(def, value) ?? def.validate?.(value) ?? null;
 }
 
 export interface BrokerConfig {
+  /** The effective value: dynamic, then explicit, then derived or default. Throws when there is none. */
   get(name: string): string;
+  /** Like get, but null when the config has no value. */
+  lookup(name: string): string | null;
   int(name: string): number;
   bool(name: string): boolean;
   list(name: string): string[];
@@ -398,19 +492,27 @@ export function buildConfig(...sources: ReadonlyMap<string, string>[]): BrokerCo
   }
   if (explicit.has("broker.id") && !explicit.has("node.id")) explicit.set("node.id", explicit.get("broker.id")!);
   const dynamic = new Map<string, string>();
+  const lookup = (name: string): string | null => {
+    const set = dynamic.get(name) ?? explicit.get(name);
+    if (set !== undefined) return set;
+    const def = CONFIG_DEFS.get(name);
+    if (def?.derive) return def.derive(lookup);
+    return def?.default ?? null;
+  };
   const get = (name: string): string => {
-    const v = dynamic.get(name) ?? explicit.get(name) ?? CONFIG_DEFS.get(name)?.default;
-    if (v === undefined || v === null) throw new ConfigError(name, "has no value");
+    const v = lookup(name);
+    if (v === null) throw new ConfigError(name, "has no value");
     return v;
   };
   return {
     explicit,
     dynamic,
     get,
+    lookup,
     int: (n) => Number(get(n)),
     bool: (n) => get(n) === "true",
     list: (n) =>
-      (dynamic.get(n) ?? explicit.get(n) ?? CONFIG_DEFS.get(n)?.default ?? "")
+      (lookup(n) ?? "")
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean),

@@ -3,10 +3,16 @@
 // state is shaped for replication (leader epoch, high watermark, log start offset per partition).
 
 import { randomBytes } from "node:crypto";
-import type { LogConfig, LogManager, PartitionLog } from "@sluice/storage";
+import type { AppendInfo, LogConfig, LogManager, PartitionLog } from "@sluice/storage";
 import type { BrokerConfig } from "./config.ts";
 import { TOPIC_CONFIGS, toSafeNumber, validateValue } from "./config.ts";
-import type { MetadataSnapshot, MetadataStore, TopicRecord } from "./metadata-store.ts";
+import {
+  type BrokerRegistration,
+  type MetadataSnapshot,
+  type MetadataStore,
+  newClusterId,
+  type TopicRecord,
+} from "./metadata-store.ts";
 import { ProducerStateManager } from "./txn/producer-state.ts";
 import { rebuildProducerState } from "./txn/producer-state-recovery.ts";
 
@@ -21,6 +27,22 @@ export interface PartitionState {
 export interface TopicState {
   readonly record: TopicRecord;
   readonly partitions: PartitionState[];
+}
+
+const chains = new WeakMap<PartitionState, Promise<unknown>>();
+
+/**
+ * Runs appends to one partition one at a time, so that a check made before an append (producer
+ * sequence numbers, transaction state) still holds when the append happens.
+ */
+export function serialAppend<T>(p: PartitionState, fn: () => Promise<T>): Promise<T> {
+  const prev = chains.get(p) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  chains.set(
+    p,
+    next.catch(() => {}),
+  );
+  return next;
 }
 
 const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
@@ -63,10 +85,54 @@ export class TopicManager {
     return this.snapshot.clusterId;
   }
 
+  private get nodeId(): number {
+    return this.config.int("node.id");
+  }
+
+  /**
+   * Loads the metadata and opens every topic's logs. A configured `cluster.id` must match the one
+   * the data dir already belongs to (Kafka refuses to start otherwise, so that a broker never
+   * mixes two clusters' data).
+   */
   async load(): Promise<void> {
     this.snapshot = await this.store.load();
-    for (const t of this.snapshot.topics) await this.openTopic(t);
+    const configured = this.config.lookup("cluster.id");
+    if (this.snapshot.clusterId === "") this.snapshot.clusterId = configured ?? newClusterId();
+    else if (configured !== null && configured !== this.snapshot.clusterId) {
+      throw new Error(
+        `cluster.id ${configured} does not match ${this.snapshot.clusterId}, the cluster of the data in ${this.logs.logDirs.join(", ")}`,
+      );
+    }
+    this.snapshot.brokers ??= [];
+    for (const t of this.snapshot.topics) {
+      this.fillPlacement(t);
+      await this.openTopic(t);
+    }
     await this.persist();
+  }
+
+  /** Single node: every partition's only replica, leader and ISR is this broker. */
+  private fillPlacement(t: TopicRecord): void {
+    const assignments = t.assignments ?? [];
+    const states = t.states ?? [];
+    for (let p = 0; p < t.partitions; p++) {
+      assignments[p] ??= [this.nodeId];
+      states[p] ??= { leader: this.nodeId, leaderEpoch: 0, isr: [this.nodeId] };
+    }
+    t.assignments = assignments;
+    t.states = states;
+  }
+
+  /** Records this broker's registration (its advertised address). */
+  async registerBroker(reg: BrokerRegistration): Promise<void> {
+    const brokers = (this.snapshot.brokers ?? []).filter((b) => b.nodeId !== reg.nodeId);
+    brokers.push(reg);
+    this.snapshot.brokers = brokers.sort((a, b) => a.nodeId - b.nodeId);
+    await this.persist();
+  }
+
+  get brokers(): readonly BrokerRegistration[] {
+    return this.snapshot.brokers ?? [];
   }
 
   private persist(): Promise<void> {
@@ -122,6 +188,19 @@ export class TopicManager {
     };
   }
 
+  /**
+   * Appends record batches to a partition as its leader (offsets and leader epoch assigned) and
+   * advances the high watermark, which wakes consumers' long polls. For the coordinators' internal
+   * topics; client produce goes through the Produce handler's checks. Read back with `p.log.read`.
+   */
+  appendAsLeader(p: PartitionState, records: Uint8Array): Promise<AppendInfo> {
+    return serialAppend(p, async () => {
+      const info = await p.log.appendAsLeader(records, p.leaderEpoch);
+      await p.log.updateHighWatermark(p.log.logEndOffset);
+      return info;
+    });
+  }
+
   get(name: string): TopicState | undefined {
     return this.topics.get(name);
   }
@@ -147,6 +226,7 @@ export class TopicManager {
     const existing = this.topics.get(name);
     if (existing) return existing;
     const record: TopicRecord = { name, id: randomBytes(16).toString("base64url"), partitions, configs, internal };
+    this.fillPlacement(record);
     const state = await this.openTopic(record);
     this.snapshot.topics.push(record);
     await this.persist();
@@ -168,6 +248,7 @@ export class TopicManager {
     if (!t) throw new Error(`no topic ${name}`);
     for (let p = t.partitions.length; p < count; p++) t.partitions.push(await this.openPartition(t.record, p));
     t.record.partitions = count;
+    this.fillPlacement(t.record);
     await this.persist();
   }
 

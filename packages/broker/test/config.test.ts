@@ -7,7 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { buildConfig, ConfigError, fromEnv, parseProperties } from "../src/config.ts";
+import {
+  buildConfig,
+  ConfigError,
+  fromEnv,
+  ignoredConfigs,
+  parseProperties,
+  TOPIC_CONFIGS,
+  validateValue,
+} from "../src/config.ts";
 
 const MAIN = join(import.meta.dirname, "../src/main.ts");
 
@@ -41,6 +49,78 @@ describe("broker config", () => {
       (e: unknown) => e instanceof ConfigError && e.key === "no.such.key",
     );
     assert.throws(() => parseProperties("just-a-word-without-value"), ConfigError);
+  });
+
+  test("log.retention.ms falls back to log.retention.minutes, then log.retention.hours (Kafka's precedence)", () => {
+    assert.equal(buildConfig().get("log.retention.ms"), "604800000");
+    assert.equal(buildConfig(new Map([["log.retention.hours", "1"]])).get("log.retention.ms"), "3600000");
+    const minutes = new Map([
+      ["log.retention.hours", "1"],
+      ["log.retention.minutes", "2"],
+    ]);
+    assert.equal(buildConfig(minutes).get("log.retention.ms"), "120000");
+    assert.equal(buildConfig(minutes, new Map([["log.retention.ms", "5"]])).get("log.retention.ms"), "5");
+    assert.equal(buildConfig(new Map([["log.roll.hours", "2"]])).get("log.roll.ms"), "7200000");
+  });
+
+  test("broker.id is an alias of node.id", () => {
+    assert.equal(buildConfig(new Map([["broker.id", "3"]])).int("node.id"), 3);
+  });
+
+  test("listeners must be PLAINTEXT://host:port lists", () => {
+    assert.deepEqual(
+      buildConfig(new Map([["listeners", "PLAINTEXT://[::1]:9093, PLAINTEXT://:9094"]])).list("listeners"),
+      ["PLAINTEXT://[::1]:9093", "PLAINTEXT://:9094"],
+    );
+    assert.throws(() => buildConfig(new Map([["listeners", "localhost"]])), /invalid config listeners/);
+    assert.throws(() => buildConfig(new Map([["advertised.listeners", "PLAINTEXT://h:port"]])), /advertised.listeners/);
+  });
+
+  test("a stock Kafka server.properties is accepted; keys with no effect here are reported", () => {
+    const file = parseProperties(
+      [
+        "broker.id=0",
+        "num.network.threads=3",
+        "num.io.threads=8",
+        "socket.send.buffer.bytes=102400",
+        "socket.receive.buffer.bytes=102400",
+        "socket.request.max.bytes=104857600",
+        "log.dirs=/tmp/kafka-logs",
+        "num.partitions=1",
+        "num.recovery.threads.per.data.dir=1",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "log.retention.hours=168",
+        "log.segment.bytes=1073741824",
+        "log.retention.check.interval.ms=300000",
+        "zookeeper.connect=localhost:2181",
+        "zookeeper.connection.timeout.ms=18000",
+        "group.initial.rebalance.delay.ms=0",
+      ].join("\n"),
+    );
+    const c = buildConfig(file);
+    assert.equal(c.int("node.id"), 0);
+    assert.deepEqual(ignoredConfigs(c).sort(), [
+      "num.io.threads",
+      "num.network.threads",
+      "num.recovery.threads.per.data.dir",
+      "offsets.topic.replication.factor",
+      "socket.receive.buffer.bytes",
+      "socket.send.buffer.bytes",
+      "transaction.state.log.min.isr",
+      "transaction.state.log.replication.factor",
+      "zookeeper.connect",
+      "zookeeper.connection.timeout.ms",
+    ]);
+  });
+
+  test("every topic config is backed by a broker config with a valid default", () => {
+    const c = buildConfig();
+    for (const [topicName, def] of TOPIC_CONFIGS) {
+      const value = c.get(def.name);
+      assert.equal(validateValue(def, value), null, `${topicName} ← ${def.name}=${value}`);
+    }
   });
 
   test("the broker process refuses to start on a bad config, naming the key, with exit status 2", () => {

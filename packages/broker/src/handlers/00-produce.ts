@@ -29,22 +29,11 @@ import { RecordsError } from "@sluice/protocol/records/errors.ts";
 import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
-import type { PartitionState } from "../topics.ts";
+import { type PartitionState, serialAppend } from "../topics.ts";
 import type { ProducerBatchInfo } from "../txn/producer-state.ts";
 import { CloseConnection, defineHandler, type RequestContext } from "./types.ts";
 
-const chains = new WeakMap<PartitionState, Promise<unknown>>();
-
-/** Runs appends to one partition one at a time. */
-export function serialAppend<T>(p: PartitionState, fn: () => Promise<T>): Promise<T> {
-  const prev = chains.get(p) ?? Promise.resolve();
-  const next = prev.then(fn, fn);
-  chains.set(
-    p,
-    next.catch(() => {}),
-  );
-  return next;
-}
+export { serialAppend } from "../topics.ts";
 
 export function producerInfo(b: BatchPosition): ProducerBatchInfo {
   return {

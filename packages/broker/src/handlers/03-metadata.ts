@@ -25,15 +25,18 @@ export function describeTopic(t: TopicState, nodeId: number, version: number): I
     name: t.record.name,
     topicId: uuidFromString(t.record.id),
     isInternal: t.record.internal,
-    partitions: t.partitions.map((p) => ({
-      errorCode: ErrorCode.NONE,
-      partitionIndex: p.partition,
-      leaderId: nodeId,
-      leaderEpoch: version >= 7 ? p.leaderEpoch : -1,
-      replicaNodes: [nodeId],
-      isrNodes: [nodeId],
-      offlineReplicas: [],
-    })),
+    partitions: t.partitions.map((p) => {
+      const state = t.record.states?.[p.partition];
+      return {
+        errorCode: ErrorCode.NONE,
+        partitionIndex: p.partition,
+        leaderId: state?.leader ?? nodeId,
+        leaderEpoch: version >= 7 ? p.leaderEpoch : -1,
+        replicaNodes: t.record.assignments?.[p.partition] ?? [nodeId],
+        isrNodes: state?.isr ?? [nodeId],
+        offlineReplicas: [],
+      };
+    }),
     topicAuthorizedOperations: -2147483648,
   };
 }

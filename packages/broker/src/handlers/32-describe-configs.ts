@@ -6,7 +6,7 @@
 
 import type { DescribeConfigsRequest, DescribeConfigsResponse } from "@sluice/protocol";
 import { decodeDescribeConfigsRequest, ErrorCode, encodeDescribeConfigsResponse } from "@sluice/protocol";
-import { BROKER_CONFIGS, type ConfigDef, TOPIC_CONFIGS } from "../config.ts";
+import { BROKER_CONFIGS, CONFIG_DEFS, type ConfigDef, TOPIC_CONFIGS } from "../config.ts";
 import type { BrokerContext } from "../context.ts";
 import { defineHandler } from "./types.ts";
 
@@ -31,19 +31,32 @@ export interface DescribedConfig {
   documentation: string | null;
 }
 
-function brokerSource(b: BrokerContext, name: string): number {
-  if (b.config.dynamic.has(name)) return ConfigSource.DYNAMIC_BROKER_CONFIG;
-  if (b.config.explicit.has(name)) return ConfigSource.STATIC_BROKER_CONFIG;
+/** The broker config and the ones it falls back to, most specific first. */
+function chain(def: ConfigDef): string[] {
+  return [def.name, ...(def.fallbacks ?? [])];
+}
+
+function brokerSource(b: BrokerContext, def: ConfigDef): number {
+  const names = chain(def);
+  if (names.some((n) => b.config.dynamic.has(n))) return ConfigSource.DYNAMIC_BROKER_CONFIG;
+  if (names.some((n) => b.config.explicit.has(n))) return ConfigSource.STATIC_BROKER_CONFIG;
   return ConfigSource.DEFAULT_CONFIG;
 }
 
+/** Kafka's synonym order: dynamic, then static, then default, each along the fallback chain. */
 function brokerSynonyms(b: BrokerContext, def: ConfigDef): DescribedConfig["synonyms"] {
   const out: DescribedConfig["synonyms"] = [];
-  if (b.config.dynamic.has(def.name))
-    out.push({ name: def.name, value: b.config.dynamic.get(def.name)!, source: ConfigSource.DYNAMIC_BROKER_CONFIG });
-  if (b.config.explicit.has(def.name))
-    out.push({ name: def.name, value: b.config.explicit.get(def.name)!, source: ConfigSource.STATIC_BROKER_CONFIG });
-  out.push({ name: def.name, value: def.default, source: ConfigSource.DEFAULT_CONFIG });
+  const names = chain(def);
+  for (const n of names) {
+    const v = b.config.dynamic.get(n);
+    if (v !== undefined) out.push({ name: n, value: v, source: ConfigSource.DYNAMIC_BROKER_CONFIG });
+  }
+  for (const n of names) {
+    const v = b.config.explicit.get(n);
+    if (v !== undefined) out.push({ name: n, value: v, source: ConfigSource.STATIC_BROKER_CONFIG });
+  }
+  const last = names.at(-1)!;
+  out.push({ name: last, value: CONFIG_DEFS.get(last)?.default ?? null, source: ConfigSource.DEFAULT_CONFIG });
   return out;
 }
 
@@ -55,7 +68,7 @@ export function describeTopicConfigs(
 ): DescribedConfig[] {
   return [...TOPIC_CONFIGS].map(([name, def]) => {
     const override = overrides[name];
-    const source = override !== undefined ? ConfigSource.TOPIC_CONFIG : brokerSource(b, def.name);
+    const source = override !== undefined ? ConfigSource.TOPIC_CONFIG : brokerSource(b, def);
     const syn = synonyms
       ? [
           ...(override !== undefined ? [{ name, value: override, source: ConfigSource.TOPIC_CONFIG }] : []),
@@ -84,7 +97,7 @@ export function describeBrokerConfigs(b: BrokerContext, synonyms: boolean, docs:
     } catch {
       value = null;
     }
-    const source = brokerSource(b, def.name);
+    const source = brokerSource(b, def);
     return {
       name: def.name,
       value,

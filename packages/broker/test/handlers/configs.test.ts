@@ -72,7 +72,7 @@ describe("configs", () => {
       m.get("retention.ms")!.synonyms.map((s) => [s.name, s.value, s.source]),
       [
         ["log.retention.ms", "86400000", Source.STATIC_BROKER_CONFIG],
-        ["log.retention.ms", "604800000", Source.DEFAULT_CONFIG],
+        ["log.retention.hours", "168", Source.DEFAULT_CONFIG],
       ],
     );
     assert.deepEqual(
