@@ -496,7 +496,14 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.lastPollMs = Date.now();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.subscribed && this.group?.rebalanceNeeded) await this.group.ensureActive();
+      if (this.subscribed && this.group?.rebalanceNeeded) {
+        // The join runs on while poll() returns at its deadline: JoinGroup completes only when
+        // every member rejoined, and those members may be polled by this same thread.
+        const join = this.group.ensureActive().catch((e: unknown) => {
+          this.pendingError ??= e as Error;
+        });
+        await Promise.race([join, sleep(Math.max(0, deadline - Date.now()))]);
+      }
       this.maybeAutoCommit();
       if (this.pendingError) {
         const e = this.pendingError;

@@ -184,11 +184,13 @@ export class GroupMember {
     this.stopHeartbeat();
     const conn = await this.coordinator();
     const topics = this.host.subscription();
-    const metadata = encodeSubscription({
-      topics,
-      ownedPartitions: this.owned,
-      generationId: this.generationId,
-    });
+    // Owned partitions matter to sticky assignors only; eager ones get the plain v0 subscription,
+    // which also lets a restarted static member rejoin with unchanged metadata (no rebalance).
+    const sticky = this.o.assignors.some((a) => a === "sticky" || a === "cooperative-sticky");
+    const metadata = encodeSubscription(
+      { topics, ownedPartitions: this.owned, generationId: this.generationId },
+      sticky ? 2 : 0,
+    );
     const join = await conn.request(
       ApiKey.JoinGroup,
       JOIN_VERSIONS,
