@@ -184,7 +184,14 @@ export async function compactLog(host: CleanerHost, force: boolean): Promise<Com
     const out = await cleanGroup(host, group, map, producerLast, now, cfg);
     if (out.horizonMs < nextHorizon) nextHorizon = out.horizonMs;
     if (out.replacement === null) continue;
-    const swapped = await host.swap(group, out.replacement);
+    let swapped: boolean;
+    try {
+      swapped = await host.swap(group, out.replacement);
+    } catch (e) {
+      await out.replacement.segment.close();
+      await unlinkIfExists(host.disk, cleanedPath(host.dir, group[0]!.baseOffset));
+      throw e;
+    }
     if (!swapped) {
       await out.replacement.segment.close();
       await unlinkIfExists(host.disk, cleanedPath(host.dir, group[0]!.baseOffset));
@@ -352,9 +359,22 @@ async function cleanGroup(
     replacement: {
       segment,
       async install() {
+        // From the moment the .swap file exists, a crash completes the swap at startup.
         await disk.rename(path, swapPath(dir, base));
+        const renamed: LogSegment[] = [];
+        try {
+          for (const s of group) {
+            await s.renameAway();
+            renamed.push(s);
+          }
+          await disk.rename(swapPath(dir, base), LogSegment.pathOf(dir, base, ".log"));
+        } catch (e) {
+          // Put everything back: the old segments stay in service, the cleaned file is dropped.
+          for (const s of renamed) await s.restoreNames().catch(() => {});
+          await disk.rename(swapPath(dir, base), path).catch(() => {});
+          throw ioError(`compaction swap of segment ${base} failed`, e);
+        }
         for (const s of group) await s.markDeleted();
-        await disk.rename(swapPath(dir, base), LogSegment.pathOf(dir, base, ".log"));
         await disk.fsyncDir(dir);
       },
     },

@@ -181,11 +181,14 @@ export async function readWholeFile(disk: Disk, path: string): Promise<Buffer | 
 }
 
 /**
- * Replaces a file atomically and durably: writes `<path>.tmp`, fsyncs it, renames it over `path`
+ * Replaces a file atomically and durably: writes `<path>.<n>.tmp`, fsyncs it, renames it over `path`
  * and fsyncs the directory (so the rename survives a crash).
  */
+let tmpCounter = 0;
+
 export async function writeFileDurable(disk: Disk, path: string, data: readonly Uint8Array[]): Promise<void> {
-  const tmp = `${path}.tmp`;
+  // A name of its own, so concurrent replacements of one file never share a temp file.
+  const tmp = `${path}.${process.pid}-${++tmpCounter}.tmp`;
   const file = await disk.open(tmp, "w+");
   try {
     await writeFully(file, data, 0);

@@ -1226,6 +1226,7 @@ export class PartitionLog extends EventEmitter {
             this.indexMemory?.forget(s);
           }
           this.indexMemory?.loaded_(seg);
+          this.tailCache?.dropBelow(oldSegs.at(-1)!.nextOffset);
           return true;
         }),
     };

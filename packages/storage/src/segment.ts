@@ -120,12 +120,16 @@ export class LogSegment {
   private indexLoad: Promise<void> | null = null;
   private bytesSinceIndexEntry = 0;
   private refs = 0;
+  /** The files carry the `.deleted` suffix. */
   private renamed = false;
+  /** markDeleted finished its renames: the last release unlinks. */
+  private deleteReady = false;
   private deletion: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> } | null = null;
   private closed = false;
   /** File bytes past `size` that a failed append left behind and a truncate could not remove. */
   private tailDirty = false;
   private indexWrites: Promise<void> = Promise.resolve();
+  private indexWritesBlocked = false;
   /** Called when a sealed segment loads its indexes (for the LogManager's memory bound). */
   onIndexesLoaded: ((seg: LogSegment) => void) | null = null;
 
@@ -255,7 +259,47 @@ export class LogSegment {
   release(): void {
     assert.ok(this.refs > 0, "segment released more often than acquired");
     this.refs--;
-    if (this.refs === 0 && this.deletion !== null && this.renamed) void this.finishDelete();
+    if (this.refs === 0 && this.deletion !== null && this.deleteReady) void this.finishDelete();
+  }
+
+  /**
+   * Renames the segment's files to `<name>.deleted` (the open .log handle keeps working). Files
+   * that do not exist are skipped. On failure, the renames done so far are undone and it throws.
+   */
+  async renameAway(): Promise<void> {
+    if (this.renamed) return;
+    // Index files must not be written under these names any more (a new segment may take them).
+    this.indexWritesBlocked = true;
+    await this.indexWrites;
+    const done: string[] = [];
+    try {
+      for (const suffix of SEGMENT_FILE_SUFFIXES) {
+        try {
+          await this.disk.rename(this.path(suffix), `${this.path(suffix)}.deleted`);
+          done.push(suffix);
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
+      }
+    } catch (e) {
+      await this.restoreNames(done).catch(() => {});
+      this.indexWritesBlocked = false;
+      throw ioError(`cannot rename segment ${this.baseOffset} for deletion`, e);
+    }
+    this.renamed = true;
+  }
+
+  /** Undoes renameAway (a compaction swap that could not complete). */
+  async restoreNames(suffixes: readonly string[] = SEGMENT_FILE_SUFFIXES): Promise<void> {
+    for (const suffix of suffixes) {
+      try {
+        await this.disk.rename(`${this.path(suffix)}.deleted`, this.path(suffix));
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    this.renamed = false;
+    this.indexWritesBlocked = false;
   }
 
   /**
@@ -273,14 +317,9 @@ export class LogSegment {
     });
     promise.catch(() => {}); // observed through `unlinked`
     this.deletion = { resolve, reject, promise };
-    for (const suffix of SEGMENT_FILE_SUFFIXES) {
-      try {
-        await this.disk.rename(this.path(suffix), `${this.path(suffix)}.deleted`);
-      } catch (e) {
-        if (!isNotFound(e)) break; // the unlink retries with the original names
-      }
-    }
-    this.renamed = true;
+    // If the renames fail, the files are unlinked under their own names once readers are done.
+    await this.renameAway().catch(() => {});
+    this.deleteReady = true;
     if (this.refs === 0) void this.finishDelete();
   }
 
@@ -298,7 +337,8 @@ export class LogSegment {
     this.finishing = true;
     try {
       await this.close();
-      for (const suffix of SEGMENT_FILE_SUFFIXES) await unlinkIfExists(this.disk, `${this.path(suffix)}.deleted`);
+      for (const suffix of SEGMENT_FILE_SUFFIXES)
+        await unlinkIfExists(this.disk, this.renamed ? `${this.path(suffix)}.deleted` : this.path(suffix));
       this.deletion?.resolve();
     } catch (e) {
       this.deletion?.reject(ioError(`cannot delete segment ${this.baseOffset}`, e));
@@ -391,7 +431,7 @@ export class LogSegment {
   /** Writes both index files from memory, durably (temp file, fsync, rename). Serialised per segment. */
   persistIndexes(): Promise<void> {
     const run = this.indexWrites.then(async () => {
-      if (this.index === null || this.timeIndex === null || this.deletion !== null) return;
+      if (this.index === null || this.timeIndex === null || this.deletion !== null || this.indexWritesBlocked) return;
       const gen = this.generation;
       const idx = this.index.toBytes();
       const tix = this.timeIndex.toBytes();
@@ -592,6 +632,8 @@ export class LogSegment {
     this.resetState();
     this.newIndexes();
     let pos = 0;
+    /** End of the last valid batch. */
+    let valid = 0;
     let expected = minOffset > this.baseOffset ? minOffset : this.baseOffset;
     scan: while (pos + RECORD_BATCH_HEADER_BYTES <= fileSize) {
       const chunk = await this.readAt(pos, Math.min(RECOVERY_CHUNK_BYTES, fileSize - pos));
@@ -617,16 +659,16 @@ export class LogSegment {
         this.track(h, pos + p);
         expected = last + 1n;
         p += total;
+        valid = pos + p;
       }
-      if (p === 0 && chunk.length < RECORD_BATCH_HEADER_BYTES) break;
+      if (p === 0) break;
       pos += p;
-      this.size = pos;
     }
-    this.size = pos;
-    const cut = fileSize - pos;
+    this.size = valid;
+    const cut = fileSize - valid;
     if (cut > 0) {
       try {
-        await this.file.truncate(pos);
+        await this.file.truncate(valid);
       } catch (e) {
         throw ioError(`cannot truncate segment ${this.baseOffset} during recovery`, e);
       }

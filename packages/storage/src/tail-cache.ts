@@ -73,6 +73,11 @@ export class TailCache {
     this.budget?.release(c.cost);
   }
 
+  /** Drops the chunks that start below `offset` (compaction rewrote that range). */
+  dropBelow(offset: bigint): void {
+    while (this.chunks.length > 0 && this.chunks[0]!.firstOffset < offset) this.dropOldest();
+  }
+
   clear(): void {
     while (this.chunks.length > 0) this.dropOldest();
   }

@@ -85,6 +85,8 @@ export class FaultyDisk implements Disk {
   target: RegExp = /\.log$/;
   writes = 0;
   syncs = 0;
+  /** Bytes read from segment .log files (to see what recovery scans). */
+  logBytesRead = 0;
 
   open = async (path: string, flags: OpenFlags): Promise<DiskFile> => {
     const f = await nodeDisk.open(path, flags);
@@ -92,7 +94,11 @@ export class FaultyDisk implements Disk {
     return {
       write: (b, p) => this.doWrite(hit(), f, [b], p),
       writev: (bs, p) => this.doWrite(hit(), f, bs, p),
-      read: (b, o, l, p) => f.read(b, o, l, p),
+      read: async (b, o, l, p) => {
+        const n = await f.read(b, o, l, p);
+        if (/\.log$/.test(path)) this.logBytesRead += n;
+        return n;
+      },
       fsync: async () => {
         if (hit()) this.syncs++;
         if (hit() && this.syncFault) throw injected(this.syncFault);
@@ -123,7 +129,12 @@ export class FaultyDisk implements Disk {
     return f.writev(buffers, position);
   }
 
-  rename = nodeDisk.rename;
+  /** Renames whose source path matches fail with EIO. */
+  renameFault: RegExp | null = null;
+  rename = async (from: string, to: string): Promise<void> => {
+    if (this.renameFault?.test(from)) throw injected("EIO");
+    return nodeDisk.rename(from, to);
+  };
   unlink = nodeDisk.unlink;
   readdir = nodeDisk.readdir;
   stat = nodeDisk.stat;
