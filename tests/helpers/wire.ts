@@ -5,8 +5,10 @@
 import { connect } from "node:net";
 import {
   decodeApiVersionsResponse,
+  decodeCreateTopicsResponse,
   decodeFetchResponse,
   encodeApiVersionsRequest,
+  encodeCreateTopicsRequest,
   encodeFetchRequest,
   Reader,
   Writer,
@@ -90,4 +92,12 @@ export async function readPartition(bootstrap: string, topic: string, partition:
     offset = records.at(-1)!.offset + 1n;
     if (offset >= p.highWatermark) return out;
   }
+}
+
+/** Creates a topic (CreateTopics v4); resolves with its error code (0 when created). */
+export async function createTopic(bootstrap: string, name: string, numPartitions: number): Promise<number> {
+  const r = await roundTrip(bootstrap, 19, 4, (w) =>
+    encodeCreateTopicsRequest(w, { topics: [{ name, numPartitions, replicationFactor: 1 }], timeoutMs: 10_000 }, 4),
+  );
+  return decodeCreateTopicsResponse(r, 4).topics[0]!.errorCode;
 }
