@@ -1104,6 +1104,8 @@ export class PartitionLog extends EventEmitter {
 
   private afterTruncation(end: bigint): void {
     this._logEndOffset = end;
+    // Cutting a whole batch may go below a log start that DeleteRecords put inside it.
+    if (this._logStartOffset > end) this._logStartOffset = end;
     if (this._highWatermark > end) this._highWatermark = end;
     if (this.ackedEnd > end) this.ackedEnd = end;
     if (this.durableEnd > end) this.durableEnd = end;
