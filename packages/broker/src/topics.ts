@@ -69,6 +69,7 @@ export function validateTopicConfigs(configs: Record<string, string>): { key: st
 export class TopicManager {
   private readonly topics = new Map<string, TopicState>();
   private readonly byId = new Map<string, TopicState>();
+  private readonly creating = new Map<string, Promise<TopicState>>();
   private snapshot: MetadataSnapshot = { clusterId: "", topics: [] };
   private readonly config: BrokerConfig;
   private readonly logs: LogManager;
@@ -217,20 +218,30 @@ export class TopicManager {
     return this.topics.get(topic)?.partitions[p];
   }
 
-  async create(
-    name: string,
-    partitions: number,
-    configs: Record<string, string>,
-    internal = false,
-  ): Promise<TopicState> {
+  /**
+   * Creates a topic, or returns it if it exists or is being created (concurrent auto-creation of
+   * one name yields one topic).
+   */
+  create(name: string, partitions: number, configs: Record<string, string>, internal = false): Promise<TopicState> {
     const existing = this.topics.get(name);
-    if (existing) return existing;
-    const record: TopicRecord = { name, id: randomBytes(16).toString("base64url"), partitions, configs, internal };
-    this.fillPlacement(record);
-    const state = await this.openTopic(record);
-    this.snapshot.topics.push(record);
-    await this.persist();
-    return state;
+    if (existing) return Promise.resolve(existing);
+    const pending = this.creating.get(name);
+    if (pending) return pending;
+    const created = (async () => {
+      const record: TopicRecord = { name, id: randomBytes(16).toString("base64url"), partitions, configs, internal };
+      this.fillPlacement(record);
+      const state = await this.openTopic(record);
+      this.snapshot.topics.push(record);
+      await this.persist();
+      return state;
+    })().finally(() => this.creating.delete(name));
+    this.creating.set(name, created);
+    return created;
+  }
+
+  /** True while a topic of this name exists or is being created. */
+  exists(name: string): boolean {
+    return this.topics.has(name) || this.creating.has(name);
   }
 
   async delete(name: string): Promise<void> {

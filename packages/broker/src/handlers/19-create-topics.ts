@@ -50,7 +50,7 @@ export const createTopicsHandler = defineHandler<CreateTopicsRequest, CreateTopi
         fail(ErrorCode.INVALID_TOPIC_EXCEPTION, nameError);
         continue;
       }
-      if (b.topics.get(t.name)) {
+      if (b.topics.exists(t.name)) {
         fail(ErrorCode.TOPIC_ALREADY_EXISTS, `topic ${t.name} already exists`);
         continue;
       }

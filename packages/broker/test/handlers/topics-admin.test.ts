@@ -1,7 +1,7 @@
 // CreateTopics, DeleteTopics and CreatePartitions: what they create and remove, and each error.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ErrorCode, type Input, ZERO_UUID } from "@sluice/protocol";
@@ -118,6 +118,32 @@ describe("CreateTopics", () => {
     });
     assert.equal(ok.errorCode, ErrorCode.NONE);
     assert.equal(broker.broker.context!.topics.get("assigned")!.partitions.length, 2);
+  });
+
+  test("concurrent creations of one name make one topic; the later request gets TOPIC_ALREADY_EXISTS", async () => {
+    const other = await WireClient.connect(broker.port);
+    const [a, b] = await Promise.all([
+      c.call(CreateTopics, 4, { topics: [{ name: "race", numPartitions: 2, replicationFactor: 1 }] }),
+      other.call(CreateTopics, 4, { topics: [{ name: "race", numPartitions: 2, replicationFactor: 1 }] }),
+    ]);
+    assert.deepEqual([a.topics[0]!.errorCode, b.topics[0]!.errorCode].sort(), [
+      ErrorCode.NONE,
+      ErrorCode.TOPIC_ALREADY_EXISTS,
+    ]);
+    const [m1, m2] = await Promise.all([
+      c.call(Metadata, 9, { topics: [{ name: "auto-race" }], allowAutoTopicCreation: true }),
+      other.call(Metadata, 9, { topics: [{ name: "auto-race" }], allowAutoTopicCreation: true }),
+    ]);
+    assert.deepEqual(m1.topics[0]!.topicId, m2.topics[0]!.topicId, "one topic, one id");
+    const saved = JSON.parse(readFileSync(join(broker.logDir, "sluice-metadata.json"), "utf8")) as {
+      topics: { name: string }[];
+    };
+    assert.deepEqual(
+      saved.topics.map((t) => t.name).filter((n) => n.includes("race")),
+      ["race", "auto-race"],
+      "each topic recorded once",
+    );
+    other.close();
   });
 
   test("every version from 0 to 7 creates a topic", async () => {
