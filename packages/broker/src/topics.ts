@@ -70,6 +70,7 @@ export class TopicManager {
   private readonly topics = new Map<string, TopicState>();
   private readonly byId = new Map<string, TopicState>();
   private readonly creating = new Map<string, Promise<TopicState>>();
+  private readonly deleting = new Map<string, Promise<void>>();
   private snapshot: MetadataSnapshot = { clusterId: "", topics: [] };
   private readonly config: BrokerConfig;
   private readonly logs: LogManager;
@@ -228,6 +229,7 @@ export class TopicManager {
     const pending = this.creating.get(name);
     if (pending) return pending;
     const created = (async () => {
+      await this.deleting.get(name)?.catch(() => {});
       const record: TopicRecord = { name, id: randomBytes(16).toString("base64url"), partitions, configs, internal };
       this.fillPlacement(record);
       const state = await this.openTopic(record);
@@ -244,14 +246,19 @@ export class TopicManager {
     return this.topics.has(name) || this.creating.has(name);
   }
 
-  async delete(name: string): Promise<void> {
+  /** Deletes a topic and its logs; a creation of the same name waits until the old logs are gone. */
+  delete(name: string): Promise<void> {
     const t = this.topics.get(name);
-    if (!t) return;
+    if (!t) return Promise.resolve();
     this.topics.delete(name);
     this.byId.delete(t.record.id);
     this.snapshot.topics = this.snapshot.topics.filter((x) => x.name !== name);
-    await this.persist();
-    for (const p of t.partitions) await this.logs.deleteLog(name, p.partition);
+    const deleted = (async () => {
+      await this.persist();
+      for (const p of t.partitions) await this.logs.deleteLog(name, p.partition);
+    })().finally(() => this.deleting.delete(name));
+    this.deleting.set(name, deleted);
+    return deleted;
   }
 
   async addPartitions(name: string, count: number): Promise<void> {

@@ -207,6 +207,17 @@ describe("DeleteTopics and CreatePartitions", () => {
     assert.equal(p.highWatermark, 0n);
   });
 
+  test("a topic deleted and re-created at once gets fresh, working logs", async () => {
+    const topics = broker.broker.context!.topics;
+    await createTopic(c, "phoenix", 1);
+    await produce(c, "phoenix", 0, batch(["old"]));
+    const [, reborn] = await Promise.all([topics.delete("phoenix"), topics.create("phoenix", 1, {})]);
+    assert.equal(reborn.partitions[0]!.log.logEndOffset, 0n);
+    assert.equal((await produce(c, "phoenix", 0, batch(["new"]))).errorCode, ErrorCode.NONE);
+    const p = (await fetchOne(c, "phoenix", 0, 0n)).responses[0]!.partitions[0]!;
+    assert.equal(p.highWatermark, 1n);
+  });
+
   test("DeleteTopics by id (v6+); an unknown id is UNKNOWN_TOPIC_ID", async () => {
     await createTopic(c, "by-id");
     const id = (await c.call(Metadata, 12, { topics: [{ name: "by-id" }] })).topics[0]!.topicId;
