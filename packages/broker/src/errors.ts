@@ -6,6 +6,9 @@ import { StorageError } from "@sluice/storage";
 
 export function errorCodeOf(e: unknown): number {
   if (e instanceof StorageError) {
+    // The partition went away under the request (topic deleted, broker stopping): the client
+    // refreshes its metadata and retries, as after a leader change.
+    if (e.code === "LOG_CLOSED") return ErrorCode.NOT_LEADER_OR_FOLLOWER;
     const code = (ErrorCode as Record<string, number>)[e.code];
     return code ?? ErrorCode.KAFKA_STORAGE_ERROR;
   }
