@@ -314,7 +314,9 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const kcatVersion = spawnSync("kcat", ["-V"], { encoding: "utf8" }).stdout.split("\n")[0]?.trim() ?? "kcat";
+const kcatInfo = spawnSync("kcat", ["-V"], { encoding: "utf8" }).stdout ?? "";
+const librdkafka = /librdkafka (\S+)/.exec(kcatInfo)?.[1] ?? "?";
+const kcatVersion = `librdkafka ${librdkafka}, kcat ${/Version (\S+)/.exec(kcatInfo)?.[1] ?? "?"}`;
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const table = [
   "| case | result | × baseline |",
