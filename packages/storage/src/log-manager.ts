@@ -35,7 +35,7 @@ export interface LogManagerDeps {
   readonly onError?: (e: unknown, log: PartitionLog) => void;
   /** A background failure not tied to one log (writing a dir's checkpoints). Default: a process warning. */
   readonly onDirError?: (e: unknown, dir: string | null) => void;
-  /** Tail cache per log (default 1 MiB; 0 disables) and for all logs together (default 64 MiB). */
+  /** Tail cache per log (default 2 MiB; 0 disables) and for all logs together (default 64 MiB). */
   readonly tailCacheBytesPerLog?: number;
   readonly tailCacheBytesMax?: number;
   /** Memory for the indexes of sealed segments, all logs together (default 128 MiB). */
@@ -150,7 +150,7 @@ export class LogManager {
           disk: this.disk,
           clock: this.clock,
           dirState: this.dirStates.get(dir)!,
-          tailCacheBytes: this.deps.tailCacheBytesPerLog ?? 1024 * 1024,
+          tailCacheBytes: this.deps.tailCacheBytesPerLog ?? 2 * 1024 * 1024,
           tailCacheBudget: this.tailBudget,
           indexMemory: this.indexMemory,
           compactionMapBytesMax: this.deps.compactionMapBytesMax ?? 32 * 1024 * 1024,

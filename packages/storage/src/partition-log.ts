@@ -35,6 +35,7 @@ import { join } from "node:path";
 import {
   type BatchPosition,
   batchTotalBytes,
+  computeBatchCrc,
   isControlBatch,
   iterateBatches,
   lastOffsetOf,
@@ -108,12 +109,14 @@ export interface LogDeps {
 
 /** Most bytes one write round takes from the append queue. */
 const WRITE_ROUND_BYTES_MAX = 16 * 1024 * 1024;
-const HINTS_MAX = 32;
+const HINTS_MAX = 16;
 const SNAPSHOTS_KEPT = 2;
 const EPOCH_CHECKPOINT = "leader-epoch-checkpoint";
 
 interface QueuedAppend {
   readonly records: Uint8Array;
+  /** The batches' CRCs are still to be checked (done while the write is in flight). */
+  readonly crcPending: boolean;
   readonly batches: BatchPosition[];
   readonly leaderEpoch: number;
   readonly asLeader: boolean;
@@ -138,6 +141,7 @@ interface SyncWaiter {
 }
 
 interface PositionHint {
+  readonly offset: bigint;
   readonly seg: LogSegment;
   readonly generation: number;
   readonly position: number;
@@ -179,7 +183,9 @@ export class PartitionLog extends EventEmitter {
   private repairNeeded = false;
   private unflushedMessages = 0;
   private lastFlushMs: number;
-  private readonly hints = new Map<bigint, PositionHint>();
+  /** Where recent reads ended (a ring): the next read of a sequential consumer starts there, no index lookup. */
+  private readonly hints: (PositionHint | undefined)[] = new Array(HINTS_MAX);
+  private hintNext = 0;
   private readonly tailCache: TailCache | null;
   private readonly indexMemory: IndexMemory | null;
   private compacting: Promise<CompactionResult> | null = null;
@@ -200,7 +206,7 @@ export class PartitionLog extends EventEmitter {
     this.dirState = deps.dirState;
     this.leaderEpochCache = new LeaderEpochCache(deps.disk, join(dir, EPOCH_CHECKPOINT));
     this.lastFlushMs = deps.clock.nowMs();
-    const tailBytes = deps.tailCacheBytes ?? 1024 * 1024;
+    const tailBytes = deps.tailCacheBytes ?? 2 * 1024 * 1024;
     this.tailCache = tailBytes > 0 ? new TailCache(tailBytes, deps.tailCacheBudget ?? null) : null;
     this.indexMemory = deps.indexMemory ?? null;
     this.nextDeleteHorizonMs = deps.clock.nowMs() + this.cfg["delete.retention.ms"];
@@ -383,9 +389,11 @@ export class PartitionLog extends EventEmitter {
   appendAsLeader(records: Uint8Array, leaderEpoch: number, opts: AppendOptions = {}): Promise<AppendInfo> {
     try {
       this.checkOpen();
-      const batches = this.validate(records, true);
       const logAppendTime = (opts.timestampType ?? this.cfg["message.timestamp.type"]) === "LogAppendTime";
-      return this.enqueue(records, batches, leaderEpoch, true, logAppendTime);
+      // LogAppendTime rewrites the CRC, so the client's must be checked first; otherwise the check
+      // overlaps the write (it does not cover the fields patched before writing).
+      const batches = this.validate(records, true, logAppendTime);
+      return this.enqueue(records, batches, leaderEpoch, true, logAppendTime, !logAppendTime);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -402,8 +410,8 @@ export class PartitionLog extends EventEmitter {
         const e = this._logEndOffset;
         return Promise.resolve(emptyInfo(e, this._logStartOffset));
       }
-      const batches = this.validate(records, false);
-      return this.enqueue(records, batches, -1, false, false);
+      const batches = this.validate(records, false, false);
+      return this.enqueue(records, batches, -1, false, false, true);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -413,11 +421,12 @@ export class PartitionLog extends EventEmitter {
     if (this.state !== "open") throw new StorageError("LOG_CLOSED", `log ${this.key} is closed`);
   }
 
-  private validate(records: Uint8Array, asLeader: boolean): BatchPosition[] {
+  /** Checks the structure of every batch (and CRCs when `verifyCrc`); throws a StorageError for the first bad one. */
+  private validate(records: Uint8Array, asLeader: boolean, verifyCrc: boolean): BatchPosition[] {
     const out: BatchPosition[] = [];
     try {
       let prevLast = -1n;
-      for (const b of iterateBatches(records, { verifyCrc: true })) {
+      for (const b of iterateBatches(records, { verifyCrc })) {
         const h = b.header;
         const bytes = batchTotalBytes(h);
         if (asLeader && bytes > this.cfg["max.message.bytes"]) {
@@ -459,11 +468,22 @@ export class PartitionLog extends EventEmitter {
     leaderEpoch: number,
     asLeader: boolean,
     logAppendTime: boolean,
+    crcPending: boolean,
   ): Promise<AppendInfo> {
     let recordCount = 0;
     for (const b of batches) recordCount += b.header.recordCount;
     return new Promise<AppendInfo>((resolve, reject) => {
-      this.queue.push({ records, batches, leaderEpoch, asLeader, logAppendTime, recordCount, resolve, reject });
+      this.queue.push({
+        records,
+        crcPending,
+        batches,
+        leaderEpoch,
+        asLeader,
+        logAppendTime,
+        recordCount,
+        resolve,
+        reject,
+      });
       this.scheduleWrite();
     });
   }
@@ -577,13 +597,27 @@ export class PartitionLog extends EventEmitter {
       });
     }
     const seg = this.active;
+    const corrupt = new Map<QueuedAppend, StorageError>();
+    let written: boolean;
     try {
-      await seg.append(
+      written = await seg.append(
         run.map((it) => it.records),
         appended,
+        () => checkCrcs(run, corrupt),
       );
     } catch (e) {
-      for (const it of run) it.reject(e);
+      for (const it of run) it.reject(corrupt.get(it) ?? e);
+      return;
+    }
+    if (!written) {
+      // Some append had a bad CRC: it is refused, the others go back to the front of the queue.
+      const retry: QueuedAppend[] = [];
+      for (const it of run) {
+        const err = corrupt.get(it);
+        if (err) it.reject(err);
+        else retry.push(it);
+      }
+      this.queue.unshift(...retry);
       return;
     }
     this.unsynced.add(seg);
@@ -771,16 +805,30 @@ export class PartitionLog extends EventEmitter {
     await this.flushTo(this._logEndOffset);
   }
 
-  /** Kafka's flushUptoOffsetExclusive: makes segments below `offset` durable (data and indexes). */
+  /**
+   * Kafka's flushUptoOffsetExclusive: makes the segments wholly below `offset` durable (data and
+   * indexes) and moves the recovery point there. At the log end (flush()) that includes the active
+   * segment, through the group-commit loop; after a roll only the sealed segments are fsynced.
+   */
   private async flushTo(offset: bigint): Promise<void> {
     if (offset <= this.recoveryPoint) return;
     const generation = this.generation;
-    await this.syncAll();
+    if (offset >= this._logEndOffset) await this.syncAll();
     for (const seg of this.segments) {
-      if (seg.baseOffset >= offset || !seg.sealed || seg.indexesPersisted) continue;
+      if (seg.baseOffset >= offset || !seg.sealed) continue;
       if (!seg.acquire()) continue;
       try {
-        await seg.persistIndexes();
+        if (seg.unsynced) {
+          seg.unsynced = false;
+          try {
+            await seg.fsync();
+          } catch (e) {
+            seg.unsynced = true;
+            throw e;
+          }
+          this.unsynced.delete(seg);
+        }
+        if (!seg.indexesPersisted) await seg.persistIndexes();
         await seg.txnIndex.fsync();
       } finally {
         seg.release();
@@ -859,15 +907,17 @@ export class PartitionLog extends EventEmitter {
   }
 
   private hintFor(seg: LogSegment, offset: bigint): number | null {
-    const h = this.hints.get(offset);
-    if (!h || h.seg !== seg || h.generation !== seg.generation || h.position > seg.size) return null;
-    return h.position;
+    for (const h of this.hints) {
+      if (h === undefined || h.offset !== offset || h.seg !== seg) continue;
+      if (h.generation !== seg.generation || h.position > seg.size) return null;
+      return h.position;
+    }
+    return null;
   }
 
   private setHint(offset: bigint, seg: LogSegment, position: number): void {
-    this.hints.delete(offset);
-    this.hints.set(offset, { seg, generation: seg.generation, position });
-    if (this.hints.size > HINTS_MAX) this.hints.delete(this.hints.keys().next().value!);
+    this.hints[this.hintNext] = { offset, seg, generation: seg.generation, position };
+    this.hintNext = (this.hintNext + 1) % HINTS_MAX;
   }
 
   /**
@@ -1112,7 +1162,7 @@ export class PartitionLog extends EventEmitter {
     if (this.recoveryPoint > end) this.recoveryPoint = end;
     const cleanerOffset = this.dirState.maps.cleanerOffsets.get(this.key);
     if (cleanerOffset !== undefined && cleanerOffset > end) this.dirState.maps.cleanerOffsets.set(this.key, end);
-    this.hints.clear();
+    this.hints.fill(undefined);
     this.tailCache?.clear();
     const err = new StorageError(
       "KAFKA_STORAGE_ERROR",
@@ -1377,6 +1427,25 @@ export class PartitionLog extends EventEmitter {
       if (!isNotFound(e)) throw ioError(`cannot delete log ${this.key}`, e);
     }
   }
+}
+
+/** Checks the CRCs left to check; records each failing append's error. True when all pass. */
+function checkCrcs(run: readonly QueuedAppend[], corrupt: Map<QueuedAppend, StorageError>): boolean {
+  for (const it of run) {
+    if (!it.crcPending) continue;
+    for (const b of it.batches) {
+      if (computeBatchCrc(it.records, b.position, b.header.batchLength) === b.header.crc) continue;
+      corrupt.set(
+        it,
+        new StorageError(
+          "CORRUPT_MESSAGE",
+          `record batch at ${b.position} (${b.header.recordCount} records) has a bad CRC`,
+        ),
+      );
+      break;
+    }
+  }
+  return corrupt.size === 0;
 }
 
 function clamp(v: bigint, lo: bigint, hi: bigint): bigint {

@@ -356,25 +356,39 @@ export class LogSegment {
 
   /**
    * Writes `chunks` (whole batches with offsets assigned) at the end of the .log in one write and
-   * indexes them. On failure the file is cut back, the segment is unchanged, and a retriable
-   * StorageError is thrown.
+   * indexes them. `check`, if given, runs while the write is in flight (the caller's CRC checks);
+   * when it returns false the written bytes are cut off again and append resolves false. On an I/O
+   * failure the file is cut back, the segment is unchanged, and a retriable StorageError is thrown.
+   * Nothing becomes visible to readers before the write and the check both succeed.
    */
-  async append(chunks: readonly Uint8Array[], batches: readonly AppendedBatch[]): Promise<void> {
+  async append(
+    chunks: readonly Uint8Array[],
+    batches: readonly AppendedBatch[],
+    check?: () => boolean,
+  ): Promise<boolean> {
     assert.ok(!this.sealed, "append to a sealed segment");
     assert.ok(this.index !== null, "the active segment keeps its indexes in memory");
     if (this.tailDirty) await this.cutTail();
     const start = this.size;
+    const write = writeFully(this.file, chunks, start);
+    const ok = check ? check() : true;
     try {
-      await writeFully(this.file, chunks, start);
+      await write;
     } catch (e) {
       this.tailDirty = true;
       await this.cutTail().catch(() => {});
       throw ioError(`append to segment ${this.baseOffset} failed`, e);
     }
+    if (!ok) {
+      this.tailDirty = true;
+      await this.cutTail();
+      return false;
+    }
     this.unsynced = true;
     this.indexesPersisted = false;
     for (const b of batches) this.track(b.header, start + b.offsetInWrite);
     this.size = start + totalBytes(chunks);
+    return true;
   }
 
   /** Removes bytes past `size` left by a failed write (retried before the next write). */

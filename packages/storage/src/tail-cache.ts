@@ -12,6 +12,9 @@ import {
 } from "@sluice/protocol/records/batch-header.ts";
 import type { MemoryBudget } from "./memory.ts";
 
+/** Node's Buffer pool slab (Buffer.poolSize is 64 KiB in Node 24; 8 KiB before). */
+const POOL_SLAB_BYTES_MAX = 64 * 1024;
+
 interface Chunk {
   readonly firstOffset: bigint;
   readonly nextOffset: bigint;
@@ -49,8 +52,12 @@ export class TailCache {
   add(bytes: Uint8Array, firstOffset: bigint, nextOffset: bigint): void {
     const last = this.chunks.at(-1);
     if (last && last.nextOffset !== firstOffset) this.clear();
-    // A small view into a large buffer would pin all of it: copy it instead.
-    const owned = bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
+    // Keeping a view pins its whole underlying buffer (a pool slab for small Buffers, a whole request
+    // for one partition's share), which is what it costs against the budget. Copying costs an
+    // allocation per append, so views are kept when that buffer is a pool slab or not much larger.
+    const pinned = bytes.buffer.byteLength;
+    const keep = pinned <= POOL_SLAB_BYTES_MAX || bytes.byteLength * 4 >= pinned;
+    const owned = keep ? bytes : Uint8Array.prototype.slice.call(bytes);
     const cost = owned.buffer.byteLength;
     if (cost > this.maxBytes) {
       this.clear();
