@@ -176,8 +176,11 @@ export class Connection {
         this.respondWith(slot, handler, handler.handle(null, ctx), 0, header.correlationId, apiKey);
         return;
       }
+      // The response header the client expects for the version it sent (with tagged fields when
+      // that version is flexible), then the error code: all a body can say for a version we
+      // cannot encode.
       const w = new Writer(16);
-      writeResponseHeader(w, apiKey, 0, header.correlationId);
+      writeResponseHeader(w, apiKey, version, header.correlationId);
       w.writeInt16(ErrorCode.UNSUPPORTED_VERSION);
       this.finish(slot, w.toChunks());
       return;

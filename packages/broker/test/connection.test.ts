@@ -155,6 +155,7 @@ describe("connections", () => {
     c.write(frame);
     const r = new Reader(await response);
     r.readInt32("correlationId");
+    assert.equal(r.readUVarint("taggedFields"), 0, "v99 of a flexible API: response header v1");
     assert.equal(r.readInt16("errorCode"), ErrorCode.UNSUPPORTED_VERSION);
     await c.call(ApiVersions, 0, {});
   });
