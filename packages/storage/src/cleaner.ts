@@ -285,6 +285,8 @@ async function buildOffsetMap(
   return covered < end ? covered : end;
 }
 
+class GroupGone extends Error {}
+
 interface GroupResult {
   replacement: Replacement | null;
   txnEntries: AbortedTxnEntry[];
@@ -319,8 +321,8 @@ async function cleanGroup(
   const txnEntries: AbortedTxnEntry[] = [];
   try {
     for (const seg of group) {
-      if (!seg.acquire())
-        throw new StorageError("KAFKA_STORAGE_ERROR", `segment ${seg.baseOffset} went away during compaction`);
+      // Retention or truncation removed it meanwhile: this group is abandoned (nothing to do).
+      if (!seg.acquire()) throw new GroupGone();
       try {
         txnEntries.push(...seg.txnIndex.list());
         let n = 0;
@@ -340,6 +342,7 @@ async function cleanGroup(
   } catch (e) {
     await out.abandon();
     await unlinkIfExists(host.disk, path);
+    if (e instanceof GroupGone) return { replacement: null, txnEntries, removed: 0, horizonMs };
     throw e instanceof StorageError ? e : ioError(`compaction of ${host.key} failed`, e);
   }
   if (!changed) {

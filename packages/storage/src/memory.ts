@@ -40,7 +40,7 @@ export class IndexMemory {
   }
 
   /** A sealed segment loaded its indexes: count them, then evict others while over budget. */
-  loaded_(seg: LogSegment): void {
+  track(seg: LogSegment): void {
     this.forget(seg);
     const bytes = seg.indexMemoryBytes;
     this.loaded.set(seg, bytes);

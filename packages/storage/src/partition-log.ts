@@ -327,8 +327,8 @@ export class PartitionLog extends EventEmitter {
       if (!isLast) {
         seg.seal();
         if (recovered) await seg.persistIndexes();
-        seg.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
-        if (seg.indexesLoaded) this.indexMemory?.loaded_(seg);
+        seg.onIndexesLoaded = (s) => this.indexMemory?.track(s);
+        if (seg.indexesLoaded) this.indexMemory?.track(seg);
       }
       if (!seg.isEmpty) prevNext = seg.nextOffset;
     }
@@ -684,9 +684,9 @@ export class PartitionLog extends EventEmitter {
     const old = this.active;
     const seg = await LogSegment.create(this.disk, this.dir, base, this.segmentOptions, this.clock.nowMs());
     old.seal();
-    old.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
+    old.onIndexesLoaded = (s) => this.indexMemory?.track(s);
     this.segments = [...this.segments, seg];
-    this.indexMemory?.loaded_(old);
+    this.indexMemory?.track(old);
     // Kafka flushes the rolled segment asynchronously and moves the recovery point past it.
     void this.flushTo(base).catch((e) => this.emit("backgroundError", e));
   }
@@ -1115,6 +1115,7 @@ export class PartitionLog extends EventEmitter {
     this.segments = this.segments.slice(0, keep);
     for (const s of dropped) {
       this.unsynced.delete(s);
+      this.indexMemory?.forget(s);
       await s.markDeleted();
     }
     if (last.sealed) {
@@ -1271,13 +1272,13 @@ export class PartitionLog extends EventEmitter {
           if (at + oldSegs.length >= this.segments.length) return false; // never the active segment
           await replacement.install();
           const seg = replacement.segment;
-          seg.onIndexesLoaded = (s) => this.indexMemory?.loaded_(s);
+          seg.onIndexesLoaded = (s) => this.indexMemory?.track(s);
           this.segments = [...this.segments.slice(0, at), seg, ...this.segments.slice(at + oldSegs.length)];
           for (const s of oldSegs) {
             this.unsynced.delete(s);
             this.indexMemory?.forget(s);
           }
-          this.indexMemory?.loaded_(seg);
+          this.indexMemory?.track(seg);
           this.tailCache?.dropBelow(oldSegs.at(-1)!.nextOffset);
           return true;
         }),

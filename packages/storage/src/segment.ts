@@ -994,7 +994,8 @@ export class LogSegment {
    */
   async findBatchByTimestamp(timestamp: bigint, minOffset: bigint): Promise<BatchLocation | null> {
     await this.ensureIndexes();
-    const rel = this.timeIndex!.lookup(timestamp);
+    // The index may have been evicted again since ensureIndexes (another segment loaded): then scan.
+    const rel = this.timeIndex?.lookup(timestamp) ?? -1;
     const fromOffset = rel < 0 ? this.baseOffset : this.baseOffset + BigInt(rel);
     const start = fromOffset > minOffset ? fromOffset : minOffset;
     let found: BatchLocation | null = null;

@@ -208,3 +208,48 @@ describe("fsync faults and group commit", () => {
     }
   });
 });
+
+describe("bad CRCs among concurrent appends", () => {
+  test("only the append with the bad CRC is refused; the others are written with dense offsets", async () => {
+    const { dir, cleanup } = tempDir();
+    const { manager, log } = await openLog(dir);
+    try {
+      const bad = batch(["bad"]);
+      bad[bad.length - 1]! ^= 1;
+      const results = await Promise.allSettled([
+        log.appendAsLeader(batch(["a"]), 0),
+        log.appendAsLeader(batch(["b"]), 0),
+        log.appendAsLeader(bad, 0),
+        log.appendAsLeader(batch(["c"]), 0),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled", "rejected", "fulfilled"],
+      );
+      assert.ok(results[2]!.status === "rejected" && storageErrorCode(results[2]!.reason) === "CORRUPT_MESSAGE");
+      assert.deepEqual(values(await readAll(log)), ["0:a", "1:b", "2:c"]);
+      await log.verify();
+    } finally {
+      await manager.close();
+      cleanup();
+    }
+  });
+
+  test("with LogAppendTime the client's CRC is checked before it is rewritten", async () => {
+    const { dir, cleanup } = tempDir();
+    const { manager, log } = await openLog(dir, { "message.timestamp.type": "LogAppendTime" });
+    try {
+      const bad = batch(["bad"]);
+      bad[bad.length - 1]! ^= 1;
+      await assert.rejects(log.appendAsLeader(bad, 0), (e: unknown) => storageErrorCode(e) === "CORRUPT_MESSAGE");
+      assert.equal(log.logEndOffset, 0n);
+    } finally {
+      await manager.close();
+      cleanup();
+    }
+  });
+});
+
+function storageErrorCode(e: unknown): string | null {
+  return e instanceof StorageError ? e.code : null;
+}
