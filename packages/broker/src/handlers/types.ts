@@ -6,6 +6,16 @@
 // dispatcher. A thrown exception is a bug or an I/O failure: the dispatcher logs it and closes the
 // connection, as Kafka does for requests it cannot process (CloseConnection closes it quietly).
 // Returning null sends no response (Produce with acks=0).
+//
+// Writing one: a file `handlers/<key>-<name>.ts` exporting `defineHandler<XRequest, XResponse>({
+// apiKey, name, minVersion, maxVersion, decode: decodeXRequest, encode: encodeXResponse, handle })`
+// whose opening comment states the versions served and what differs per version; then one line in
+// the registry (handlers/index.ts, or a coordinator's plugin). `handle` gets the decoded request and
+// a RequestContext (ctx.apiVersion for per-version behaviour, ctx.broker for config, topics and
+// partitions, services) and returns a plain object literal (`Input<XResponse>`: omitted fields take
+// their defaults and fields a version lacks are dropped by the encoder). The dispatcher has already
+// answered versions outside [minVersion, maxVersion] with UNSUPPORTED_VERSION and closed the
+// connection on bodies that do not decode.
 
 import type { Input, Reader, Writer } from "@sluice/protocol";
 import type { BrokerContext } from "../context.ts";
