@@ -7,7 +7,8 @@
 // are decoded only when a config needs it: keys on compacted topics and per-record timestamps under
 // message.timestamp.difference.max.ms, both reported per record (RecordErrors, v8+). On a single
 // node acks=-1 is answered once the batch is in the log (and fsynced when fsync-before-ack is on):
-// the only in-sync replica has it.
+// the only in-sync replica has it — unless min.insync.replicas asks for more in-sync replicas than
+// there are (NOT_ENOUGH_REPLICAS, nothing appended), as Kafka refuses acks=all writes then.
 //
 // Idempotence: batches with a producer id go through the partition's producer state: a retried
 // batch is answered with its original offsets and not appended again; sequence gaps and stale
@@ -210,6 +211,19 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
               return failure(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION, `${t.name} is an internal topic`);
             if (!p)
               return failure(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${t.name}-${pd.index}`);
+            if (req.acks === -1) {
+              const topic = ctx.broker.topics.get(t.name)!;
+              const isr = topic.record.states?.[pd.index]?.isr.length ?? 1;
+              const minIsr = Number(
+                topic.record.configs["min.insync.replicas"] ?? ctx.broker.config.get("min.insync.replicas"),
+              );
+              if (isr < minIsr)
+                return failure(
+                  pd.index,
+                  ErrorCode.NOT_ENOUGH_REPLICAS,
+                  `${isr} in-sync replica(s), fewer than min.insync.replicas=${minIsr}`,
+                );
+            }
             if (pd.records === null || pd.records.length === 0)
               return failure(pd.index, ErrorCode.CORRUPT_MESSAGE, "no records");
             return producePartition(p, pd.index, pd.records, req.transactionalId, ctx);

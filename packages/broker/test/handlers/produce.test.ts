@@ -169,6 +169,14 @@ describe("Produce", () => {
     assert.equal(decodeRecords(fetched)[0]!.records[0]!.timestamp, r.logAppendTimeMs);
   });
 
+  test("acks=-1 with fewer in-sync replicas than min.insync.replicas is NOT_ENOUGH_REPLICAS; acks=1 is accepted", async () => {
+    await createTopic(c, "strict", 1, { "min.insync.replicas": "2" });
+    const all = await produce(c, "strict", 0, batch(["x"]), { acks: -1 });
+    assert.equal(all.errorCode, ErrorCode.NOT_ENOUGH_REPLICAS);
+    assert.equal(broker.broker.context!.topics.partition("strict", 0)!.log.logEndOffset, 0n, "nothing appended");
+    assert.equal((await produce(c, "strict", 0, batch(["x"]), { acks: 1 })).errorCode, ErrorCode.NONE);
+  });
+
   test("clients may not write to internal topics", async () => {
     await broker.broker.context!.topics.create("__internal_test", 1, {}, true);
     assert.equal((await produce(c, "__internal_test", 0, batch(["no"]))).errorCode, ErrorCode.INVALID_TOPIC_EXCEPTION);
