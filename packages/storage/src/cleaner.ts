@@ -198,7 +198,7 @@ export async function compactLog(host: CleanerHost, force: boolean): Promise<Com
       await unlinkIfExists(host.disk, swapPath(host.dir, group[0]!.baseOffset));
       return { recordsRemoved: removed, segmentsCleaned: cleaned };
     }
-    await finishSwap(out.replacement.segment, out.txnEntries);
+    await finishSwap(host.disk, host.dir, out.replacement.segment, out.txnEntries);
     removed += out.removed;
     cleaned += group.length;
   }
@@ -378,14 +378,15 @@ async function cleanGroup(
           throw ioError(`compaction swap of segment ${base} failed`, e);
         }
         for (const s of group) await s.markDeleted();
-        await disk.fsyncDir(dir);
       },
     },
   };
 }
 
-/** After a swap, outside the mutex: the new segment's index files and transaction index. */
-async function finishSwap(seg: LogSegment, txnEntries: AbortedTxnEntry[]): Promise<void> {
+/** After a swap, outside the mutex: the renames made durable, the new segment's index files and transaction index. */
+async function finishSwap(disk: Disk, dir: string, seg: LogSegment, txnEntries: AbortedTxnEntry[]): Promise<void> {
+  // Until this directory fsync a crash may bring back the old names; startup copes with both.
+  await disk.fsyncDir(dir);
   await seg.persistIndexes();
   if (txnEntries.length > 0) await seg.txnIndex.persistAll();
 }

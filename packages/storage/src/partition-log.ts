@@ -894,6 +894,8 @@ export class PartitionLog extends EventEmitter {
           minOneMessage,
           startPosition: this.hintFor(seg, fetchOffset),
         });
+      } catch (e) {
+        throw ioError(`read of ${this.key} at offset ${fetchOffset} failed`, e);
       } finally {
         seg.release();
       }
