@@ -702,6 +702,9 @@ export class PartitionLog extends EventEmitter {
   // ---- acknowledgement and fsync ------------------------------------------------------------------
 
   private processAcks(): void {
+    // After a failed fsync nothing is acknowledged until the repair has cut the log back: an append
+    // written after the rejected ones must not move ackedEnd past their data.
+    if (this.repairNeeded) return;
     while (this.acks.length > 0) {
       const head = this.acks[0]!;
       if (head.needsSync && this.durableEnd < head.info.logEndOffset) return;
@@ -786,6 +789,7 @@ export class PartitionLog extends EventEmitter {
     if (!this.repairNeeded) return;
     await this.truncateLocked(this.ackedEnd);
     this.repairNeeded = false;
+    this.processAcks();
   }
 
   /** Resolves after an fsync round that started after the call (group-committed with appends). */

@@ -127,6 +127,59 @@ describe("fsync faults and group commit", () => {
     }
   });
 
+  test("after a failed fsync, nothing is acknowledged before the log is cut back", async () => {
+    // The order forced here: x and y are written, their fsync fails; z is being written; a roll is
+    // queued behind z's write (so before the repair), and z's own fsync succeeds while the roll
+    // waits. z must not be acknowledged: that would keep x and y (rejected) in the log.
+    const { dir, cleanup } = tempDir();
+    const disk = new FaultyDisk();
+    const { manager, log } = await openLog(dir, { "fsync.before.ack": true }, { disk });
+    const gate = (): { promise: Promise<void>; open: () => void } => {
+      let open!: () => void;
+      return { promise: new Promise<void>((r) => (open = r)), open };
+    };
+    const until = async (cond: () => boolean): Promise<void> => {
+      while (!cond()) await new Promise((r) => setImmediate(r));
+    };
+    try {
+      const sync = gate();
+      disk.syncFault = "EIO";
+      disk.syncGate = sync.promise;
+      const a1 = log.appendAsLeader(batch(["x"]), 0);
+      const a2 = log.appendAsLeader(batch(["y"]), 0);
+      await until(() => disk.syncs === 1);
+      const write = gate();
+      disk.writeGate = write.promise;
+      const a3 = log.appendAsLeader(batch(["z"]), 0);
+      await until(() => disk.writes === 2);
+      const dirSync = gate();
+      disk.dirSyncGate = dirSync.promise;
+      const roll = log.rollNow();
+      disk.syncGate = null;
+      sync.open();
+      await assert.rejects(a1, storageError("KAFKA_STORAGE_ERROR"));
+      await assert.rejects(a2, storageError("KAFKA_STORAGE_ERROR"));
+      disk.syncFault = null;
+      disk.writeGate = null;
+      write.open();
+      await until(() => disk.syncs === 2); // z's fsync, while the roll waits
+      await new Promise((r) => setTimeout(r, 20));
+      disk.dirSyncGate = null;
+      dirSync.open();
+      await roll;
+      await assert.rejects(
+        a3,
+        (e: unknown) => e instanceof StorageError && e.code === "KAFKA_STORAGE_ERROR" && e.retriable,
+      );
+      assert.equal(log.logEndOffset, 0n, "nothing unacknowledged is left behind");
+      assert.equal((await log.appendAsLeader(batch(["ok"]), 0)).baseOffset, 0n);
+      assert.deepEqual(values(await readAll(log)), ["0:ok"]);
+    } finally {
+      await manager.close();
+      cleanup();
+    }
+  });
+
   test("ENOSPC on fsync is reported the same way", async () => {
     const { dir, cleanup } = tempDir();
     const disk = new FaultyDisk();

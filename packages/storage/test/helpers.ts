@@ -85,6 +85,9 @@ export class FaultyDisk implements Disk {
   target: RegExp = /\.log$/;
   writes = 0;
   syncs = 0;
+  /** While set, writes / fsyncs of target files (and directory fsyncs) wait for it, to order concurrent operations. */
+  writeGate: Promise<void> | null = null;
+  syncGate: Promise<void> | null = null;
   /** Bytes read from segment .log files (to see what recovery scans). */
   logBytesRead = 0;
 
@@ -101,6 +104,7 @@ export class FaultyDisk implements Disk {
       },
       fsync: async () => {
         if (hit()) this.syncs++;
+        if (hit() && this.syncGate) await this.syncGate;
         if (hit() && this.syncFault) throw injected(this.syncFault);
         return f.fsync();
       },
@@ -115,6 +119,7 @@ export class FaultyDisk implements Disk {
 
   private async doWrite(hit: boolean, f: DiskFile, buffers: readonly Uint8Array[], position: number): Promise<number> {
     if (hit) this.writes++;
+    if (hit && this.writeGate) await this.writeGate;
     if (hit && this.writeFault === "short") {
       const all = Buffer.concat(buffers as Uint8Array[]);
       this.writeFault = null;
@@ -140,7 +145,11 @@ export class FaultyDisk implements Disk {
   stat = nodeDisk.stat;
   mkdir = nodeDisk.mkdir;
   rmdir = nodeDisk.rmdir;
-  fsyncDir = nodeDisk.fsyncDir;
+  dirSyncGate: Promise<void> | null = null;
+  fsyncDir = async (path: string): Promise<void> => {
+    if (this.dirSyncGate) await this.dirSyncGate;
+    return nodeDisk.fsyncDir(path);
+  };
 }
 
 export interface Opened {
