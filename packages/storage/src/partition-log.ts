@@ -171,6 +171,9 @@ export class PartitionLog extends EventEmitter {
   private state: "open" | "closing" | "closed" = "open";
   private readonly mutex = new Mutex();
   private readonly queue: QueuedAppend[] = [];
+  /** Outcome details of the last write run (read by writeRound). */
+  private lastWriteError: unknown = null;
+  private readonly refused = new Set<QueuedAppend>();
   private writeScheduled = false;
   private readonly acks: WrittenAppend[] = [];
   private readonly syncWaiters: SyncWaiter[] = [];
@@ -289,13 +292,15 @@ export class PartitionLog extends EventEmitter {
   // ---- loading ------------------------------------------------------------------------------------
 
   private async load(): Promise<void> {
+    // A compaction swap cut short is completed first (it may need the `.deleted` transaction
+    // indexes); then leftovers of interrupted work go: temp files, deleted segments, unswapped output.
+    await completeInterruptedSwaps(this.disk, this.dir, await this.disk.readdir(this.dir), this.segmentOptions);
     const names = await this.disk.readdir(this.dir);
     for (const n of names) {
       if (n.endsWith(".tmp") || n.endsWith(".deleted") || n.endsWith(".cleaned"))
         await unlinkIfExists(this.disk, join(this.dir, n));
     }
-    await completeInterruptedSwaps(this.disk, this.dir, names, this.segmentOptions);
-    const bases = (await this.disk.readdir(this.dir))
+    const bases = names
       .filter((n) => /^\d{20}\.log$/.test(n))
       .map((n) => BigInt(n.slice(0, 20)))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -499,21 +504,25 @@ export class PartitionLog extends EventEmitter {
     });
   }
 
-  /** Takes queued appends and writes them, rolling segments as needed. Runs under the mutex. */
+  /**
+   * Takes queued appends and writes them, rolling segments as needed. Runs under the mutex. Order
+   * is kept: when an append fails, the appends after it in the round fail too (an idempotent
+   * producer's later batch must not land without its earlier one); new appends are not affected.
+   */
   private async writeRound(): Promise<void> {
     const items = this.takeQueued();
-    if (this.state !== "open") {
-      for (const it of items) it.reject(new StorageError("LOG_CLOSED", `log ${this.key} is closed`));
-      return;
-    }
+    const failRest = (from: number, e: unknown): void => {
+      for (let k = from; k < items.length; k++) items[k]!.reject(e);
+    };
+    if (this.state !== "open") return failRest(0, new StorageError("LOG_CLOSED", `log ${this.key} is closed`));
     try {
       await this.repairIfNeeded();
     } catch (e) {
-      for (const it of items) it.reject(e);
-      return;
+      return failRest(0, e);
     }
     let i = 0;
     while (i < items.length) {
+      const start = i;
       const run: QueuedAppend[] = [];
       let runBytes = 0;
       let next = this._logEndOffset;
@@ -521,8 +530,10 @@ export class PartitionLog extends EventEmitter {
         const it = items[i]!;
         const first = it.asLeader ? next : it.batches[0]!.header.baseOffset;
         if (!it.asLeader && first < next) {
-          it.reject(new StorageError("INVALID_RECORD", `follower batch at ${first} is below the log end ${next}`));
-          continue;
+          return failRest(
+            i,
+            new StorageError("INVALID_RECORD", `follower batch at ${first} is below the log end ${next}`),
+          );
         }
         const last = it.asLeader ? next + BigInt(it.recordCount) - 1n : lastOffsetOf(it.batches.at(-1)!.header);
         const maxTs = maxTimestampOf(it);
@@ -530,15 +541,20 @@ export class PartitionLog extends EventEmitter {
           try {
             await this.maybeRoll(it.records.byteLength, maxTs, first, last);
           } catch (e) {
-            it.reject(e);
-            continue;
+            return failRest(i, e);
           }
         } else if (this.shouldRoll(runBytes + it.records.byteLength, maxTs, last)) break;
         run.push(it);
         runBytes += it.records.byteLength;
         next = last + 1n;
       }
-      if (run.length > 0) await this.writeRun(run);
+      const outcome = await this.writeRun(run);
+      if (outcome === "written") continue;
+      if (outcome === "failed") return failRest(i, this.lastWriteError);
+      // A bad CRC: that append was refused; the rest of the round goes back to the queue, in order.
+      this.queue.unshift(...items.slice(start, i).filter((it) => !this.refused.has(it)), ...items.slice(i));
+      this.refused.clear();
+      return;
     }
   }
 
@@ -553,7 +569,7 @@ export class PartitionLog extends EventEmitter {
   }
 
   /** Assigns offsets, stamps, writes one run of appends into the active segment, and queues their acks. */
-  private async writeRun(run: QueuedAppend[]): Promise<void> {
+  private async writeRun(run: QueuedAppend[]): Promise<"written" | "failed" | "requeue"> {
     const now = BigInt(this.clock.nowMs());
     const appended: AppendedBatch[] = [];
     const infos: AppendInfo[] = [];
@@ -580,7 +596,8 @@ export class PartitionLog extends EventEmitter {
           } catch (e) {
             const err = ioError(`cannot write the leader epoch checkpoint of ${this.key}`, e);
             for (const r of run) r.reject(err);
-            return;
+            this.lastWriteError = err;
+            return "failed";
           }
         }
         appended.push({ header: h, offsetInWrite: inWrite + b.position });
@@ -607,18 +624,16 @@ export class PartitionLog extends EventEmitter {
       );
     } catch (e) {
       for (const it of run) it.reject(corrupt.get(it) ?? e);
-      return;
+      this.lastWriteError = e;
+      return "failed";
     }
     if (!written) {
-      // Some append had a bad CRC: it is refused, the others go back to the front of the queue.
-      const retry: QueuedAppend[] = [];
-      for (const it of run) {
-        const err = corrupt.get(it);
-        if (err) it.reject(err);
-        else retry.push(it);
+      // Some append had a bad CRC: it is refused, the others are written again (writeRound).
+      for (const [it, err] of corrupt) {
+        it.reject(err);
+        this.refused.add(it);
       }
-      this.queue.unshift(...retry);
-      return;
+      return "requeue";
     }
     this.unsynced.add(seg);
     let count = 0;
@@ -639,6 +654,7 @@ export class PartitionLog extends EventEmitter {
     }
     this.processAcks();
     if (needsSync) this.requestSync();
+    return "written";
   }
 
   private shouldRoll(incomingBytes: number, incomingMaxTimestamp: bigint, lastOffset: bigint): boolean {
