@@ -7,7 +7,7 @@ import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import { Admin } from "../src/admin.ts";
 import { BufferExhaustedError, DeliveryTimeoutError, PartialFailureError, RecordTooLargeError } from "../src/errors.ts";
 import { Producer } from "../src/producer.ts";
-import { type Proxy, type RunningBroker, startBroker, startProxiedBroker } from "./helpers/util.ts";
+import { type RunningBroker, startBroker, startProxiedBroker, type TestProxy } from "./helpers/util.ts";
 
 describe("producer", () => {
   let broker: RunningBroker;
@@ -99,7 +99,7 @@ describe("producer", () => {
   });
 
   describe("with a broker whose answers can be held back", () => {
-    let slow: { broker: RunningBroker; proxy: Proxy; bootstrap: string };
+    let slow: { broker: RunningBroker; proxy: TestProxy; bootstrap: string };
     before(async () => {
       slow = await startProxiedBroker({}, { "num.partitions": "1" });
     });

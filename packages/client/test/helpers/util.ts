@@ -40,7 +40,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export interface Proxy {
+export interface TestProxy {
   readonly port: number;
   /** Responses are held back (not forwarded) until release(). */
   stall(): void;
@@ -60,7 +60,7 @@ export interface Proxy {
 export async function startProxy(
   targetPort: number,
   opts: { cutEveryBytes?: number; responseCutProbability?: number; cutsMax?: number } = {},
-): Promise<Proxy> {
+): Promise<TestProxy> {
   const sockets = new Set<Socket>();
   let stalled = false;
   const held: (() => void)[] = [];
@@ -131,7 +131,7 @@ export async function startProxy(
 export async function startProxiedBroker(
   opts: Parameters<typeof startProxy>[1] = {},
   config: Record<string, string> = {},
-): Promise<{ broker: RunningBroker; proxy: Proxy; bootstrap: string }> {
+): Promise<{ broker: RunningBroker; proxy: TestProxy; bootstrap: string }> {
   const brokerPort = await freePort();
   const proxy = await startProxy(brokerPort, opts);
   const broker = await startBroker({
