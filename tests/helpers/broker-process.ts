@@ -118,6 +118,8 @@ export function run(
     });
     child.on("error", reject);
     child.on("close", (status) => resolveRun({ status, stdout, stderr }));
+    // A child that exits without reading its input closes the pipe (EPIPE); its exit status tells.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }

@@ -20,6 +20,8 @@ function sluice(args: string[], input = ""): Promise<{ status: number | null; st
       stderr += d.toString();
     });
     c.on("close", (status) => resolve({ status, stdout, stderr }));
+    // A child that exits without reading its input closes the pipe (EPIPE); its exit status tells.
+    c.stdin.on("error", () => {});
     c.stdin.end(input);
   });
 }

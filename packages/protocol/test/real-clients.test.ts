@@ -50,6 +50,8 @@ function run(
     });
     child.on("error", reject);
     child.on("close", (status) => resolve({ status, stderr }));
+    // A child that exits without reading its input closes the pipe (EPIPE); its exit status tells.
+    child.stdin.on("error", () => {});
     child.stdin.end(input);
   });
 }

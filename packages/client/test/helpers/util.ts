@@ -166,6 +166,8 @@ export function run(
       clearTimeout(timer);
       resolve({ status, stdout, stderr });
     });
+    // A child that exits without reading its input closes the pipe (EPIPE); its exit status tells.
+    c.stdin.on("error", () => {});
     c.stdin.end(input);
   });
 }
