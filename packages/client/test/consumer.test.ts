@@ -38,12 +38,20 @@ before(async () => {
   await p.sendBatch(Array.from({ length: 40 }, (_, i) => ({ topic: "g4", partition: i % 4, value: `m${i}` })));
   await p.close();
 });
+// Every consumer a test made, so that one left open by a failed assertion is closed before the
+// broker stops (a consumer would otherwise keep reconnecting and the file would never exit).
+const made = new Set<Consumer>();
+
 after(async () => {
+  await Promise.all([...made].map((c) => c.close().catch(() => {})));
   await broker.stop();
 });
 
-const consumer = (extra: Partial<ConstructorParameters<typeof Consumer>[0]> = {}): Consumer =>
-  new Consumer({ bootstrapServers: broker.bootstrap, autoOffsetReset: "earliest", ...silent, ...extra });
+const consumer = (extra: Partial<ConstructorParameters<typeof Consumer>[0]> = {}): Consumer => {
+  const c = new Consumer({ bootstrapServers: broker.bootstrap, autoOffsetReset: "earliest", ...silent, ...extra });
+  made.add(c);
+  return c;
+};
 
 describe("consumer with assign()", () => {
   test("poll() returns at most maxPollRecords records, with keys, headers and timestamps", async () => {
@@ -196,9 +204,11 @@ describe("consumer groups", { timeout: 60_000 }, () => {
       });
       const b = member(`share-${strategy}`, { partitionAssignmentStrategy: [strategy] });
       await a.subscribe(["g4"]);
-      await a.poll(100);
+      // a alone owns all four partitions first (records it reads then count too), so that b's
+      // arrival is a real rebalance: eager revokes everything, cooperative only what moves.
+      const seen = await pollAll([a], () => a.assignment().length === 4);
+      assert.equal(a.assignment().length, 4, "the first member owns every partition");
       await b.subscribe(["g4"]);
-      const seen: ConsumerRecord[] = [];
       const deadline = Date.now() + 15_000;
       while (
         Date.now() < deadline &&
