@@ -17,6 +17,10 @@ export interface BenchRow {
   ratio?: number;
   /** The issue's target for the ratio (a goal, never asserted). */
   target?: number;
+  /** A target on the value itself, in `unit`, where the issue states one that way (e.g. p99 ≤ 2 ms). */
+  targetValue?: number;
+  /** Which way is better, for judging a target: "higher" (throughput) or "lower" (latency, time, memory). */
+  better?: "higher" | "lower";
   note?: string;
 }
 
@@ -46,9 +50,11 @@ export function ratioRow(
   unit: string,
   baseline: { case: string; value: number; unit: string },
   target?: number,
+  better?: "higher" | "lower",
 ): BenchRow {
   const row: BenchRow = { case: name, value, unit, baseline, ratio: baseline.value > 0 ? value / baseline.value : 0 };
   if (target !== undefined) row.target = target;
+  if (better !== undefined) row.better = better;
   return row;
 }
 
