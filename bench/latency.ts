@@ -1,0 +1,329 @@
+// Benchmark (not a test): latency of the broker (a separate process) driven by our client.
+//   ./node_modules/.bin/node bench/latency.ts          (BENCH_SMOKE=1: tiny sizes; BENCH_JSON=path)
+//
+// - Unloaded produce: one 100 B record at a time (acks=1), p50/p99, through our Producer and as a
+//   raw Produce request over one connection, each as a ratio to a 64 B ping-pong round trip with
+//   a second Node process (the floor for any request/response over loopback). Target ≤ 2×.
+// - End-to-end produce→consume at a fixed rate of 50 % of the measured maximum (1 KiB records,
+//   1 partition). Without coordinated omission: record i is due at t0 + i/rate; its latency runs
+//   from that intended time (not from when the generator got round to sending it) to the moment
+//   the consumer hands it out, so a stall anywhere counts for every record it delays. Every sample
+//   is kept (exact p50/p99/p99.9). Target p99 ≤ 2 ms.
+// - OpenMessaging-style workload: 1 topic, 16 partitions, 1 KiB records, 50 000 records/s for a
+//   fixed duration: achieved rate, end-to-end and publish (send → ack) latency percentiles.
+// Producer and consumer share this process (the load generator); the broker has its own.
+
+import { Admin, Connection, Consumer, Producer } from "../packages/client/src/index.ts";
+import { ApiKey, decodeProduceResponse, encodeProduceRequest } from "../packages/protocol/src/index.ts";
+import { buildRecordBatch } from "../packages/protocol/src/records/record-batch.ts";
+import { startBrokerProcess } from "../tests/helpers/broker-process.ts";
+import { pingPong } from "./lib/baselines.ts";
+import { type BenchRow, machine, ratioRow, report, smoke } from "./lib/report.ts";
+import { Samples, sleep } from "./lib/stats.ts";
+
+const UNLOADED = smoke ? 200 : 5000;
+const MAX_SECONDS = smoke ? 0.5 : 3;
+const HALF_SECONDS = smoke ? 1 : 10;
+const OMB_RATE = smoke ? 5000 : 50_000;
+const OMB_SECONDS = smoke ? 1 : 20;
+const WARMUP_SECONDS = smoke ? 0.2 : 2;
+const RECORD_BYTES = 1024;
+/** Most sends awaiting their ack; beyond it the generator waits (due times keep counting). */
+const OUTSTANDING_MAX = 20_000;
+
+const rows: BenchRow[] = [];
+const log = (s: string): void => console.error(s);
+
+const pp = await pingPong(smoke ? 500 : 20_000);
+const ppP50 = { case: "64 B ping-pong round trip p50", value: pp.p50Us, unit: "µs" };
+const ppP99 = { case: "64 B ping-pong round trip p99", value: pp.p99Us, unit: "µs" };
+log(`ping-pong p50 ${pp.p50Us.toFixed(1)} µs, p99 ${pp.p99Us.toFixed(1)} µs`);
+
+const broker = await startBrokerProcess({ config: { "num.partitions": "1" } });
+const bootstrap = broker.bootstrap;
+const admin = new Admin({ bootstrapServers: bootstrap });
+const lowLatencyProducer = (): Producer =>
+  new Producer({ bootstrapServers: bootstrap, acks: 1, enableIdempotence: false, lingerMs: 0 });
+const consumerOf = (topic: string, partitions: number): Consumer => {
+  const c = new Consumer({
+    bootstrapServers: bootstrap,
+    isolationLevel: "read_uncommitted",
+    maxPollRecords: 10_000,
+    fetchMaxWaitMs: 500,
+  });
+  c.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0n })));
+  return c;
+};
+
+try {
+  // ---- unloaded produce, our client ----
+  await admin.createTopics([
+    { name: "lat-unloaded", numPartitions: 1 },
+    { name: "lat-raw", numPartitions: 1 },
+  ]);
+  {
+    const p = lowLatencyProducer();
+    const value = Buffer.alloc(100, 1);
+    for (let i = 0; i < Math.min(500, UNLOADED); i++) await p.send({ topic: "lat-unloaded", partition: 0, value });
+    const s = new Samples();
+    for (let i = 0; i < UNLOADED; i++) {
+      const t = performance.now();
+      await p.send({ topic: "lat-unloaded", partition: 0, value });
+      s.add((performance.now() - t) * 1000);
+    }
+    await p.close();
+    rows.push(ratioRow("unloaded produce p50 (client, acks=1, 100 B)", s.quantile(0.5), "µs", ppP50, 2, "lower"));
+    rows.push(ratioRow("unloaded produce p99 (client, acks=1, 100 B)", s.quantile(0.99), "µs", ppP99, 2, "lower"));
+    log(`unloaded produce (client): p50 ${s.quantile(0.5).toFixed(0)} µs, p99 ${s.quantile(0.99).toFixed(0)} µs`);
+  }
+
+  // ---- unloaded produce, a raw Produce request over one connection ----
+  {
+    const conn = await Connection.open("127.0.0.1", broker.port, {
+      clientId: "bench-latency",
+      requestTimeoutMs: 30_000,
+      connectTimeoutMs: 10_000,
+    });
+    const value = Buffer.alloc(100, 1);
+    const once = async (): Promise<void> => {
+      const records = buildRecordBatch({ records: [{ value }] });
+      const res = await conn.request(
+        ApiKey.Produce,
+        [3, 9],
+        (w, v) =>
+          encodeProduceRequest(
+            w,
+            {
+              transactionalId: null,
+              acks: 1,
+              timeoutMs: 30_000,
+              topicData: [{ name: "lat-raw", partitionData: [{ index: 0, records }] }],
+            },
+            v,
+          ),
+        decodeProduceResponse,
+      );
+      const code = res.responses[0]?.partitionResponses[0]?.errorCode;
+      if (code !== 0) throw new Error(`raw Produce failed with error code ${code}`);
+    };
+    for (let i = 0; i < Math.min(500, UNLOADED); i++) await once();
+    const s = new Samples();
+    for (let i = 0; i < UNLOADED; i++) {
+      const t = performance.now();
+      await once();
+      s.add((performance.now() - t) * 1000);
+    }
+    conn.close();
+    rows.push(ratioRow("unloaded produce p50 (raw request, acks=1, 100 B)", s.quantile(0.5), "µs", ppP50, 2, "lower"));
+    rows.push(ratioRow("unloaded produce p99 (raw request, acks=1, 100 B)", s.quantile(0.99), "µs", ppP99, 2, "lower"));
+    log(`unloaded produce (raw): p50 ${s.quantile(0.5).toFixed(0)} µs, p99 ${s.quantile(0.99).toFixed(0)} µs`);
+  }
+
+  // ---- maximum produce→consume rate (closed loop), 1 KiB records, 1 partition ----
+  await admin.createTopics([
+    { name: "lat-max", numPartitions: 1 },
+    { name: "lat-half", numPartitions: 1 },
+    { name: "lat-omb", numPartitions: 16 },
+  ]);
+  const maxRate = await closedLoopRate("lat-max", MAX_SECONDS);
+  rows.push({
+    case: "max produce→consume rate (1 KiB, 1 partition)",
+    value: maxRate,
+    unit: "records/s",
+    better: "higher",
+  });
+  log(`max produce→consume rate: ${Math.round(maxRate)} records/s`);
+
+  // ---- fixed rate at 50 % of the maximum ----
+  const half = Math.max(100, Math.round(maxRate / 2));
+  const h = await fixedRate("lat-half", 1, half, HALF_SECONDS, { lingerMs: 0 });
+  const note = `at ${half} records/s (50 % of max); from send(): p50 ${h.fromSend.quantile(0.5).toFixed(2)} ms, p99 ${h.fromSend.quantile(0.99).toFixed(2)} ms`;
+  for (const [label, q] of [
+    ["p50", 0.5],
+    ["p99", 0.99],
+    ["p99.9", 0.999],
+  ] as const) {
+    const row: BenchRow = {
+      case: `e2e latency at 50 % of max rate ${label} (1 KiB, 1 partition)`,
+      value: h.e2e.quantile(q),
+      unit: "ms",
+      better: "lower",
+      note,
+    };
+    if (label === "p99") row.targetValue = 2;
+    rows.push(row);
+  }
+  rows.push({
+    case: "achieved rate at 50 % of max",
+    value: h.achieved,
+    unit: "records/s",
+    better: "higher",
+    targetValue: half,
+  });
+  log(`half load (${half}/s): e2e p50 ${h.e2e.quantile(0.5).toFixed(2)} ms, p99 ${h.e2e.quantile(0.99).toFixed(2)} ms`);
+
+  // ---- OpenMessaging-style workload ----
+  const o = await fixedRate("lat-omb", 16, OMB_RATE, OMB_SECONDS, { lingerMs: 1 });
+  rows.push({
+    case: `OMB 16 partitions, 1 KiB, ${OMB_RATE} records/s: achieved rate`,
+    value: o.achieved,
+    unit: "records/s",
+    better: "higher",
+    targetValue: OMB_RATE,
+  });
+  for (const [label, q] of [
+    ["p50", 0.5],
+    ["p99", 0.99],
+    ["p99.9", 0.999],
+  ] as const)
+    rows.push({ case: `OMB e2e latency ${label}`, value: o.e2e.quantile(q), unit: "ms", better: "lower" });
+  for (const [label, q] of [
+    ["p50", 0.5],
+    ["p99", 0.99],
+  ] as const)
+    rows.push({ case: `OMB publish latency ${label}`, value: o.publish.quantile(q), unit: "ms", better: "lower" });
+  log(`OMB: achieved ${Math.round(o.achieved)}/s, e2e p99 ${o.e2e.quantile(0.99).toFixed(2)} ms`);
+} finally {
+  await admin.close();
+  await broker.cleanup();
+}
+
+/** Sends 1 KiB records as fast as the window allows while a consumer drains: consumed records/s. */
+async function closedLoopRate(topic: string, seconds: number): Promise<number> {
+  const p = new Producer({ bootstrapServers: bootstrap, acks: 1, enableIdempotence: false, lingerMs: 1 });
+  const c = consumerOf(topic, 1);
+  const value = Buffer.alloc(RECORD_BYTES, 7);
+  let consumed = 0;
+  let stop = false;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const draining = (async () => {
+    while (!stop) consumed += (await c.poll(100)).length;
+  })();
+  let outstanding = 0;
+  let wake: (() => void) | null = null;
+  while (performance.now() < end) {
+    if (outstanding >= 5000) {
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+      continue;
+    }
+    outstanding++;
+    void p.send({ topic, partition: 0, value }).finally(() => {
+      outstanding--;
+      if (outstanding < 2500 && wake) {
+        const w = wake;
+        wake = null;
+        w();
+      }
+    });
+    if (outstanding % 100 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const rate = consumed / ((performance.now() - start) / 1000);
+  stop = true;
+  await draining;
+  await p.flush();
+  await p.close();
+  await c.close();
+  return rate;
+}
+
+interface FixedRateResult {
+  e2e: Samples;
+  fromSend: Samples;
+  publish: Samples;
+  achieved: number;
+}
+
+/**
+ * Record i is due at t0 + i/rate. A 1 ms timer sends every record that is due (its due time in the
+ * first 8 bytes of its value); the consumer measures due → delivered. Records due in the warm-up
+ * are not counted. Achieved rate: acks received in the measured window per second.
+ */
+async function fixedRate(
+  topic: string,
+  partitions: number,
+  rate: number,
+  seconds: number,
+  opts: { lingerMs: number },
+): Promise<FixedRateResult> {
+  const p = new Producer({
+    bootstrapServers: bootstrap,
+    acks: 1,
+    enableIdempotence: false,
+    lingerMs: opts.lingerMs,
+    batchSize: 1024 * 1024,
+  });
+  const c = consumerOf(topic, partitions);
+  // Connections and metadata before the clock starts.
+  await p.send({ topic, value: Buffer.alloc(RECORD_BYTES) });
+  const e2e = new Samples();
+  const fromSend = new Samples();
+  const publish = new Samples();
+  let received = 0;
+  let stop = false;
+  const draining = (async () => {
+    while (!stop)
+      for (const r of await c.poll(100)) {
+        received++;
+        const v = r.value as Uint8Array;
+        const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+        const due = view.getFloat64(0, true);
+        if (due < 0) continue; // the connection warm-up record
+        const now = performance.now();
+        if (due >= measureFrom) {
+          e2e.add(now - due);
+          fromSend.add(now - view.getFloat64(8, true));
+        }
+      }
+  })();
+  const t0 = performance.now() + 5;
+  const measureFrom = t0 + WARMUP_SECONDS * 1000;
+  const measureTo = measureFrom + seconds * 1000;
+  const total = Math.round(rate * (WARMUP_SECONDS + seconds));
+  const periodMs = 1000 / rate;
+  let next = 0;
+  let acked = 0;
+  let outstanding = 0;
+  while (next < total) {
+    const now = performance.now();
+    while (next < total && t0 + next * periodMs <= now && outstanding < OUTSTANDING_MAX) {
+      const due = t0 + next * periodMs;
+      const value = Buffer.allocUnsafe(RECORD_BYTES);
+      value.fill(7, 16);
+      value.writeDoubleLE(due, 0);
+      value.writeDoubleLE(performance.now(), 8);
+      outstanding++;
+      void p.send({ topic, value }).then(() => {
+        outstanding--;
+        const at = performance.now();
+        if (due >= measureFrom) publish.add(at - due);
+        if (at >= measureFrom && at < measureTo) acked++;
+      });
+      next++;
+    }
+    await sleep(1);
+  }
+  await p.flush();
+  const sent = total + 1;
+  const deadline = performance.now() + 15_000;
+  while (received < sent && performance.now() < deadline) await sleep(10);
+  stop = true;
+  await draining;
+  if (received < sent) log(`${topic}: only ${received} of ${sent} records came back`);
+  await p.close();
+  await c.close();
+  return { e2e, fromSend, publish, achieved: acked / seconds };
+}
+
+report("latency", rows);
+const m = machine();
+console.log(`latency — ${m.cores} cores, ${m.memoryGiB} GiB, ${m.cpu}, Node ${m.node}${smoke ? " (smoke)" : ""}`);
+console.log("| case | value | unit | × baseline |");
+console.log("| --- | ---: | --- | ---: |");
+for (const r of rows)
+  console.log(
+    `| ${r.case} | ${r.value.toFixed(2)} | ${r.unit} | ${r.ratio === undefined ? "—" : r.ratio.toFixed(2)} |`,
+  );
+process.exit(0);
