@@ -263,6 +263,9 @@ async function fixedRate(
   const publish = new Samples();
   let received = 0;
   let stop = false;
+  const t0 = performance.now() + 5;
+  const measureFrom = t0 + WARMUP_SECONDS * 1000;
+  const measureTo = measureFrom + seconds * 1000;
   const draining = (async () => {
     while (!stop)
       for (const r of await c.poll(100)) {
@@ -278,9 +281,6 @@ async function fixedRate(
         }
       }
   })();
-  const t0 = performance.now() + 5;
-  const measureFrom = t0 + WARMUP_SECONDS * 1000;
-  const measureTo = measureFrom + seconds * 1000;
   const total = Math.round(rate * (WARMUP_SECONDS + seconds));
   const periodMs = 1000 / rate;
   let next = 0;
