@@ -72,7 +72,9 @@ describe("consumer groups", () => {
   let broker: BrokerProcess;
   let kafka: InstanceType<typeof Kafka>;
   before(async () => {
-    broker = await startBrokerProcess();
+    // Kafka's default initial rebalance delay (3 s): members started together join one generation,
+    // so the first one does not read everything alone and hand uncommitted work to the others.
+    broker = await startBrokerProcess({ config: { "group.initial.rebalance.delay.ms": "3000" } });
     kafka = new Kafka({ clientId: "groups", brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
