@@ -104,12 +104,21 @@ describe("consumer groups", () => {
       await members[0]!.waitFor(() => new Set(members.flatMap((m) => m.messages)).size === 60);
       const all = members.flatMap((m) => m.messages);
       assert.equal(all.length, 60, "every message consumed once");
-      // One member dies without a LeaveGroup: its partitions move once its session times out.
-      members[2]!.child.kill("SIGKILL");
+      // One member leaves (LeaveGroup): the other two take over its partitions.
+      members[2]!.child.kill("SIGTERM");
       const survivors = members.slice(0, 2);
       await survivors[0]!.waitFor(
         () => survivors.every((m) => last(m).length === 3) && covered(survivors).join() === "0,1,2,3,4,5",
         30_000,
+      );
+      // One dies without a LeaveGroup: its partitions move once its session (6 s) times out.
+      members[1]!.child.kill("SIGKILL");
+      await members[0]!.waitFor(() => covered([members[0]!]).join() === "0,1,2,3,4,5", 30_000);
+      assert.equal(new Set(members.flatMap((m) => m.messages)).size, 60, "nothing new appeared");
+      assert.equal(
+        members.flatMap((m) => m.messages).length,
+        60,
+        "committed offsets honoured: nothing was read twice by the members taking over",
       );
     } finally {
       for (const m of members) m.child.kill("SIGKILL");
