@@ -22,6 +22,8 @@ export interface BrokerOptions {
   readonly store?: MetadataStore;
   /** Extra handlers (coordinators) and their start/stop hooks. */
   readonly plugins?: readonly BrokerPlugin[];
+  /** Test hook: wraps every handler of the dispatch table (fault injection, src/faults.ts). */
+  readonly wrapHandler?: (handler: AnyHandler) => AnyHandler;
 }
 
 export interface BrokerPlugin {
@@ -47,6 +49,7 @@ export class Broker {
   private readonly clock: Clock;
   private readonly store: MetadataStore | undefined;
   private readonly plugins: readonly BrokerPlugin[];
+  private readonly wrapHandler: ((handler: AnyHandler) => AnyHandler) | undefined;
   private server: Server | null = null;
   private logs: LogManager | null = null;
   private readonly connections = new Set<Connection>();
@@ -60,6 +63,7 @@ export class Broker {
     this.clock = opts.clock ?? { nowMs: () => Date.now() };
     this.store = opts.store;
     this.plugins = opts.plugins ?? [];
+    this.wrapHandler = opts.wrapHandler;
   }
 
   async start(): Promise<void> {
@@ -105,7 +109,9 @@ export class Broker {
       },
     };
     this.context = ctx;
-    const handlers = buildRegistry(this.plugins.flatMap((p) => p.handlers(ctx)));
+    const registry = buildRegistry(this.plugins.flatMap((p) => p.handlers(ctx)));
+    const wrap = this.wrapHandler;
+    const handlers = wrap ? new Map([...registry].map(([key, h]) => [key, wrap(h)])) : registry;
     apis = servedApis(handlers);
     for (const p of this.plugins) await p.start?.(ctx);
     this.logs.start();

@@ -1,4 +1,9 @@
 // @sluice/broker: the broker, and `startBroker` to run one inside a Node process (tests, tools).
+//
+// startBroker() gives a single-node broker on 127.0.0.1 and a free port, with its data in a fresh
+// temporary directory (removed by stop()), ready when the promise resolves (a few milliseconds);
+// several can run side by side in one process. `faults` injects errors, delays and dropped
+// connections into the next requests of an API key (src/faults.ts; docs/testing.md).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,10 +11,13 @@ import { join } from "node:path";
 import pino from "pino";
 import { Broker } from "./broker.ts";
 import { buildConfig } from "./config.ts";
+import { FaultInjector } from "./faults.ts";
 import { defaultPlugins } from "./plugins.ts";
 
+export { ApiKey, ErrorCode } from "@sluice/protocol";
 export { Broker, type BrokerOptions, type BrokerPlugin } from "./broker.ts";
 export { buildConfig, ConfigError } from "./config.ts";
+export { ERROR_RESPONSE_APIS, type Fault, FaultInjector, type FaultSpec } from "./faults.ts";
 
 export interface StartBrokerOptions {
   /** Data directory; a fresh temporary one (removed on stop) when omitted. */
@@ -26,6 +34,8 @@ export interface RunningBroker {
   readonly port: number;
   readonly logDir: string;
   readonly broker: Broker;
+  /** Errors, delays and dropped connections for the next requests of an API key. */
+  readonly faults: FaultInjector;
   stop(): Promise<void>;
 }
 
@@ -43,14 +53,28 @@ export async function startBroker(opts: StartBrokerOptions = {}): Promise<Runnin
       }),
     ),
   );
-  const broker = new Broker({ config, logger: pino({ level: opts.logLevel ?? "silent" }), plugins: defaultPlugins() });
-  await broker.start();
+  const faults = new FaultInjector();
+  const broker = new Broker({
+    config,
+    logger: pino({ level: opts.logLevel ?? "silent" }),
+    plugins: defaultPlugins(),
+    wrapHandler: (h) => faults.wrap(h),
+  });
+  try {
+    await broker.start();
+  } catch (e) {
+    await broker.stop().catch(() => {});
+    if (temp) rmSync(logDir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     bootstrap: `127.0.0.1:${broker.port}`,
     port: broker.port,
     logDir,
     broker,
+    faults,
     async stop() {
+      faults.clear();
       await broker.stop();
       if (temp) rmSync(logDir, { recursive: true, force: true });
     },
