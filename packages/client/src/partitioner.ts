@@ -71,6 +71,17 @@ export class StickyPartitioner {
   }
 
   /**
+   * The current sticky partition of `topic`, counting `bytes` more to it, or -1 when it is time
+   * to choose a new one with partition(). Lets the caller skip working out `available` per record.
+   */
+  stick(topic: string, numPartitions: number, bytes: number): number {
+    const s = this.current.get(topic);
+    if (s === undefined || s.partition >= numPartitions || s.bytes >= this.batchSize) return -1;
+    s.bytes += bytes;
+    return s.partition;
+  }
+
+  /**
    * The partition for an unkeyed record of `bytes` bytes. `available` lists partitions with a
    * leader (all when empty); `queuedBytes(p)` is how much waits for partition p.
    */

@@ -2,12 +2,17 @@
 //
 // Records go into a per-partition accumulator. A partition's open batch takes records until it
 // holds `batchSize` bytes; it is sent when full, when `lingerMs` has passed since it opened, or
-// sooner when a flush, a close or a send waiting for memory asks for it. The sender groups ready
-// batches by the partition leader and puts one batch per partition into each Produce request,
-// with at most `maxInFlightRequestsPerConnection` requests in flight per broker.
+// sooner when a flush, a close or a send waiting for memory asks for it. Each record is encoded
+// into its batch's buffer as it is appended (batch-builder.ts), so sending a batch costs a header
+// and a CRC. The sender groups ready batches by the partition leader and puts one batch per
+// partition into each Produce request, with at most `maxInFlightRequestsPerConnection` requests
+// in flight per broker.
 //
-// Memory: `bufferMemory` bounds the bytes of records accepted and not yet completed. When it is
-// full, `send()` waits (FIFO, up to `maxBlockMs` or an AbortSignal) and `trySend()` fails at once.
+// Memory: `bufferMemory` bounds the bytes of records accepted and not yet completed (each record
+// counts its worst-case encoded size). When it is full, `send()` waits (up to `maxBlockMs` or an
+// AbortSignal) and `trySend()` fails at once. Waiting sends form one FIFO queue; a send of many
+// records waits as one entry whose records go in, in order, as space frees, so no later send
+// overtakes it and a full buffer costs one timer per send, not a promise per record.
 //
 // Idempotence (the default when the broker serves InitProducerId): every batch carries the
 // producer id, epoch and the partition's next sequence number, assigned when the batch is first
@@ -41,8 +46,8 @@ import {
   encodeTxnOffsetCommitRequest,
 } from "@sluice/protocol";
 import type { CompressionCodec } from "@sluice/protocol/records/batch-header.ts";
-import { buildRecordBatch, type RecordHeader } from "@sluice/protocol/records/record-batch.ts";
 import { backoffMs, sleep } from "./backoff.ts";
+import { byteLengthOf, type EncodedHeader, RecordBatchBuilder, recordBytesMax } from "./batch-builder.ts";
 import { Cluster } from "./cluster.ts";
 import type { Connection } from "./connection.ts";
 import {
@@ -171,19 +176,43 @@ interface Sink {
   fail(index: number, e: Error): void;
 }
 
+/** A record checked and measured, on its way into a batch. */
 interface PendingRecord {
+  readonly topic: string;
+  /** The explicit partition, if any. */
+  readonly partition: number | undefined;
   readonly key: Uint8Array | null;
-  readonly value: Uint8Array | null;
-  readonly headers: RecordHeader[];
-  readonly timestamp: bigint;
+  readonly keyBytes: number;
+  /** A string value is written as UTF-8 straight into the batch (bytes when a custom partitioner needs them). */
+  readonly value: Uint8Array | string | null;
+  readonly valueBytes: number;
+  readonly headers: EncodedHeader[] | null;
+  readonly timestampMs: number;
+  /** Upper bound of its size in a batch: what it holds of bufferMemory. */
   readonly bytes: number;
   readonly sink: Sink;
   readonly index: number;
 }
 
+/** A send waiting for buffer space: its records go in, in order, as space frees. */
+interface MemoryWaiter {
+  readonly records: PendingRecord[];
+  readonly partitionCounts: number[];
+  /** Records before this one are in batches (or failed). */
+  next: number;
+  timer: NodeJS.Timeout | null;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+}
+
 interface Batch {
   readonly pq: PartitionQueue;
-  readonly records: PendingRecord[];
+  readonly builder: RecordBatchBuilder;
+  /** Per record, in offset order: whom to tell the outcome, as which index, and its CreateTime. */
+  readonly sinks: Sink[];
+  readonly indexes: number[];
+  readonly timestamps: number[];
+  /** bufferMemory held by the batch's records (the sum of their upper bounds). */
   bytes: number;
   readonly createdMs: number;
   /** No more appends (full, or a newer batch was opened). */
@@ -259,29 +288,19 @@ const encoder = new TextEncoder();
 const toBytes = (v: Uint8Array | string | null | undefined): Uint8Array | null =>
   v === null || v === undefined ? null : typeof v === "string" ? encoder.encode(v) : v;
 
-function varintBytes(n: number): number {
-  const z = (n << 1) ^ (n >> 31);
-  return z >>> 0 < 128 ? 1 : z >>> 0 < 16384 ? 2 : z >>> 0 < 2097152 ? 3 : z >>> 0 < 268435456 ? 4 : 5;
-}
-
-/** Upper bound of one record's size in a batch (Kafka's DefaultRecord layout, worst-case deltas). */
-function recordBytes(key: Uint8Array | null, value: Uint8Array | null, headers: RecordHeader[]): number {
-  let body = 1 + 10 + 5; // attributes, timestampDelta (varlong), offsetDelta
-  body += key === null ? 1 : varintBytes(key.length) + key.length;
-  body += value === null ? 1 : varintBytes(value.length) + value.length;
-  body += varintBytes(headers.length);
-  for (const h of headers) {
-    const k = Buffer.byteLength(h.key);
-    body += varintBytes(k) + k + (h.value === null ? 1 : varintBytes(h.value.length) + h.value.length);
+/** Headers with encoded keys and values; null when there are none. */
+function encodeHeaders(h: ProducerRecord["headers"]): EncodedHeader[] | null {
+  if (h === undefined || h === null) return null;
+  const out: EncodedHeader[] = [];
+  if (Array.isArray(h)) {
+    for (const x of h as { key: string; value: HeaderValue }[])
+      out.push({ key: encoder.encode(x.key), value: toBytes(x.value) });
+  } else {
+    for (const key in h as Record<string, HeaderValue>)
+      if (Object.hasOwn(h, key))
+        out.push({ key: encoder.encode(key), value: toBytes((h as Record<string, HeaderValue>)[key]) });
   }
-  return varintBytes(body) + body;
-}
-
-function normalizeHeaders(h: ProducerRecord["headers"]): RecordHeader[] {
-  if (h === undefined) return [];
-  if (Array.isArray(h))
-    return (h as { key: string; value: HeaderValue }[]).map((x) => ({ key: x.key, value: toBytes(x.value) }));
-  return Object.entries(h as Record<string, HeaderValue>).map(([key, value]) => ({ key, value: toBytes(value) }));
+  return out.length === 0 ? null : out;
 }
 
 class SingleSink implements Sink {
@@ -348,9 +367,12 @@ export class Producer {
   private readonly partitionQueues = new Map<string, PartitionQueue>();
   private readonly sticky: StickyPartitioner;
   private bufferedBytes = 0;
-  private readonly memoryWaiters: { bytes: number; grant: () => void }[] = [];
-  /** Sends waiting for metadata or memory, so that later sends queue behind them (FIFO per producer). */
-  private blockedSends = 0;
+  /** Sends waiting for buffer space, in send order. */
+  private readonly memoryQueue: MemoryWaiter[] = [];
+  /** grantMemory() is running (it is re-entered through failures it causes). */
+  private granting = false;
+  /** Records waiting for metadata, so that later sends queue behind them (FIFO per producer). */
+  private metadataBlocked = 0;
   private readonly inFlightByNode = new Map<number, number>();
   private inFlightTotal = 0;
   private flushing = 0;
@@ -442,20 +464,16 @@ export class Producer {
     r: ProducerRecord | { topic: string; messages: readonly Message[] },
     opts: SendOptions = {},
   ): Promise<RecordMetadata | RecordMetadata[]> {
-    if ("messages" in r)
-      return this.sendBatch(
-        r.messages.map((m) => ({ ...m, topic: r.topic })),
-        opts,
-      );
+    if ("messages" in r) return this.sendMany(r.messages, r.topic, opts);
     const sink = new SingleSink();
-    this.accept(r, sink, 0, opts.signal, true);
+    this.accept(r, r.topic, sink, 0, opts.signal, true, null);
     return sink.promise;
   }
 
   /** Like send(), but fails at once with BufferExhaustedError when the buffer is full. */
   trySend(record: ProducerRecord): Promise<RecordMetadata> {
     const sink = new SingleSink();
-    this.accept(record, sink, 0, undefined, false);
+    this.accept(record, record.topic, sink, 0, undefined, false, null);
     return sink.promise;
   }
 
@@ -464,77 +482,138 @@ export class Producer {
    * rejects with a PartialFailureError whose `results` has each record's metadata or error.
    */
   sendBatch(records: readonly ProducerRecord[], opts: SendOptions = {}): Promise<RecordMetadata[]> {
+    return this.sendMany(records, undefined, opts);
+  }
+
+  /** Records of one call, in order; `topic` (kafkajs-style send) overrides each record's. */
+  private sendMany(
+    records: readonly (ProducerRecord | Message)[],
+    topic: string | undefined,
+    opts: SendOptions,
+  ): Promise<RecordMetadata[]> {
     const sink = new BatchSink(records.length);
-    for (let i = 0; i < records.length; i++) this.accept(records[i]!, sink, i, opts.signal, true);
+    let waiter: MemoryWaiter | null = null;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      waiter = this.accept(r, topic ?? (r as ProducerRecord).topic, sink, i, opts.signal, true, waiter);
+    }
     return sink.promise;
   }
 
+  /**
+   * Takes one record: into a batch at once when metadata is known, nobody waits for memory and
+   * the buffer has room; else it waits. `joinable` is the memory waiter of the same call's
+   * previous record, which this one joins while it is still the last in the queue. Returns the
+   * waiter this record joined (null when it did not wait for memory).
+   */
   private accept(
-    record: ProducerRecord,
+    record: ProducerRecord | Message,
+    topic: string,
     sink: Sink,
     index: number,
     signal: AbortSignal | undefined,
     block: boolean,
-  ): void {
+    joinable: MemoryWaiter | null,
+  ): MemoryWaiter | null {
     let p: PendingRecord;
     try {
-      p = this.prepare(record, sink, index);
+      p = this.prepare(record, topic, sink, index);
     } catch (e) {
       sink.fail(index, e as Error);
-      return;
+      return joinable;
     }
-    // Fast path: metadata known, memory free and nobody queued before us.
-    const partitions = this.cluster.partitions(record.topic);
-    if (
-      partitions !== undefined &&
-      (this.blockedSends === 0 || !block) &&
-      this.memoryWaiters.length === 0 &&
-      this.bufferedBytes + p.bytes <= this.o.bufferMemory
-    ) {
-      this.bufferedBytes += p.bytes;
-      this.appendOrFail(record, p, partitions.length);
-      return;
+    const partitions = this.cluster.partitions(topic);
+    if (partitions === undefined || (block && this.metadataBlocked > 0)) {
+      // Sends behind one that waits for metadata wait too, so that none overtakes it.
+      this.metadataBlocked++;
+      void this.acceptSlow(p, signal, block).finally(() => {
+        this.metadataBlocked--;
+      });
+      return joinable;
     }
-    if (!block && partitions !== undefined) {
-      sink.fail(
-        index,
-        new BufferExhaustedError(`bufferMemory (buffer.memory) of ${this.o.bufferMemory} bytes is full`),
-      );
-      return;
-    }
-    this.blockedSends++;
-    void this.acceptSlow(record, p, signal, block).finally(() => {
-      this.blockedSends--;
-    });
+    return this.admit(p, partitions.length, signal, block, Date.now() + this.o.maxBlockMs, joinable);
   }
 
-  private async acceptSlow(
-    record: ProducerRecord,
+  /** With metadata known: into a batch if memory allows and nobody is queued, else wait (or fail). */
+  private admit(
     p: PendingRecord,
+    partitionCount: number,
     signal: AbortSignal | undefined,
     block: boolean,
-  ): Promise<void> {
+    deadlineMs: number,
+    joinable: MemoryWaiter | null,
+  ): MemoryWaiter | null {
+    if (this.memoryQueue.length === 0 && this.bufferedBytes + p.bytes <= this.o.bufferMemory) {
+      this.bufferedBytes += p.bytes;
+      this.appendOrFail(p, partitionCount);
+      return null;
+    }
+    if (!block) {
+      p.sink.fail(
+        p.index,
+        new BufferExhaustedError(`bufferMemory (buffer.memory) of ${this.o.bufferMemory} bytes is full`),
+      );
+      return joinable;
+    }
+    if (joinable !== null && joinable === this.memoryQueue.at(-1)) {
+      joinable.records.push(p);
+      joinable.partitionCounts.push(partitionCount);
+      return joinable;
+    }
+    if (signal?.aborted) {
+      p.sink.fail(p.index, new AbortedError("send() was aborted"));
+      return null;
+    }
+    const w: MemoryWaiter = {
+      records: [p],
+      partitionCounts: [partitionCount],
+      next: 0,
+      timer: null,
+      signal,
+      onAbort: null,
+    };
+    const bytes = p.bytes;
+    w.timer = setTimeout(
+      () =>
+        this.failWaiter(
+          w,
+          new BufferExhaustedError(
+            `no buffer space for ${bytes} bytes within maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms (bufferMemory ${this.o.bufferMemory})`,
+          ),
+        ),
+      Math.max(0, deadlineMs - Date.now()),
+    );
+    if (signal) {
+      w.onAbort = () => this.failWaiter(w, new AbortedError("send() was aborted while waiting for buffer space"));
+      signal.addEventListener("abort", w.onAbort, { once: true });
+    }
+    this.memoryQueue.push(w);
+    // Sends are waiting: batches are ready now rather than after lingerMs (as Java's "exhausted").
+    this.wakeSender();
+    return w;
+  }
+
+  private async acceptSlow(p: PendingRecord, signal: AbortSignal | undefined, block: boolean): Promise<void> {
     const deadline = Date.now() + this.o.maxBlockMs;
     try {
-      const partitions = await this.cluster.partitionsOf(record.topic, deadline, signal).catch((e: unknown) => {
+      const partitions = await this.cluster.partitionsOf(p.topic, deadline, signal).catch((e: unknown) => {
         if (e instanceof KafkaError && e.code === "UNKNOWN_TOPIC_OR_PARTITION")
           throw new KafkaError(
             "TIMEOUT",
-            `topic ${record.topic} not present in metadata after maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms`,
+            `topic ${p.topic} not present in metadata after maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms`,
             { retriable: true, cause: e },
           );
         throw e;
       });
-      if (!block && (this.memoryWaiters.length > 0 || this.bufferedBytes + p.bytes > this.o.bufferMemory))
-        throw new BufferExhaustedError(`bufferMemory (buffer.memory) of ${this.o.bufferMemory} bytes is full`);
-      await this.reserve(p.bytes, deadline, signal);
-      this.appendOrFail(record, p, partitions.length);
+      if (this.fatalError) throw this.fatalError;
+      if (this.closed) throw new ClosedError("producer");
+      this.admit(p, partitions.length, signal, block, deadline, null);
     } catch (e) {
       p.sink.fail(p.index, e as Error);
     }
   }
 
-  private prepare(record: ProducerRecord, sink: Sink, index: number): PendingRecord {
+  private prepare(record: ProducerRecord | Message, topic: string, sink: Sink, index: number): PendingRecord {
     if (this.fatalError) throw this.fatalError;
     if (this.closing) throw new ClosedError("producer");
     if (this.o.transactionalId !== undefined && this.txnState !== "in_transaction") {
@@ -546,65 +625,56 @@ export class Producer {
         { cause: this.txnError },
       );
     }
-    if (typeof record.topic !== "string" || record.topic.length === 0)
+    if (typeof topic !== "string" || topic.length === 0)
       throw new KafkaError("INVALID_TOPIC_EXCEPTION", "a record needs a topic");
     const key = toBytes(record.key);
-    const value = toBytes(record.value);
-    const headers = normalizeHeaders(record.headers);
-    const bytes = recordBytes(key, value, headers);
+    const rawValue = record.value ?? null;
+    // A custom partitioner sees the value's bytes; otherwise a string goes into the batch as it is.
+    const value = this.o.partitioner !== undefined ? toBytes(rawValue) : rawValue;
+    const headers = encodeHeaders(record.headers);
+    const keyBytes = key === null ? -1 : key.length;
+    const valueBytes = byteLengthOf(value);
+    const bytes = recordBytesMax(keyBytes, valueBytes, headers);
     const size = bytes + BATCH_OVERHEAD_BYTES;
     if (size > this.o.maxRequestSize) throw new RecordTooLargeError(size, this.o.maxRequestSize);
     if (size > this.o.bufferMemory)
       throw new RecordTooLargeError(size, this.o.bufferMemory, "bufferMemory (buffer.memory)");
     const ts = record.timestamp;
-    const timestamp = ts === undefined ? BigInt(Date.now()) : typeof ts === "bigint" ? ts : BigInt(Math.trunc(ts));
-    return { key, value, headers, timestamp, bytes, sink, index };
+    const timestampMs = ts === undefined ? Date.now() : typeof ts === "bigint" ? Number(ts) : Math.trunc(ts);
+    if (!Number.isSafeInteger(timestampMs))
+      throw new KafkaError("INVALID_TIMESTAMP", `timestamp ${String(ts)} is not a millisecond time`, {
+        errorCode: ErrorCode.INVALID_TIMESTAMP,
+      });
+    return {
+      topic,
+      partition: record.partition,
+      key,
+      keyBytes,
+      value,
+      valueBytes,
+      headers,
+      timestampMs,
+      bytes,
+      sink,
+      index,
+    };
   }
 
-  /** Waits for buffer space in FIFO order, up to the deadline or an abort. */
-  private reserve(bytes: number, deadlineMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.memoryWaiters.length === 0 && this.bufferedBytes + bytes <= this.o.bufferMemory) {
-      this.bufferedBytes += bytes;
-      return Promise.resolve();
-    }
-    // Sends are waiting: batches are ready now rather than after lingerMs (as Java's "exhausted").
-    this.wakeSender();
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        bytes,
-        grant: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-      };
-      const fail = (e: Error): void => {
-        const i = this.memoryWaiters.indexOf(waiter);
-        if (i < 0) return;
-        this.memoryWaiters.splice(i, 1);
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        reject(e);
-        this.grantMemory(); // the next waiter may fit now
-      };
-      const onAbort = (): void => fail(new AbortedError("send() was aborted while waiting for buffer space"));
-      const timer = setTimeout(
-        () =>
-          fail(
-            new BufferExhaustedError(
-              `no buffer space for ${bytes} bytes within maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms (bufferMemory ${this.o.bufferMemory})`,
-            ),
-          ),
-        Math.max(0, deadlineMs - Date.now()),
-      );
-      if (signal?.aborted) {
-        reject(new AbortedError("send() was aborted"));
-        clearTimeout(timer);
-        return;
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.memoryWaiters.push(waiter);
-    });
+  private failWaiter(w: MemoryWaiter, e: Error): void {
+    const i = this.memoryQueue.indexOf(w);
+    if (i < 0) return;
+    this.memoryQueue.splice(i, 1);
+    this.disarm(w);
+    for (let k = w.next; k < w.records.length; k++) w.records[k]!.sink.fail(w.records[k]!.index, e);
+    w.next = w.records.length;
+    this.grantMemory(); // the next waiter may fit now
+  }
+
+  private disarm(w: MemoryWaiter): void {
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = null;
+    if (w.onAbort) w.signal?.removeEventListener("abort", w.onAbort);
+    w.onAbort = null;
   }
 
   private release(bytes: number): void {
@@ -612,53 +682,84 @@ export class Producer {
     this.grantMemory();
   }
 
+  /** Lets waiting records in, strictly in queue order, while they fit. */
   private grantMemory(): void {
-    while (this.memoryWaiters.length > 0 && this.bufferedBytes + this.memoryWaiters[0]!.bytes <= this.o.bufferMemory) {
-      const w = this.memoryWaiters.shift()!;
-      this.bufferedBytes += w.bytes;
-      w.grant();
+    if (this.granting) return; // the loop below is running further up the stack and re-checks
+    this.granting = true;
+    try {
+      while (this.memoryQueue.length > 0) {
+        const w = this.memoryQueue[0]!;
+        while (w.next < w.records.length) {
+          const p = w.records[w.next]!;
+          if (this.bufferedBytes + p.bytes > this.o.bufferMemory) return;
+          const partitionCount = w.partitionCounts[w.next]!;
+          w.next++;
+          this.bufferedBytes += p.bytes;
+          this.appendOrFail(p, partitionCount);
+        }
+        this.memoryQueue.shift();
+        this.disarm(w);
+      }
+    } finally {
+      this.granting = false;
     }
   }
 
-  private appendOrFail(record: ProducerRecord, p: PendingRecord, partitionCount: number): void {
+  /** Fails every record still waiting for memory. */
+  private failWaiters(e: Error): void {
+    for (const w of this.memoryQueue.splice(0)) {
+      this.disarm(w);
+      for (let k = w.next; k < w.records.length; k++) w.records[k]!.sink.fail(w.records[k]!.index, e);
+      w.next = w.records.length;
+    }
+  }
+
+  private appendOrFail(p: PendingRecord, partitionCount: number): void {
     let partition: number;
     try {
       if (this.fatalError) throw this.fatalError;
-      partition = this.choosePartition(record, p, partitionCount);
+      partition = this.choosePartition(p, partitionCount);
     } catch (e) {
       this.release(p.bytes);
       p.sink.fail(p.index, e as Error);
       return;
     }
-    this.append(record.topic, partition, p);
+    this.append(p.topic, partition, p);
   }
 
-  private choosePartition(record: ProducerRecord, p: PendingRecord, count: number): number {
-    if (record.partition !== undefined) {
-      if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= count) {
+  private choosePartition(p: PendingRecord, count: number): number {
+    if (p.partition !== undefined) {
+      if (!Number.isInteger(p.partition) || p.partition < 0 || p.partition >= count) {
         throw new KafkaError(
           "UNKNOWN_TOPIC_OR_PARTITION",
-          `partition ${record.partition} of ${record.topic} does not exist (${count} partitions)`,
+          `partition ${p.partition} of ${p.topic} does not exist (${count} partitions)`,
           { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION },
         );
       }
-      return record.partition;
+      return p.partition;
     }
     if (this.o.partitioner) {
-      const chosen = this.o.partitioner({ topic: record.topic, key: p.key, value: p.value, partitionCount: count });
+      const chosen = this.o.partitioner({
+        topic: p.topic,
+        key: p.key,
+        value: p.value as Uint8Array | null,
+        partitionCount: count,
+      });
       if (!Number.isInteger(chosen) || chosen < 0 || chosen >= count)
         throw new KafkaError("INVALID_PARTITION", `the custom partitioner chose ${chosen} of ${count} partitions`);
       return chosen;
     }
     if (p.key !== null && !this.o.partitionerIgnoreKeys) return keyedPartition(p.key, count);
-    const infos = this.cluster.partitions(record.topic) ?? [];
+    const stuck = this.sticky.stick(p.topic, count, p.bytes);
+    if (stuck >= 0) return stuck;
+    const infos = this.cluster.partitions(p.topic) ?? [];
     const available = infos.filter((i) => i.leader >= 0).map((i) => i.partition);
     return this.sticky.partition(
-      record.topic,
+      p.topic,
       count,
       p.bytes,
       available.length === count ? [] : available,
-      (part) => this.partitionQueues.get(`${record.topic}\u0000${part}`)?.queuedBytes ?? 0,
+      (part) => this.partitionQueues.get(`${p.topic}\u0000${part}`)?.queuedBytes ?? 0,
     );
   }
 
@@ -676,12 +777,20 @@ export class Producer {
     const pq = this.queueOf(topic, partition);
     if (this.o.transactionalId !== undefined && !this.txnPartitions.has(pq.key))
       this.txnPendingPartitions.set(pq.key, pq);
-    let batch = pq.queue.at(-1);
-    if (!batch || batch.closed || batch.encoded !== null || batch.bytes + p.bytes > this.o.batchSize) {
+    let batch = pq.queue[pq.queue.length - 1];
+    if (
+      batch === undefined ||
+      batch.closed ||
+      batch.encoded !== null ||
+      batch.builder.sizeInBytes + p.bytes > this.o.batchSize
+    ) {
       if (batch) batch.closed = true;
       batch = {
         pq,
-        records: [],
+        builder: new RecordBatchBuilder(this.o.batchSize, p.bytes),
+        sinks: [],
+        indexes: [],
+        timestamps: [],
         bytes: 0,
         createdMs: Date.now(),
         closed: false,
@@ -697,10 +806,13 @@ export class Producer {
       // A new batch needs the sender: at once if a batch before it is complete, else at linger time.
       this.wakeSender(pq.queue.length > 1 ? 0 : this.o.lingerMs);
     }
-    batch.records.push(p);
+    batch.builder.append(p.key, p.keyBytes, p.value, p.valueBytes, p.headers, p.timestampMs);
+    batch.sinks.push(p.sink);
+    batch.indexes.push(p.index);
+    batch.timestamps.push(p.timestampMs);
     batch.bytes += p.bytes;
     pq.queuedBytes += p.bytes;
-    if (batch.bytes >= this.o.batchSize) {
+    if (batch.builder.sizeInBytes >= this.o.batchSize) {
       batch.closed = true;
       this.wakeSender();
     }
@@ -739,7 +851,7 @@ export class Producer {
       now - b.createdMs >= this.o.lingerMs ||
       this.flushing > 0 ||
       this.closing ||
-      this.memoryWaiters.length > 0 ||
+      this.memoryQueue.length > 0 ||
       this.txnState === "completing"
     );
   }
@@ -828,11 +940,10 @@ export class Producer {
     const idempotent = this.idempotence && this.producerId >= 0n;
     if (idempotent) {
       b.baseSequence = b.pq.nextSequence;
-      b.pq.nextSequence = (b.pq.nextSequence + b.records.length) % 2 ** 31;
+      b.pq.nextSequence = (b.pq.nextSequence + b.sinks.length) % 2 ** 31;
     }
     b.closed = true;
-    b.encoded = buildRecordBatch({
-      records: b.records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp })),
+    b.encoded = b.builder.build({
       compression: CODECS[this.o.compressionType] ?? 0,
       producerId: idempotent ? this.producerId : -1n,
       producerEpoch: idempotent ? this.producerEpoch : -1,
@@ -962,7 +1073,7 @@ export class Producer {
     const final =
       retriable && expired
         ? new DeliveryTimeoutError(
-            `${b.records.length} record(s) for ${pq.topic}-${pq.partition} not acknowledged within deliveryTimeoutMs (delivery.timeout.ms) ${this.o.deliveryTimeoutMs} ms: ${err.message}`,
+            `${b.sinks.length} record(s) for ${pq.topic}-${pq.partition} not acknowledged within deliveryTimeoutMs (delivery.timeout.ms) ${this.o.deliveryTimeoutMs} ms: ${err.message}`,
             err,
           )
         : err;
@@ -1003,7 +1114,7 @@ export class Producer {
         if (now - b.createdMs < this.o.deliveryTimeoutMs) break;
         pq.queue.shift();
         const err = new DeliveryTimeoutError(
-          `${b.records.length} record(s) for ${pq.topic}-${pq.partition} expired: not sent within deliveryTimeoutMs (delivery.timeout.ms) ${this.o.deliveryTimeoutMs} ms`,
+          `${b.sinks.length} record(s) for ${pq.topic}-${pq.partition} expired: not sent within deliveryTimeoutMs (delivery.timeout.ms) ${this.o.deliveryTimeoutMs} ms`,
         );
         this.onFatalForIdempotence(b, err);
         this.fail(b, err);
@@ -1015,13 +1126,21 @@ export class Producer {
     this.removeInFlight(b);
     const pq = b.pq;
     this.finish(b);
-    for (let i = 0; i < b.records.length; i++) {
-      const r = b.records[i]!;
-      r.sink.done(r.index, {
+    const n = b.sinks.length;
+    // Records appended in the same millisecond share one bigint.
+    let lastMs = Number.NaN;
+    let lastTimestamp = -1n;
+    for (let i = 0; i < n; i++) {
+      const ms = b.timestamps[i]!;
+      if (ms !== lastMs) {
+        lastMs = ms;
+        lastTimestamp = BigInt(ms);
+      }
+      b.sinks[i]!.done(b.indexes[i]!, {
         topic: pq.topic,
         partition: pq.partition,
         offset: baseOffset < 0n ? -1n : baseOffset + BigInt(i),
-        timestamp: logAppendTimeMs >= 0n ? logAppendTimeMs : r.timestamp,
+        timestamp: logAppendTimeMs >= 0n ? logAppendTimeMs : lastTimestamp,
       });
     }
   }
@@ -1029,16 +1148,14 @@ export class Producer {
   private fail(b: Batch, e: Error): void {
     this.removeInFlight(b);
     this.finish(b);
-    for (const r of b.records) r.sink.fail(r.index, e);
+    for (let i = 0; i < b.sinks.length; i++) b.sinks[i]!.fail(b.indexes[i]!, e);
   }
 
   private finish(b: Batch): void {
     if (b.finished) return;
     b.finished = true;
-    let bytes = 0;
-    for (const r of b.records) bytes += r.bytes;
-    b.pq.queuedBytes -= bytes;
-    this.release(bytes);
+    b.pq.queuedBytes -= b.bytes;
+    this.release(b.bytes);
     for (const w of b.doneWaiters ?? []) w();
     b.doneWaiters = null;
   }
@@ -1132,7 +1249,7 @@ export class Producer {
             b,
             new KafkaError(
               "OUT_OF_ORDER_SEQUENCE_NUMBER",
-              `the outcome of ${b.records.length} record(s) for ${pq.topic}-${pq.partition} is unknown and the producer id had to be reset`,
+              `the outcome of ${b.sinks.length} record(s) for ${pq.topic}-${pq.partition} is unknown and the producer id had to be reset`,
               { retriable: true },
             ),
           );
@@ -1169,7 +1286,7 @@ export class Producer {
     if (this.o.transactionalId !== undefined) this.txnState = "fatal_error";
     // Nothing more can be sent: fail everything waiting.
     for (const pq of this.partitionQueues.values()) for (const b of pq.queue.splice(0)) this.fail(b, e);
-    for (const w of this.memoryWaiters.splice(0)) w.grant();
+    this.failWaiters(e);
   }
 
   private setAbortable(e: KafkaError): void {
@@ -1188,19 +1305,25 @@ export class Producer {
 
   /** Sends everything waiting now (ignoring lingerMs); resolves when it is all completed. */
   async flush(): Promise<void> {
-    const pending: Batch[] = [];
-    for (const pq of this.partitionQueues.values()) pending.push(...pq.queue, ...pq.inFlight);
+    const pending = new Set<Batch>();
+    const collect = (): void => {
+      for (const pq of this.partitionQueues.values()) {
+        for (const b of pq.queue) pending.add(b);
+        for (const b of pq.inFlight) pending.add(b);
+      }
+    };
+    collect();
     // Sends still waiting for metadata or memory belong to this flush too.
-    while (this.blockedSends > 0) {
+    while (this.metadataBlocked > 0 || this.memoryQueue.length > 0) {
+      this.wakeSender();
       await sleep(1);
-      for (const pq of this.partitionQueues.values())
-        for (const b of pq.queue) if (!pending.includes(b)) pending.push(b);
+      collect();
     }
-    if (pending.length === 0) return;
+    if (pending.size === 0) return;
     this.flushing++;
     this.wakeSender();
     try {
-      await Promise.all(pending.map((b) => this.whenDone(b)));
+      await Promise.all([...pending].map((b) => this.whenDone(b)));
     } finally {
       this.flushing--;
     }
@@ -1221,7 +1344,7 @@ export class Producer {
     const err = new ClosedError("producer");
     for (const pq of this.partitionQueues.values())
       for (const b of [...pq.queue.splice(0), ...pq.inFlight.splice(0)]) this.fail(b, err);
-    for (const w of this.memoryWaiters.splice(0)) w.grant();
+    this.failWaiters(err);
     await this.cluster.close();
   }
 
