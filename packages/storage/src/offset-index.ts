@@ -48,13 +48,11 @@ export class OffsetIndex {
 
   append(relativeOffset: number, position: number): void {
     assert.ok(!this.isFull, "offset index is full (the segment should have rolled)");
-    if (this.n > 0) {
-      assert.ok(
-        relativeOffset > this.rel[this.n - 1]!,
-        `offset index: ${relativeOffset} after ${this.rel[this.n - 1]}`,
-      );
-      assert.ok(position > this.pos[this.n - 1]!, `offset index: position ${position} after ${this.pos[this.n - 1]}`);
-    }
+    // Messages are built only on failure (this runs once per indexed batch).
+    if (this.n > 0 && !(relativeOffset > this.rel[this.n - 1]!))
+      assert.fail(`offset index: ${relativeOffset} after ${this.rel[this.n - 1]}`);
+    if (this.n > 0 && !(position > this.pos[this.n - 1]!))
+      assert.fail(`offset index: position ${position} after ${this.pos[this.n - 1]}`);
     if (this.n === this.rel.length) this.grow();
     this.rel[this.n] = relativeOffset;
     this.pos[this.n] = position;

@@ -515,10 +515,12 @@ export class PartitionLog extends EventEmitter {
       for (let k = from; k < items.length; k++) items[k]!.reject(e);
     };
     if (this.state !== "open") return failRest(0, new StorageError("LOG_CLOSED", `log ${this.key} is closed`));
-    try {
-      await this.repairIfNeeded();
-    } catch (e) {
-      return failRest(0, e);
+    if (this.repairNeeded) {
+      try {
+        await this.repairIfNeeded();
+      } catch (e) {
+        return failRest(0, e);
+      }
     }
     let i = 0;
     while (i < items.length) {
@@ -538,10 +540,12 @@ export class PartitionLog extends EventEmitter {
         const last = it.asLeader ? next + BigInt(it.recordCount) - 1n : lastOffsetOf(it.batches.at(-1)!.header);
         const maxTs = maxTimestampOf(it);
         if (run.length === 0) {
-          try {
-            await this.maybeRoll(it.records.byteLength, maxTs, first, last);
-          } catch (e) {
-            return failRest(i, e);
+          if (this.rollDue(it.records.byteLength, maxTs, first, last)) {
+            try {
+              await this.rollFor(first);
+            } catch (e) {
+              return failRest(i, e);
+            }
           }
         } else if (this.shouldRoll(runBytes + it.records.byteLength, maxTs, last)) break;
         run.push(it);
@@ -614,22 +618,23 @@ export class PartitionLog extends EventEmitter {
       });
     }
     const seg = this.active;
-    const corrupt = new Map<QueuedAppend, StorageError>();
+    const chunks: Uint8Array[] = new Array(run.length);
+    for (let k = 0; k < run.length; k++) chunks[k] = run[k]!.records;
+    const crc: { corrupt: Map<QueuedAppend, StorageError> | null } = { corrupt: null };
     let written: boolean;
     try {
-      written = await seg.append(
-        run.map((it) => it.records),
-        appended,
-        () => checkCrcs(run, corrupt),
-      );
+      written = await seg.append(chunks, appended, () => {
+        crc.corrupt = checkCrcs(run);
+        return crc.corrupt === null;
+      });
     } catch (e) {
-      for (const it of run) it.reject(corrupt.get(it) ?? e);
+      for (const it of run) it.reject(crc.corrupt?.get(it) ?? e);
       this.lastWriteError = e;
       return "failed";
     }
     if (!written) {
       // Some append had a bad CRC: it is refused, the others are written again (writeRound).
-      for (const [it, err] of corrupt) {
+      for (const [it, err] of crc.corrupt ?? []) {
         it.reject(err);
         this.refused.add(it);
       }
@@ -670,21 +675,24 @@ export class PartitionLog extends EventEmitter {
     return waited > this.cfg["segment.ms"];
   }
 
-  private async maybeRoll(
+  /** Whether the next run (starting at `firstOffset`) needs a new active segment first (rollFor). */
+  private rollDue(
     incomingBytes: number,
     incomingMaxTimestamp: bigint,
     firstOffset: bigint,
     lastOffset: bigint,
-  ): Promise<void> {
+  ): boolean {
     const a = this.active;
-    if (a.isEmpty && a.baseOffset === firstOffset) return;
-    if (a.isEmpty && a.baseOffset !== firstOffset) {
-      // An empty active segment not starting at the next offset (a follower's gap): start afresh there.
-      await this.replaceEmptyActive(firstOffset);
-      return;
-    }
-    if (this.shouldRoll(incomingBytes, incomingMaxTimestamp, lastOffset) || firstOffset - a.baseOffset > 2n ** 31n - 1n)
-      await this.roll(firstOffset);
+    // An empty active segment not starting at the next offset (a follower's gap) is started afresh there.
+    if (a.isEmpty) return a.baseOffset !== firstOffset;
+    return (
+      this.shouldRoll(incomingBytes, incomingMaxTimestamp, lastOffset) || firstOffset - a.baseOffset > 2n ** 31n - 1n
+    );
+  }
+
+  private async rollFor(firstOffset: bigint): Promise<void> {
+    if (this.active.isEmpty) await this.replaceEmptyActive(firstOffset);
+    else await this.roll(firstOffset);
   }
 
   private async replaceEmptyActive(base: bigint): Promise<void> {
@@ -1452,12 +1460,14 @@ export class PartitionLog extends EventEmitter {
   }
 }
 
-/** Checks the CRCs left to check; records each failing append's error. True when all pass. */
-function checkCrcs(run: readonly QueuedAppend[], corrupt: Map<QueuedAppend, StorageError>): boolean {
+/** Checks the CRCs left to check: null when all pass, else each failing append's error. */
+function checkCrcs(run: readonly QueuedAppend[]): Map<QueuedAppend, StorageError> | null {
+  let corrupt: Map<QueuedAppend, StorageError> | null = null;
   for (const it of run) {
     if (!it.crcPending) continue;
     for (const b of it.batches) {
       if (computeBatchCrc(it.records, b.position, b.header.batchLength) === b.header.crc) continue;
+      corrupt ??= new Map();
       corrupt.set(
         it,
         new StorageError(
@@ -1468,7 +1478,7 @@ function checkCrcs(run: readonly QueuedAppend[], corrupt: Map<QueuedAppend, Stor
       break;
     }
   }
-  return corrupt.size === 0;
+  return corrupt;
 }
 
 function clamp(v: bigint, lo: bigint, hi: bigint): bigint {
