@@ -5,57 +5,22 @@
 // and exits with status 2; a failed operation prints "sluice: <reason>" and exits with status 1.
 
 import { createInterface } from "node:readline";
-import { Admin, Consumer, Producer } from "@sluice/client";
+import { Consumer, KafkaError, Producer } from "@sluice/client";
 import { Command, CommanderError, Option } from "commander";
-
-interface GlobalOptions {
-  bootstrap: string;
-  json: boolean;
-}
-
-class UsageError extends Error {}
-
-function globals(cmd: Command): GlobalOptions {
-  return cmd.optsWithGlobals() as GlobalOptions;
-}
-
-function print(json: boolean, value: unknown, human: () => string): void {
-  process.stdout.write(
-    `${json ? JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) : human()}\n`,
-  );
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
-
-function parseKeyValues(list: string[] | undefined, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of list ?? []) {
-    const i = kv.indexOf("=");
-    if (i <= 0) throw new UsageError(`${what} must be key=value, got "${kv}"`);
-    out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
-
-function positiveInt(what: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${what} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+import {
+  checkReachable,
+  collect,
+  globals,
+  openAdmin,
+  parseKeyValues,
+  positiveInt,
+  print,
+  reachTimeoutMs,
+  table,
+  UsageError,
+} from "./common.ts";
+import { groupCommands } from "./group.ts";
+import { perfCommands } from "./perf.ts";
 
 const program = new Command("sluice")
   .description("Sluice: a Kafka-compatible streaming platform")
@@ -65,6 +30,12 @@ const program = new Command("sluice")
       .default("localhost:9092"),
   )
   .option("--json", "machine-readable output", false)
+  .option(
+    "--request-timeout <ms>",
+    "how long a request may take, retries included (request.timeout.ms)",
+    positiveInt("--request-timeout"),
+    30000,
+  )
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -96,7 +67,7 @@ topic
   .action(
     async (name: string, o: { partitions?: number; replicationFactor?: number; config?: string[] }, cmd: Command) => {
       const g = globals(cmd);
-      const admin = new Admin({ bootstrapServers: g.bootstrap });
+      const admin = await openAdmin(g);
       try {
         await admin.createTopics([
           {
@@ -118,7 +89,7 @@ topic
   .description("list topics")
   .action(async (_o: unknown, cmd: Command) => {
     const g = globals(cmd);
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    const admin = await openAdmin(g);
     try {
       const topics = await admin.listTopics();
       print(g.json, topics, () => topics.join("\n"));
@@ -132,7 +103,7 @@ topic
   .description("partitions, leaders, ISR and offsets of a topic")
   .action(async (name: string, _o: unknown, cmd: Command) => {
     const g = globals(cmd);
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    const admin = await openAdmin(g);
     try {
       const [d] = await admin.describeTopics([name]);
       const earliest = await admin.listOffsets(name, "earliest");
@@ -174,7 +145,7 @@ topic
   .action(async (name: string, o: { config?: string[]; partitions?: number }, cmd: Command) => {
     const g = globals(cmd);
     if (!o.config && o.partitions === undefined) throw new UsageError("topic alter needs --config or --partitions");
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    const admin = await openAdmin(g);
     try {
       if (o.partitions !== undefined) await admin.createPartitions(name, o.partitions);
       if (o.config) {
@@ -194,7 +165,7 @@ topic
   .description("delete a topic")
   .action(async (name: string, _o: unknown, cmd: Command) => {
     const g = globals(cmd);
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
+    const admin = await openAdmin(g);
     try {
       await admin.deleteTopics([name]);
       print(g.json, { deleted: name }, () => `deleted topic ${name}`);
@@ -203,69 +174,8 @@ topic
     }
   });
 
-const group = program.command("group").description("list and describe consumer groups");
-
-group
-  .command("list")
-  .description("list consumer groups with their state")
-  .action(async (_o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
-    try {
-      const groups = await admin.listGroups();
-      print(g.json, groups, () =>
-        table([["GROUP", "STATE", "PROTOCOL TYPE"], ...groups.map((x) => [x.groupId, x.state, x.protocolType])]),
-      );
-    } finally {
-      await admin.close();
-    }
-  });
-
-group
-  .command("describe <id>")
-  .description("members, committed offsets and lag per partition")
-  .action(async (id: string, _o: unknown, cmd: Command) => {
-    const g = globals(cmd);
-    const admin = new Admin({ bootstrapServers: g.bootstrap });
-    try {
-      const d = await admin.describeGroup(id);
-      const offsets = await admin.groupOffsets(id);
-      const ends = new Map<string, bigint>();
-      for (const t of new Set(offsets.map((o) => o.topic)))
-        for (const e of await admin.listOffsets(t, "latest")) ends.set(`${t}:${e.partition}`, e.offset);
-      const rows = offsets.map((o) => {
-        const end = ends.get(`${o.topic}:${o.partition}`) ?? -1n;
-        return {
-          topic: o.topic,
-          partition: o.partition,
-          committed: o.offset,
-          end,
-          lag: o.offset >= 0n && end >= 0n ? end - o.offset : null,
-        };
-      });
-      print(g.json, { ...d, offsets: rows }, () =>
-        [
-          `group ${id}: ${d.state}${d.protocol ? ` (${d.protocol})` : ""}, ${d.members.length} member(s)`,
-          ...d.members.map(
-            (m) =>
-              `  ${m.memberId} ${m.clientId} ${m.clientHost}${m.groupInstanceId ? ` instance=${m.groupInstanceId}` : ""}`,
-          ),
-          table([
-            ["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"],
-            ...rows.map((r) => [
-              r.topic,
-              String(r.partition),
-              String(r.committed),
-              String(r.end),
-              r.lag === null ? "-" : String(r.lag),
-            ]),
-          ]),
-        ].join("\n"),
-      );
-    } finally {
-      await admin.close();
-    }
-  });
+groupCommands(program);
+perfCommands(program);
 
 program
   .command("produce <topic> [values...]")
@@ -295,8 +205,10 @@ program
       const g = globals(cmd);
       const headers = parseKeyValues(o.header, "--header");
       const acks = o.acks === "all" || o.acks === "-1" ? -1 : (Number(o.acks) as 0 | 1);
+      await checkReachable(g.bootstrap, reachTimeoutMs(g));
       const producer = new Producer({
         bootstrapServers: g.bootstrap,
+        requestTimeoutMs: g.requestTimeout,
         acks,
         compressionType: o.compression,
         enableIdempotence: acks === -1,
@@ -358,12 +270,13 @@ program
       const g = globals(cmd);
       if (!["beginning", "end"].includes(o.from) && !/^\d+$/.test(o.from))
         throw new UsageError(`--from must be beginning, end or an offset, got "${o.from}"`);
+      const admin = await openAdmin(g);
       const consumer = new Consumer({
         bootstrapServers: g.bootstrap,
+        requestTimeoutMs: g.requestTimeout,
         autoOffsetReset: o.from === "end" ? "latest" : "earliest",
         ...(o.group ? { groupId: o.group } : {}),
       });
-      const admin = new Admin({ bootstrapServers: g.bootstrap });
       try {
         const [d] = await admin.describeTopics([topicName]);
         const ends = new Map((await admin.listOffsets(topicName, "latest")).map((e) => [e.partition, e.offset]));
@@ -434,6 +347,18 @@ program
     },
   );
 
+/** One line for the user: the reason, never a stack trace. */
+function reason(e: unknown): string {
+  if (e instanceof KafkaError && e.code === "TIMEOUT") return `${e.message} (raise --request-timeout to wait longer)`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+// Failures in clients' background work surface here rather than as a crash with a stack trace.
+process.on("unhandledRejection", (e) => {
+  process.stderr.write(`sluice: ${reason(e)}\n`);
+  process.exit(1);
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
@@ -445,6 +370,6 @@ try {
     process.stderr.write(`sluice: ${e.message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`sluice: ${(e as Error).message}\n`);
+  process.stderr.write(`sluice: ${reason(e)}\n`);
   process.exit(1);
 }
