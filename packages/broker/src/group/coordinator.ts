@@ -65,6 +65,8 @@ export interface CommittedOffset {
   leaderEpoch: number;
   metadata: string;
   commitTimestampMs: bigint;
+  /** Set only by v2–v4 commits with an explicit retention time (OffsetCommitValue v1). */
+  expireTimestampMs?: bigint;
 }
 
 export interface Group {
@@ -123,6 +125,11 @@ export const E = {
 } as const;
 
 export const offsetKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+export function splitOffsetKey(k: string): { topic: string; partition: number } {
+  const i = k.lastIndexOf("\u0000");
+  return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)) };
+}
 
 export class GroupCoordinator {
   readonly groups = new Map<string, Group>();
@@ -595,7 +602,8 @@ export class GroupCoordinator {
     }
     const results = members.map((x) => {
       const id = x.groupInstanceId !== null ? (g.staticMembers.get(x.groupInstanceId) ?? null) : x.memberId;
-      if (x.groupInstanceId !== null && x.memberId !== "" && id !== x.memberId)
+      // An instance id the group does not know is UNKNOWN_MEMBER_ID; a known one under another member id is fenced.
+      if (x.groupInstanceId !== null && id !== null && x.memberId !== "" && id !== x.memberId)
         return { ...x, errorCode: E.FENCED_INSTANCE_ID };
       const m = id === null ? undefined : g.members.get(id);
       if (!m) {
@@ -678,32 +686,58 @@ export class GroupCoordinator {
 
   // ---- offsets ----------------------------------------------------------------------------------
 
-  /** Validates a commit's membership; returns an error code for every partition or NONE. */
+  /**
+   * Validates an OffsetCommit's membership (Kafka's GroupCoordinator.doCommitOffsets): a commit
+   * with a negative generation into an Empty (or unknown) group is a simple commit from outside
+   * group management; a generation for a group the coordinator does not know is from an older
+   * generation (ILLEGAL_GENERATION); commits are accepted in Stable and in PreparingRebalance (the
+   * member learns of the rebalance from its heartbeat) but not in CompletingRebalance.
+   */
   validateCommit(groupId: string, memberId: string, generationId: number, groupInstanceId: string | null): number {
     const g = this.groups.get(groupId);
-    if (generationId < 0 && memberId === "") {
-      // A commit from outside any group (e.g. an admin reset or an assign()-only consumer).
-      if (g && g.state !== "Empty" && g.state !== "Dead") return E.UNKNOWN_MEMBER_ID;
-      return E.NONE;
-    }
-    if (!g || g.state === "Dead") return E.UNKNOWN_MEMBER_ID;
-    if (
-      groupInstanceId !== null &&
-      g.staticMembers.has(groupInstanceId) &&
-      g.staticMembers.get(groupInstanceId) !== memberId
-    )
-      return E.FENCED_INSTANCE_ID;
+    if (!g || g.state === "Dead") return generationId < 0 ? E.NONE : E.ILLEGAL_GENERATION;
+    if (this.isStaticMemberFenced(g, memberId, groupInstanceId)) return E.FENCED_INSTANCE_ID;
+    if (generationId < 0 && g.state === "Empty") return E.NONE;
     const m = g.members.get(memberId);
     if (!m) return E.UNKNOWN_MEMBER_ID;
     if (generationId !== g.generationId) return E.ILLEGAL_GENERATION;
-    if (g.state === "PreparingRebalance" || g.state === "CompletingRebalance") return E.REBALANCE_IN_PROGRESS;
+    if (g.state === "CompletingRebalance") return E.REBALANCE_IN_PROGRESS;
     this.touch(g, m);
     return E.NONE;
   }
 
+  /**
+   * Validates a TxnOffsetCommit (KIP-447, Kafka's doTxnCommitOffsets): membership is checked only
+   * when the producer sent it — a known member id, and the generation when it is not negative.
+   */
+  validateTxnCommit(groupId: string, memberId: string, generationId: number, groupInstanceId: string | null): number {
+    const g = this.groups.get(groupId);
+    if (!g || g.state === "Dead") return memberId === "" ? E.NONE : E.UNKNOWN_MEMBER_ID;
+    if (this.isStaticMemberFenced(g, memberId, groupInstanceId)) return E.FENCED_INSTANCE_ID;
+    if (memberId !== "" && !g.members.has(memberId)) return E.UNKNOWN_MEMBER_ID;
+    if (generationId >= 0 && generationId !== g.generationId) return E.ILLEGAL_GENERATION;
+    return E.NONE;
+  }
+
+  private isStaticMemberFenced(g: Group, memberId: string, groupInstanceId: string | null): boolean {
+    return (
+      groupInstanceId !== null &&
+      g.staticMembers.has(groupInstanceId) &&
+      g.staticMembers.get(groupInstanceId) !== memberId
+    );
+  }
+
   async commitOffsets(
     groupId: string,
-    offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number; metadata: string | null }[],
+    offsets: {
+      topic: string;
+      partition: number;
+      offset: bigint;
+      leaderEpoch: number;
+      metadata: string | null;
+      /** OffsetCommit v2–v4 retentionTimeMs; -1 (or absent) = offsets.retention.minutes. */
+      retentionTimeMs?: bigint;
+    }[],
   ): Promise<number[]> {
     const g = this.getOrCreate(groupId);
     const now = BigInt(this.now());
@@ -719,7 +753,15 @@ export class GroupCoordinator {
       accepted.push({
         topic: o.topic,
         partition: o.partition,
-        value: { offset: o.offset, leaderEpoch: o.leaderEpoch, metadata, commitTimestampMs: now },
+        value: {
+          offset: o.offset,
+          leaderEpoch: o.leaderEpoch,
+          metadata,
+          commitTimestampMs: now,
+          ...(o.retentionTimeMs !== undefined && o.retentionTimeMs >= 0n
+            ? { expireTimestampMs: now + o.retentionTimeMs }
+            : {}),
+        },
       });
     }
     if (accepted.length > 0) {
@@ -771,28 +813,42 @@ export class GroupCoordinator {
     return this.groups.get(groupId)?.offsets.get(offsetKey(topic, partition));
   }
 
-  /** Topics the group's members are subscribed to (from consumer protocol metadata). */
-  subscribedTopics(g: Group): Set<string> {
+  /**
+   * Topics the group's members are subscribed to (from consumer protocol metadata), or null when
+   * the coordinator cannot tell (not a consumer group, no protocol chosen yet, unreadable
+   * metadata): Kafka then treats every topic as subscribed.
+   */
+  subscribedTopics(g: Group): Set<string> | null {
+    if (g.protocolType !== "consumer" || g.protocolName === null) return null;
     const topics = new Set<string>();
-    if (g.protocolType !== "consumer") return topics;
     for (const m of g.members.values()) {
       const meta = m.protocols.find((p) => p.name === g.protocolName)?.metadata;
-      if (meta) for (const t of parseSubscription(meta)) topics.add(t);
+      const parsed = meta ? parseSubscription(meta) : null;
+      if (parsed === null) return null;
+      for (const t of parsed) topics.add(t);
     }
     return topics;
   }
 
+  /**
+   * OffsetDelete (Kafka's handleDeleteOffsets): any partition of an Empty group; of an active
+   * consumer group only topics it is not subscribed to (GROUP_SUBSCRIBED_TO_TOPIC otherwise); an
+   * active group of another protocol type is NON_EMPTY_GROUP.
+   */
   async deleteOffsets(
     groupId: string,
     partitions: { topic: string; partition: number }[],
   ): Promise<{ errorCode: number; codes: number[] }> {
     const g = this.groups.get(groupId);
     if (!g || g.state === "Dead") return { errorCode: E.GROUP_ID_NOT_FOUND, codes: [] };
-    const subscribed = g.state === "Empty" ? new Set<string>() : this.subscribedTopics(g);
-    const codes = partitions.map((p) => (subscribed.has(p.topic) ? E.GROUP_SUBSCRIBED_TO_TOPIC : E.NONE));
-    const removed = partitions.filter(
-      (_, i) => codes[i] === E.NONE && g.offsets.has(offsetKey(partitions[i]!.topic, partitions[i]!.partition)),
-    );
+    let subscribed: (topic: string) => boolean = () => false;
+    if (g.state !== "Empty") {
+      if (g.protocolType !== "consumer") return { errorCode: E.NON_EMPTY_GROUP, codes: [] };
+      const topics = this.subscribedTopics(g);
+      subscribed = (t) => topics === null || topics.has(t);
+    }
+    const codes = partitions.map((p) => (subscribed(p.topic) ? E.GROUP_SUBSCRIBED_TO_TOPIC : E.NONE));
+    const removed = partitions.filter((p, i) => codes[i] === E.NONE && g.offsets.has(offsetKey(p.topic, p.partition)));
     if (removed.length > 0) {
       await this.store.storeOffsets(
         groupId,
@@ -803,39 +859,72 @@ export class GroupCoordinator {
     return { errorCode: E.NONE, codes };
   }
 
+  /**
+   * DeleteGroups: an Empty group goes Dead; a tombstone for every committed offset and for the
+   * group metadata is written, so neither a restart nor compaction brings the group back.
+   */
   async deleteGroup(groupId: string): Promise<number> {
     const g = this.groups.get(groupId);
     if (!g || g.state === "Dead") return E.GROUP_ID_NOT_FOUND;
     if (g.state !== "Empty") return E.NON_EMPTY_GROUP;
+    await this.store.storeOffsets(
+      groupId,
+      [...g.offsets.keys()].map((k) => ({ ...splitOffsetKey(k), value: null })),
+    );
     await this.store.removeGroup(groupId);
     this.transition(g, "Dead");
     this.groups.delete(groupId);
     return E.NONE;
   }
 
-  /** Removes offsets of empty groups older than offsets.retention.minutes; returns how many. */
+  /**
+   * Removes offsets past offsets.retention.minutes (Kafka's GroupMetadata.removeExpiredOffsets,
+   * KIP-211): in an Empty group, once the retention has passed since the group became Empty; in a
+   * group without protocol type (commits only), since each offset's commit; in a Stable consumer
+   * group, since the commit, for topics no member subscribes to. An explicit retention time (v2–v4
+   * commits) sets the offset's own expiry. Offsets of an open transaction stay. An Empty group left
+   * without offsets goes Dead and is tombstoned. Returns how many offsets were removed.
+   */
   async expireOffsets(): Promise<number> {
-    const limit = BigInt(this.now() - this.config.offsetsRetentionMs);
+    const now = BigInt(this.now());
+    const retention = BigInt(this.config.offsetsRetentionMs);
     let n = 0;
     for (const g of [...this.groups.values()]) {
-      if (g.state !== "Empty") continue;
-      const expired = [...g.offsets].filter(([, v]) => v.commitTimestampMs < limit);
-      if (expired.length === 0) continue;
-      await this.store.storeOffsets(
-        g.groupId,
-        expired.map(([k]) => {
-          const [topic, p] = k.split("\u0000");
-          return { topic: topic!, partition: Number(p), value: null };
-        }),
-      );
-      for (const [k] of expired) g.offsets.delete(k);
-      n += expired.length;
-      if (g.offsets.size === 0 && g.members.size === 0) {
+      let base: ((o: CommittedOffset) => bigint) | null = null;
+      let keep: Set<string> | null = null;
+      if (g.protocolType !== null && g.state === "Empty") base = () => BigInt(g.stateTimestampMs);
+      else if (g.protocolType === null) base = (o) => o.commitTimestampMs;
+      else if (g.protocolType === "consumer" && g.state === "Stable") {
+        keep = this.subscribedTopics(g);
+        if (keep !== null) base = (o) => o.commitTimestampMs;
+      }
+      if (base === null) continue;
+      const baseOf = base;
+      const expired = [...g.offsets].filter(([k, v]) => {
+        const { topic, partition } = splitOffsetKey(k);
+        if (keep?.has(topic) || this.hasPendingTxnOffset(g.groupId, topic, partition)) return false;
+        return v.expireTimestampMs !== undefined ? now >= v.expireTimestampMs : now - baseOf(v) >= retention;
+      });
+      if (expired.length > 0) {
+        await this.store.storeOffsets(
+          g.groupId,
+          expired.map(([k]) => ({ ...splitOffsetKey(k), value: null })),
+        );
+        for (const [k] of expired) g.offsets.delete(k);
+        n += expired.length;
+      }
+      if (g.state === "Empty" && g.offsets.size === 0 && !this.hasPendingTxnOffsets(g.groupId)) {
         await this.store.removeGroup(g.groupId);
+        this.transition(g, "Dead");
         this.groups.delete(g.groupId);
       }
     }
     return n;
+  }
+
+  private hasPendingTxnOffsets(groupId: string): boolean {
+    for (const byGroup of this.pendingTxnOffsets.values()) if (byGroup.has(groupId)) return true;
+    return false;
   }
 
   // ---- loading ----------------------------------------------------------------------------------
@@ -843,6 +932,7 @@ export class GroupCoordinator {
   /** Restores a group from its persisted metadata (members get fresh session timers). */
   restoreGroup(v: {
     groupId: string;
+    currentStateTimestamp: bigint;
     protocolType: string;
     generation: number;
     protocol: string | null;
@@ -886,6 +976,8 @@ export class GroupCoordinator {
       if (x.groupInstanceId !== null) g.staticMembers.set(x.groupInstanceId, x.memberId);
     }
     this.transition(g, g.members.size > 0 ? "Stable" : "Empty");
+    // When the group entered its state (the base of offset expiry for an Empty group).
+    if (v.currentStateTimestamp >= 0n) g.stateTimestampMs = Number(v.currentStateTimestamp);
   }
 
   restoreOffset(groupId: string, topic: string, partition: number, value: CommittedOffset | null): void {
@@ -924,8 +1016,8 @@ function sameProtocols(a: Protocol[], b: Protocol[]): boolean {
   );
 }
 
-/** Topics of a consumer protocol subscription (version int16, topics array of int16 strings, ...). */
-export function parseSubscription(meta: Uint8Array): string[] {
+/** Topics of a consumer protocol subscription (version int16, topics array of int16 strings, ...); null if unreadable. */
+export function parseSubscription(meta: Uint8Array): string[] | null {
   try {
     const b = Buffer.from(meta.buffer, meta.byteOffset, meta.byteLength);
     let p = 2;
@@ -940,6 +1032,6 @@ export function parseSubscription(meta: Uint8Array): string[] {
     }
     return topics;
   } catch {
-    return [];
+    return null;
   }
 }

@@ -4,7 +4,8 @@
 //                   value = int16 3 + OffsetCommitValue(offset, leaderEpoch, metadata, commitTimestamp)
 //   group metadata  key = int16 2 + GroupMetadataKey(group)
 //                   value = int16 3 + GroupMetadataValue(protocolType, generation, protocol, leader, members)
-// A null value is a tombstone (offset deleted, group removed). The topic is compacted, so only
+// An offset committed with an explicit retention time (OffsetCommit v2–v4) is written as value
+// version 1, which holds its expireTimestamp. A null value is a tombstone (offset deleted, group removed). The topic is compacted, so only
 // the latest record per key survives. The partition of a group is abs(javaHashCode(group)) % N.
 
 import { Reader, Writer } from "@sluice/protocol";
@@ -60,6 +61,22 @@ export function offsetCommitRecord(
 ): { key: Buffer; value: Buffer | null } {
   const key = withVersion(1, (w) => encodeOffsetCommitKey(w, { group: groupId, topic, partition }, 1));
   if (v === null) return { key, value: null };
+  if (v.expireTimestampMs !== undefined) {
+    // An explicit expiry needs value version 1, as Kafka writes it (no leader epoch there).
+    const v1 = withVersion(1, (w) =>
+      encodeOffsetCommitValue(
+        w,
+        {
+          offset: v.offset,
+          metadata: v.metadata,
+          commitTimestamp: v.commitTimestampMs,
+          expireTimestamp: v.expireTimestampMs!,
+        },
+        1,
+      ),
+    );
+    return { key, value: v1 };
+  }
   const value = withVersion(3, (w) =>
     encodeOffsetCommitValue(
       w,
@@ -240,6 +257,7 @@ export function applyRecord(c: GroupCoordinator, key: Uint8Array, value: Uint8Ar
       leaderEpoch: v.leaderEpoch,
       metadata: v.metadata,
       commitTimestampMs: v.commitTimestamp,
+      ...(v.expireTimestamp >= 0n ? { expireTimestampMs: v.expireTimestamp } : {}),
     });
   } else if (keyVersion === 2) {
     const k = decodeGroupMetadataKey(kr, keyVersion);
@@ -251,6 +269,7 @@ export function applyRecord(c: GroupCoordinator, key: Uint8Array, value: Uint8Ar
     const v = decodeGroupMetadataValue(vr, vr.readInt16("value.version"));
     c.restoreGroup({
       groupId: k.group,
+      currentStateTimestamp: v.currentStateTimestamp,
       protocolType: v.protocolType,
       generation: v.generation,
       protocol: v.protocol,

@@ -1,8 +1,9 @@
 // OffsetCommit (key 8), versions 0–9. v0: no generation (a groupless commit). v1: generation,
 // member id and commit timestamp. v2–v4: retention time (ignored: offsets.retention.minutes
 // applies, as in Kafka 2.1+). v6+: committed leader epoch. v7+: groupInstanceId. v8+: flexible.
-// A commit from outside the group (generation -1, empty member id) is accepted only while the
-// group has no members. Offsets are persisted to __consumer_offsets before the answer.
+// A commit from outside the group (generation -1) is accepted only while the group has no
+// members; commits are refused only while the group is in CompletingRebalance (see
+// GroupCoordinator.validateCommit). Offsets are persisted to __consumer_offsets before the answer.
 
 import type { OffsetCommitRequest, OffsetCommitResponse } from "@sluice/protocol";
 import { decodeOffsetCommitRequest, encodeOffsetCommitResponse } from "@sluice/protocol";
@@ -39,6 +40,7 @@ export const offsetCommitHandler = defineHandler<OffsetCommitRequest, OffsetComm
           offset: p.committedOffset,
           leaderEpoch: ctx.apiVersion >= 6 ? p.committedLeaderEpoch : -1,
           metadata: p.committedMetadata,
+          ...(ctx.apiVersion >= 2 && ctx.apiVersion <= 4 ? { retentionTimeMs: req.retentionTimeMs } : {}),
         })),
       );
       let j = 0;

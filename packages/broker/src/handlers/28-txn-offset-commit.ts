@@ -34,9 +34,9 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
       })
     ) {
       code = ErrorCode.INVALID_TXN_STATE;
-    } else if (ctx.apiVersion >= 3 && req.generationId >= 0) {
-      const v = g.validateCommit(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
-      if (v !== E.NONE && v !== E.REBALANCE_IN_PROGRESS) code = v;
+    } else if (ctx.apiVersion >= 3) {
+      const v = g.validateTxnCommit(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
+      if (v !== E.NONE) code = v;
     }
     if (code === ErrorCode.NONE) {
       const now = BigInt(ctx.broker.clock.nowMs());
