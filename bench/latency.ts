@@ -185,6 +185,7 @@ try {
   log(`OMB: achieved ${Math.round(o.achieved)}/s, e2e p99 ${o.e2e.quantile(0.99).toFixed(2)} ms`);
 } finally {
   await admin.close();
+  await broker.stop();
   await broker.cleanup();
 }
 
