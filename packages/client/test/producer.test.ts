@@ -150,6 +150,41 @@ describe("producer", () => {
       await producer.close();
     });
 
+    test("a sendBatch waiting for memory past maxBlockMs fails only the records that did not get in; later sends queue behind it", async () => {
+      const producer = new Producer({
+        bootstrapServers: slow.bootstrap,
+        bufferMemory: 5000,
+        maxBlockMs: 300,
+        lingerMs: 0,
+      });
+      await producer.send({ topic: "blocked-batch", value: "warm-up" });
+      slow.proxy.stall();
+      const batch = producer
+        .sendBatch(Array.from({ length: 10 }, (_, i) => ({ topic: "blocked-batch", value: `${i}`.padEnd(1000, ".") })))
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      const heldByBatch = producer.bufferedBytesNow;
+      // Small enough to fit at once, but it came after records that wait: it waits its turn.
+      const later = producer.send({ topic: "blocked-batch", value: "later" });
+      assert.equal(producer.bufferedBytesNow, heldByBatch, "the later send did not overtake the waiting records");
+      await new Promise((r) => setTimeout(r, 450));
+      slow.proxy.release();
+      const outcome = await batch;
+      assert.ok(outcome instanceof PartialFailureError, "part of the batch failed");
+      const codes = outcome.results.map((r) => r.error?.code ?? "ok");
+      const inCount = codes.indexOf("BUFFER_EXHAUSTED");
+      assert.ok(inCount > 0, `some records got in: ${codes.join(",")}`);
+      assert.deepEqual(codes.slice(inCount), Array(10 - inCount).fill("BUFFER_EXHAUSTED"), "the rest failed, in order");
+      assert.equal(
+        (await later).offset,
+        BigInt(1 + inCount),
+        "the later send got in after the batch's waiting records failed",
+      );
+      await producer.close();
+    });
+
     test("deliveryTimeoutMs fails records that are not acknowledged in time", async () => {
       const producer = new Producer({
         bootstrapServers: slow.bootstrap,
@@ -198,6 +233,85 @@ describe("producer", () => {
       assert.equal(firstRun, 1 + 1, "warm-up + one request in flight");
       assert.equal(secondRun - (1 + 6), 1 + 6, "warm-up + six requests in flight");
     });
+  });
+
+  test("concurrent sendBatch and send calls under a small bufferMemory land whole and in call order", async () => {
+    const bufferMemory = 20_000;
+    const producer = new Producer({ bootstrapServers: broker.bootstrap, bufferMemory, batchSize: 4096, lingerMs: 1 });
+    await producer.send({ topic: "pressure", value: "warm-up" });
+    let maxBuffered = 0;
+    const sample = setInterval(() => {
+      maxBuffered = Math.max(maxBuffered, producer.bufferedBytesNow);
+    }, 1);
+    const expected: string[] = ["warm-up"];
+    const calls: Promise<{ offset: bigint }[]>[] = [];
+    for (let c = 0; c < 40; c++) {
+      const values = Array.from({ length: 250 }, (_, i) => `${c}:${i}`.padEnd(40, "."));
+      expected.push(...values);
+      calls.push(producer.sendBatch(values.map((value) => ({ topic: "pressure", value }))));
+      expected.push(`single ${c}`);
+      calls.push(producer.send({ topic: "pressure", value: `single ${c}` }).then((m) => [m]));
+      maxBuffered = Math.max(maxBuffered, producer.bufferedBytesNow);
+    }
+    const offsets = (await Promise.all(calls)).flat().map((m) => Number(m.offset));
+    clearInterval(sample);
+    assert.ok(maxBuffered <= bufferMemory, `bufferMemory held: at most ${maxBuffered} bytes buffered`);
+    assert.ok(maxBuffered > bufferMemory / 2, "the buffer really filled up");
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: expected.length - 1 }, (_, i) => i + 1),
+      "offsets in call order",
+    );
+    assert.deepEqual(await valuesOf(broker, "pressure"), expected, "every record once, in call order");
+    await producer.close();
+  });
+
+  test("records keep their keys, headers and timestamps; string values are stored as UTF-8", async () => {
+    const producer = new Producer({ bootstrapServers: broker.bootstrap, lingerMs: 20 });
+    const metas = await producer.sendBatch([
+      { topic: "fields", value: "häst ✓", key: "k1", headers: { a: "1", b: null }, timestamp: 1_700_000_000_123 },
+      {
+        topic: "fields",
+        value: null,
+        key: new Uint8Array([1, 2]),
+        headers: [
+          { key: "x", value: "y" },
+          { key: "x", value: "z" },
+        ],
+        timestamp: 1_600_000_000_000n,
+      },
+      { topic: "fields", value: new Uint8Array([0xff]) },
+    ]);
+    assert.deepEqual(metas.map((m) => m.timestamp).slice(0, 2), [1_700_000_000_123n, 1_600_000_000_000n]);
+    assert.ok(metas[2]!.timestamp > 1_700_000_000_000n, "CreateTime defaults to now");
+    const p = broker.broker.context!.topics.partition("fields", 0)!;
+    const [batch] = decodeRecords((await p.log.read(0n, 1 << 20)).records);
+    const [r0, r1, r2] = batch!.records;
+    assert.equal(Buffer.from(r0!.value!).toString(), "häst ✓");
+    assert.equal(Buffer.from(r0!.key!).toString(), "k1");
+    assert.deepEqual(
+      r0!.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString()]),
+      [
+        ["a", "1"],
+        ["b", null],
+      ],
+    );
+    assert.equal(r0!.timestamp, 1_700_000_000_123n);
+    assert.equal(r1!.value, null);
+    assert.deepEqual([...r1!.key!], [1, 2]);
+    assert.deepEqual(
+      r1!.headers.map((h) => [h.key, Buffer.from(h.value!).toString()]),
+      [
+        ["x", "y"],
+        ["x", "z"],
+      ],
+    );
+    assert.equal(r1!.timestamp, 1_600_000_000_000n);
+    assert.deepEqual([...r2!.value!], [0xff]);
+    await assert.rejects(producer.send({ topic: "fields", value: "x", timestamp: Number.NaN }), {
+      code: "INVALID_TIMESTAMP",
+    });
+    await producer.close();
   });
 
   test("acks=0 does not wait for the broker; acks=1 and all get offsets", async () => {
