@@ -310,33 +310,41 @@ export class PartitionLog extends EventEmitter {
     const recoveryPoint = rp ?? 0n;
     let cut = false;
     let prevNext = 0n;
-    for (let i = 0; i < bases.length; i++) {
-      const base = bases[i]!;
-      const isLast = i === bases.length - 1;
-      if (cut) {
-        // Everything after an invalid byte goes (Kafka's rule): offsets there cannot be trusted.
-        await this.deleteSegmentFiles(base);
-        continue;
+    const persisting: Promise<void>[] = [];
+    try {
+      for (let i = 0; i < bases.length; i++) {
+        const base = bases[i]!;
+        const isLast = i === bases.length - 1;
+        if (cut) {
+          // Everything after an invalid byte goes (Kafka's rule): offsets there cannot be trusted.
+          await this.deleteSegmentFiles(base);
+          continue;
+        }
+        const seg = await LogSegment.open(this.disk, this.dir, base, this.segmentOptions);
+        this.segments.push(seg);
+        const holdsRecoveryPoint = isLast || bases[i + 1]! > recoveryPoint;
+        let recovered = false;
+        if (!clean && holdsRecoveryPoint) {
+          cut = (await seg.recover(prevNext)) > 0;
+          recovered = true;
+        } else if (!(await seg.loadClean(isLast))) {
+          cut = (await seg.recover(prevNext)) > 0;
+          recovered = true;
+        }
+        if (!isLast) {
+          seg.seal();
+          // Written while the next segment is scanned (the files are derived data; awaited below).
+          if (recovered) persisting.push(seg.persistIndexes());
+          seg.onIndexesLoaded = (s) => this.indexMemory?.track(s);
+          if (seg.indexesLoaded) this.indexMemory?.track(seg);
+        }
+        if (!seg.isEmpty) prevNext = seg.nextOffset;
       }
-      const seg = await LogSegment.open(this.disk, this.dir, base, this.segmentOptions);
-      this.segments.push(seg);
-      const holdsRecoveryPoint = isLast || bases[i + 1]! > recoveryPoint;
-      let recovered = false;
-      if (!clean && holdsRecoveryPoint) {
-        cut = (await seg.recover(prevNext)) > 0;
-        recovered = true;
-      } else if (!(await seg.loadClean(isLast))) {
-        cut = (await seg.recover(prevNext)) > 0;
-        recovered = true;
-      }
-      if (!isLast) {
-        seg.seal();
-        if (recovered) await seg.persistIndexes();
-        seg.onIndexesLoaded = (s) => this.indexMemory?.track(s);
-        if (seg.indexesLoaded) this.indexMemory?.track(seg);
-      }
-      if (!seg.isEmpty) prevNext = seg.nextOffset;
+    } catch (e) {
+      await Promise.allSettled(persisting); // none left unobserved
+      throw e;
     }
+    await settleAll(persisting);
     const savedStart = this.dirState.maps.logStartOffsets.get(this.key) ?? 0n;
     if (this.segments.length === 0) {
       this.segments.push(
@@ -1479,6 +1487,12 @@ function checkCrcs(run: readonly QueuedAppend[]): Map<QueuedAppend, StorageError
     }
   }
   return corrupt;
+}
+
+/** Waits for every promise (none is left unobserved), then throws the first failure. */
+async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
 }
 
 function clamp(v: bigint, lo: bigint, hi: bigint): bigint {

@@ -640,43 +640,91 @@ export class LogSegment {
    * Validates every batch (header, length, CRC, offsets increasing and above `minOffset`, fitting
    * the segment), cuts the .log at the first invalid byte and rebuilds both indexes in memory.
    * Returns the bytes cut.
+   *
+   * The file is read in chunks into two buffers taken in turn: once a chunk's headers are walked
+   * (cheap), the read of the next chunk starts, and the chunk's CRCs (the expensive part) are
+   * checked while it is in flight. Memory: two chunks, plus pieces of a batch larger than one.
    */
   async recover(minOffset: bigint): Promise<number> {
     const fileSize = (await this.file.stat()).size;
     this.resetState();
     this.newIndexes();
-    let pos = 0;
     /** End of the last valid batch. */
     let valid = 0;
     let expected = minOffset > this.baseOffset ? minOffset : this.baseOffset;
-    scan: while (pos + RECORD_BATCH_HEADER_BYTES <= fileSize) {
-      const chunk = await this.readAt(pos, Math.min(RECOVERY_CHUNK_BYTES, fileSize - pos));
-      let p = 0;
-      while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
-        let h: RecordBatchHeader;
-        try {
-          h = readBatchHeader(chunk, p);
-        } catch {
-          break scan;
+    const chunkBytes = Math.min(RECOVERY_CHUNK_BYTES, fileSize);
+    const buffers = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)] as const;
+    let turn = 0;
+    let pos = 0;
+    let pending: Promise<Buffer> | null =
+      RECORD_BATCH_HEADER_BYTES <= fileSize ? this.readInto(buffers[0], 0, chunkBytes) : null;
+    try {
+      while (pending !== null) {
+        const chunk = await pending;
+        pending = null;
+        // 1. Walk the headers of the whole batches in this chunk; stop at the first invalid one.
+        const found: { h: RecordBatchHeader; p: number }[] = [];
+        let p = 0;
+        let invalid = false;
+        let large: RecordBatchHeader | null = null;
+        let exp = expected;
+        while (p + RECORD_BATCH_HEADER_BYTES <= chunk.length) {
+          let h: RecordBatchHeader;
+          try {
+            h = readBatchHeader(chunk, p);
+          } catch {
+            invalid = true;
+            break;
+          }
+          const total = batchTotalBytes(h);
+          const last = lastOffsetOf(h);
+          const end = pos + p + total;
+          if (end > fileSize || end > INT32_MAX || h.baseOffset < exp || h.lastOffsetDelta < 0 || !this.canHold(last)) {
+            invalid = true;
+            break;
+          }
+          if (p + total > chunk.length) {
+            if (p === 0) large = h; // larger than a chunk: checked piecewise below
+            break; // else the next chunk starts with it
+          }
+          found.push({ h, p });
+          exp = last + 1n;
+          p += total;
         }
-        const total = batchTotalBytes(h);
-        const last = lastOffsetOf(h);
-        if (pos + p + total > fileSize || h.baseOffset < expected || h.lastOffsetDelta < 0) break scan;
-        if (!this.canHold(last) || pos + p + total > INT32_MAX) break scan;
-        if (p + total <= chunk.length) {
-          if (computeBatchCrc(chunk, p, h.batchLength) !== h.crc) break scan;
-        } else {
-          if (p > 0) break; // refill the chunk from this batch
-          if (!(await this.crcMatchesLarge(pos, h))) break scan;
+        // 2. Start reading what follows while this chunk's CRCs are checked.
+        const nextPos = pos + (large !== null ? batchTotalBytes(large) : p);
+        if (!invalid && nextPos > pos && nextPos + RECORD_BATCH_HEADER_BYTES <= fileSize) {
+          turn ^= 1;
+          pending = this.readInto(buffers[turn]!, nextPos, Math.min(chunkBytes, fileSize - nextPos));
+          pending.catch(() => {}); // awaited below, or dropped when the scan stops here
         }
-        this.size = pos + p; // track() reads size to spot the first batch
-        this.track(h, pos + p);
-        expected = last + 1n;
-        p += total;
-        valid = pos + p;
+        // 3. CRCs in order: the first bad batch ends the valid prefix.
+        let ok = true;
+        for (const { h, p: at } of found) {
+          if (computeBatchCrc(chunk, at, h.batchLength) !== h.crc) {
+            ok = false;
+            break;
+          }
+          this.size = pos + at; // track() reads size to spot the first batch
+          this.track(h, pos + at);
+          expected = lastOffsetOf(h) + 1n;
+          valid = pos + at + batchTotalBytes(h);
+        }
+        if (ok && large !== null) {
+          ok = await this.crcMatchesLarge(pos, large);
+          if (ok) {
+            this.size = pos;
+            this.track(large, pos);
+            expected = lastOffsetOf(large) + 1n;
+            valid = nextPos;
+          }
+        }
+        if (!ok || invalid) break;
+        pos = nextPos;
       }
-      if (p === 0) break;
-      pos += p;
+    } finally {
+      // A read still in flight must not land in a buffer after this returns (nor be left unobserved).
+      await pending?.catch(() => {});
     }
     this.size = valid;
     const cut = fileSize - valid;
@@ -690,6 +738,12 @@ export class LogSegment {
     this.generation++;
     this.indexesPersisted = false;
     return cut;
+  }
+
+  /** Reads up to `length` bytes at `position` into `buf` (fewer at the end of the file). */
+  private async readInto(buf: Buffer, position: number, length: number): Promise<Buffer> {
+    const n = await readFully(this.file, buf, length, position);
+    return buf.subarray(0, n);
   }
 
   /** CRC of a batch larger than the recovery chunk, computed piecewise (bounded memory). */

@@ -2,7 +2,7 @@
 // dir while the log is open (what a killed process leaves behind); crash.test.ts does it for real.
 
 import assert from "node:assert/strict";
-import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { StorageError } from "../src/errors.ts";
@@ -56,6 +56,42 @@ describe("unclean shutdown", () => {
       assert.equal(again.log.logEndOffset, 2n);
       assert.equal(statSync(seg0(crashed)).size, again.log.sizeBytes);
       await again.manager.close();
+    } finally {
+      await live.manager.close();
+      cleanup();
+    }
+  });
+
+  test("recovery reads in chunks: batches across chunk boundaries and one larger than a chunk are kept, a bad CRC in a later chunk cuts there", async () => {
+    const { dir, cleanup } = tempDir();
+    const config = { "max.message.bytes": 8 << 20 };
+    const live = await openLog(join(dir, "live"), config);
+    try {
+      // ~300 KiB batches straddle the 1 MiB read chunks; the 2.5 MiB one spans several.
+      const sizes = [300, 300, 300, 300, 2500, 300, 300, 300, 300, 300, 300];
+      const starts: number[] = [];
+      for (const [i, kib] of sizes.entries()) {
+        starts.push(live.log.sizeBytes);
+        await live.log.appendAsLeader(batch([`v${i}:`.padEnd(kib * 1024, "x")]), 0);
+      }
+      const whole = crashCopy(join(dir, "live"), join(dir, "whole"));
+      const again = await openLog(whole, config);
+      assert.equal(again.log.logEndOffset, BigInt(sizes.length));
+      assert.deepEqual(
+        values(await readAll(again.log)).map((v) => /^\d+:v\d+:/.exec(v)?.[0]),
+        sizes.map((_, i) => `${i}:v${i}:`),
+      );
+      await again.manager.close();
+      // A flipped byte inside batch 8 (well past the first chunks): batches 0..7 stay.
+      const bad = crashCopy(join(dir, "live"), join(dir, "bad"));
+      const bytes = readFileSync(seg0(bad));
+      bytes[starts[8]! + 5000]! ^= 0xff;
+      writeFileSync(seg0(bad), bytes);
+      const cutOpen = await openLog(bad, config);
+      assert.equal(cutOpen.log.logEndOffset, 8n);
+      assert.equal(statSync(seg0(bad)).size, starts[8]);
+      assert.equal((await cutOpen.log.appendAsLeader(batch(["after"]), 0)).baseOffset, 8n);
+      await cutOpen.manager.close();
     } finally {
       await live.manager.close();
       cleanup();
@@ -196,6 +232,39 @@ describe("indexes", () => {
         "rewritten",
       );
     } finally {
+      cleanup();
+    }
+  });
+
+  test("appends write only the .log: the active segment's index files appear at close, and a crash before that rebuilds them", async () => {
+    const { dir, cleanup } = tempDir();
+    const cfg = { "index.interval.bytes": 50 };
+    const live = await openLog(join(dir, "live"), cfg, { tailCacheBytesPerLog: 0 });
+    try {
+      for (let i = 0; i < 40; i++)
+        await live.log.appendAsLeader(batch([`v${i}`.padEnd(60, ".")], { timestamp: BigInt(1000 + i) }), 0);
+      const index = (d: string, suffix: string) => join(d, "t-0", `00000000000000000000${suffix}`);
+      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      for (const suffix of [".index", ".timeindex"])
+        assert.equal(
+          existsSync(index(crashed, suffix)) ? statSync(index(crashed, suffix)).size : 0,
+          0,
+          `no ${suffix} written yet`,
+        );
+      const again = await openLog(crashed, cfg, { tailCacheBytesPerLog: 0 });
+      assert.equal(again.log.logEndOffset, 40n);
+      for (const i of [0, 17, 39])
+        assert.equal(values((await again.log.read(BigInt(i), 1)).records)[0]?.slice(0, 4), `${i}:v${i}`.slice(0, 4));
+      assert.equal((await again.log.offsetForTimestamp(1025n))?.offset, 25n);
+      await again.manager.close();
+      await live.manager.close();
+      // The rebuilt files are what the live log wrote at its clean close.
+      for (const suffix of [".index", ".timeindex"]) {
+        assert.ok(statSync(index(join(dir, "live"), suffix)).size > 0, `${suffix} written at close`);
+        assert.deepEqual(readFileSync(index(crashed, suffix)), readFileSync(index(join(dir, "live"), suffix)), suffix);
+      }
+    } finally {
+      await live.manager.close();
       cleanup();
     }
   });
