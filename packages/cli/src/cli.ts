@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The `sluice` command: run a broker, manage topics, produce and consume against any
 // Kafka-compatible cluster (--bootstrap or SLUICE_BOOTSTRAP, default localhost:9092).
 // Human-readable output by default, --json for scripts. A wrong argument prints a clear message
