@@ -1,31 +1,51 @@
 // Benchmark (not a test): the broker driven by librdkafka, each figure as a ratio to a baseline
 // measured in the same run on the same machine.
-//   node bench/broker.ts [--record]
-// --record appends the table to bench/RESULTS.md. BENCH_RECORDS: 1 KiB records per produce case
-// (default 100000); BENCH_DRIVER=kcat drives with kcat instead of the C driver.
+//   node bench/broker.ts
+// Follows bench/lib/report.ts: BENCH_SMOKE=1 runs tiny cases in a few seconds; BENCH_JSON=path
+// writes the report. Also: BENCH_RECORDS (1 KiB records per produce case, default 100000),
+// BENCH_CASES (comma-separated subset of produce1,produce8,consume,small), BENCH_DRIVER=kcat
+// (drive with kcat instead of the C driver), BENCH_PROFILE=dir (run each case on its own broker
+// process started with --cpu-prof, keep <dir>/<case>.cpuprofile and print the functions with the
+// most self time).
 //
 // Driver: a small C program on librdkafka (Debian's librdkafka-dev), compiled into a temporary
 // directory at start, producing from memory and consuming without printing — so the numbers are
-// not bounded by kcat's line parsing. Without gcc or the headers, kcat drives instead.
+// not bounded by kcat's line parsing. Without gcc or the headers, kcat drives instead. The driver
+// shares the machine's cores with the broker; it reports its own CPU time, and the broker's is
+// read from /proc, so each row says who was busy.
 // Baselines: raw Node loopback socket pump (one process writes 1 MiB buffers, another reads) and
 // small length-prefixed request/response frames (16 in flight, coalesced writes).
-// Broker: produce MB/s (1 KiB records, acks=1, batches up to 1 MB) to 1 and 8 partitions, consume
-// MB/s from the page cache, small produce requests/s (100 B records, one per request, 16 in
-// flight), start-up time and idle RSS. The driver shares the machine's cores with the broker.
+// Broker: produce MB/s (1 KiB records, acks=1, linger 5 ms, batches up to 1 MB) to 1 and 8
+// partitions; consume MB/s of the 1-partition topic after a broker restart (so it is read through
+// the page cache, not the broker's tail cache); small produce requests/s (one 100 B record per
+// request, 16 in flight); start-up time and idle RSS.
 
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect, createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { run, startBrokerProcess } from "../tests/helpers/broker-process.ts";
+import { type BrokerProcess, startBrokerProcess } from "../tests/helpers/broker-process.ts";
 import { createTopic } from "../tests/helpers/wire.ts";
+import { type BenchRow, ratioRow, report, smoke } from "./lib/report.ts";
 
-const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
-const SECONDS = 2;
+const RECORDS = Number(process.env.BENCH_RECORDS ?? (smoke ? 2000 : 100_000));
+const SMALL = smoke ? 500 : 20_000;
+const SECONDS = smoke ? 0.3 : 2;
+const CASES = new Set((process.env.BENCH_CASES ?? "produce1,produce8,consume,small").split(","));
+const PROFILE_DIR = process.env.BENCH_PROFILE ?? "";
 const dir = mkdtempSync(join(tmpdir(), "sluice-bbench-"));
-const rows: [string, string, string][] = [];
+const rows: BenchRow[] = [];
 
 /** Raw loopback throughput: a child process writes 1 MiB buffers for SECONDS, we read them. */
 async function socketPump(): Promise<number> {
@@ -93,18 +113,28 @@ async function framePingPong(): Promise<number> {
 const DRIVER_C = String.raw`
 // bench driver: librdkafka producer/consumer without line parsing.
 //   driver produce <bootstrap> <topic> <count> <size> <linger.ms> <batch.num.messages> <max.in.flight> <acks>
-//   driver consume <bootstrap> <topic> <partitions> <count>
-// Prints the elapsed milliseconds of the measured part on stdout.
+//   driver consume <bootstrap> <topic> <partitions> <count> <max.partition.fetch.bytes>
+// Prints the elapsed milliseconds of the measured part, the CPU milliseconds the driver used
+// (user + system, all its threads) and the payload bytes moved in that part on stdout. Consume is
+// timed from the first record received: librdkafka's legacy consumer waits about 500 ms after
+// start-up before it even asks for the start offset, which is no part of the broker's reads.
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
 }
 
 static long delivered = 0, failed = 0;
@@ -142,18 +172,19 @@ static int produce(int argc, char **argv) {
   rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, payload, size, NULL, 0, NULL);
   rd_kafka_flush(rk, 10000);
   delivered = 0;
-  double start = now_ms();
+  double start = now_ms(), cpu = cpu_ms();
   for (long i = 0; i < count; i++) {
     while (rd_kafka_produce(t, RD_KAFKA_PARTITION_UA, 0, payload, size, NULL, 0, NULL) == -1) {
       if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) { fprintf(stderr, "produce: %s\n", rd_kafka_err2str(rd_kafka_last_error())); return 1; }
       rd_kafka_poll(rk, 1);
     }
-    rd_kafka_poll(rk, 0);
+    // Delivery reports are served in bulk: polling per message would cost a queue lock each.
+    if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
   }
   rd_kafka_flush(rk, 60000);
   double ms = now_ms() - start;
   if (delivered != count || failed) { fprintf(stderr, "delivered %ld of %ld, %ld failed\n", delivered, count, failed); return 1; }
-  printf("%.1f\n", ms);
+  printf("%.1f %.1f %lld\n", ms, cpu_ms() - cpu, (long long)count * size);
   rd_kafka_topic_destroy(t);
   rd_kafka_destroy(rk);
   return 0;
@@ -161,20 +192,23 @@ static int produce(int argc, char **argv) {
 
 static long consumed = 0;
 static long long bytes = 0;
+static double first_ms = 0, first_cpu = 0;
 static void on_msg(rd_kafka_message_t *m, void *opaque) {
   (void)opaque;
-  if (!m->err) { consumed++; bytes += m->len; }
+  if (m->err) return;
+  if (consumed++ == 0) { first_ms = now_ms(); first_cpu = cpu_ms(); return; }
+  bytes += m->len;
 }
 
 static int consume(int argc, char **argv) {
-  if (argc < 6) return 2;
+  if (argc < 7) return 2;
   int partitions = atoi(argv[4]);
   long count = atol(argv[5]);
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   char err[512];
   set(c, "bootstrap.servers", argv[2]);
   set(c, "fetch.max.bytes", "52428800");
-  set(c, "max.partition.fetch.bytes", getenv("PFB") ? getenv("PFB") : "1048576");
+  set(c, "max.partition.fetch.bytes", argv[6]);
   set(c, "queued.max.messages.kbytes", "1048576");
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
   if (!rk) { fprintf(stderr, "%s\n", err); return 1; }
@@ -186,8 +220,7 @@ static int consume(int argc, char **argv) {
     rd_kafka_consume_callback_queue(q, 1000, on_msg, NULL);
     if (now_ms() - start > 120000) { fprintf(stderr, "consumed %ld of %ld\n", consumed, count); return 1; }
   }
-  double ms = now_ms() - start;
-  printf("%.1f\n", ms);
+  printf("%.1f %.1f %lld\n", now_ms() - first_ms, cpu_ms() - first_cpu, bytes);
   for (int p = 0; p < partitions; p++) rd_kafka_consume_stop(t, p);
   rd_kafka_queue_destroy(q);
   rd_kafka_topic_destroy(t);
@@ -217,10 +250,33 @@ function buildDriver(): string | null {
   return binary;
 }
 
-function runDriver(binary: string, args: string[]): number {
-  const r = spawnSync(binary, args, { encoding: "utf8", timeout: 180_000 });
-  if (r.status !== 0) throw new Error(`driver ${args.join(" ")} failed: ${r.stderr}`);
-  return Number(r.stdout.trim());
+interface Timing {
+  /** Wall-clock milliseconds of the measured part. */
+  ms: number;
+  /** CPU milliseconds the driver used (NaN for kcat). */
+  driverCpuMs: number;
+  /** Payload bytes moved in the measured part (NaN: the caller knows). */
+  bytes: number;
+}
+
+function runDriver(binary: string, args: string[]): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (status) => {
+      if (status !== 0) return reject(new Error(`driver ${args.join(" ")} failed (${status}): ${err}`));
+      const [ms, cpu, bytes] = out.trim().split(/\s+/).map(Number);
+      resolve({ ms: ms!, driverCpuMs: cpu!, bytes: bytes! });
+    });
+  });
 }
 
 async function writeLines(path: string, count: number, size: number): Promise<void> {
@@ -231,7 +287,7 @@ async function writeLines(path: string, count: number, size: number): Promise<vo
   await once(ws, "finish");
 }
 
-function kcat(args: string[], stdinFile?: string): Promise<number> {
+function kcat(args: string[], stdinFile?: string): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const child = spawn(
@@ -241,33 +297,139 @@ function kcat(args: string[], stdinFile?: string): Promise<number> {
     );
     child.on("error", reject);
     child.on("exit", (code) =>
-      code === 0 ? resolve(performance.now() - start) : reject(new Error(`kcat exited ${code}`)),
+      code === 0
+        ? resolve({ ms: performance.now() - start, driverCpuMs: Number.NaN, bytes: Number.NaN })
+        : reject(new Error(`kcat exited ${code}`)),
     );
   });
 }
 
-const pump = await socketPump();
-rows.push(["baseline: loopback socket pump (1 MiB writes)", `${pump.toFixed(0)} MB/s`, "1.00"]);
-const frames = await framePingPong();
-rows.push([
-  "baseline: 100 B request/response frames, 16 in flight",
-  `${Math.round(frames).toLocaleString("en")} frames/s`,
-  "1.00",
-]);
+/** CPU milliseconds (user + system) a process has used so far, from /proc. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of stat (utime, stime), counted from after the command name.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
 
-const startAt = performance.now();
-const broker = await startBrokerProcess({ config: { "num.partitions": "1" } });
-const startupMs = performance.now() - startAt;
-await new Promise((r) => setTimeout(r, 500));
-const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${broker.child.pid}/status`, "utf8"))?.[1] ?? 0);
-rows.push(["broker start-up (spawn → listening)", `${startupMs.toFixed(0)} ms`, "—"]);
-rows.push(["broker idle RSS", `${(rssKb / 1024).toFixed(0)} MiB`, "—"]);
+/** Microseconds on the monotonic clock that V8's profiles also use. */
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Self time per function of a .cpuprofile over the window [fromUs, toUs] (the measured part, not
+ * start-up), the largest first, as printable lines.
+ */
+function profileSummary(path: string, fromUs: number, toUs: number, top = 25): string[] {
+  const prof = JSON.parse(readFileSync(path, "utf8")) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    startTime: number;
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const names = new Map<number, string>();
+  for (const n of prof.nodes) {
+    const f = n.callFrame;
+    const file = f.url.replace(/^.*\/(packages|node_modules)\//, "").replace(/^node:/, "");
+    names.set(n.id, `${f.functionName || "(anonymous)"} ${file ? `${file}:${f.lineNumber + 1}` : ""}`.trim());
+  }
+  const self = new Map<string, number>();
+  let total = 0;
+  let at = prof.startTime;
+  prof.samples.forEach((id, i) => {
+    const us = prof.timeDeltas[i] ?? 0;
+    at += us;
+    if (at < fromUs || at > toUs) return;
+    total += us;
+    const name = names.get(id) ?? "?";
+    self.set(name, (self.get(name) ?? 0) + us);
+  });
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(
+      ([name, us]) =>
+        `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`,
+    );
+}
+
+const pump = await socketPump();
+const pumpBase = { case: "loopback socket pump (1 MiB writes)", value: Math.round(pump), unit: "MB/s" };
+rows.push({ case: `baseline: ${pumpBase.case}`, value: pumpBase.value, unit: "MB/s" });
+const frames = await framePingPong();
+const framesBase = { case: "100 B request/response frames, 16 in flight", value: Math.round(frames), unit: "frames/s" };
+rows.push({ case: `baseline: ${framesBase.case}`, value: framesBase.value, unit: "frames/s" });
 
 const driver = buildDriver();
 const driverName = driver ? "librdkafka C driver" : "kcat";
+const config = { "num.partitions": "1" };
 
-/** Milliseconds to produce `count` records of `size` bytes to `topic` (all acknowledged). */
-async function produceMs(topic: string, count: number, size: number, small: boolean): Promise<number> {
+/** Starts the broker process (with --cpu-prof when profiling) on the bench's data directory. */
+async function startBroker(prev: BrokerProcess | null, profiled: boolean): Promise<BrokerProcess> {
+  const saved = process.env.NODE_OPTIONS;
+  if (profiled) process.env.NODE_OPTIONS = `${saved ?? ""} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim();
+  try {
+    return prev ? await prev.restart() : await startBrokerProcess({ config });
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+  }
+}
+
+const startAt = performance.now();
+let broker = await startBroker(null, false);
+const startupMs = performance.now() - startAt;
+await new Promise((r) => setTimeout(r, 500));
+const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${broker.child.pid}/status`, "utf8"))?.[1] ?? 0);
+rows.push({ case: "broker start-up (spawn → listening)", value: Math.round(startupMs), unit: "ms" });
+rows.push({ case: "broker idle RSS", value: Math.round(rssKb / 1024), unit: "MiB" });
+
+/** The case whose profile the running broker is recording, if any, and when it was measured. */
+let profiling: { name: string; fromUs: number; toUs: number } | null = null;
+const profiles: { name: string; path: string; fromUs: number; toUs: number }[] = [];
+
+/** Stops a profiled broker and files its profile under the case's name. */
+async function collectProfile(): Promise<void> {
+  if (profiling === null) return;
+  await broker.stop();
+  const file = readdirSync(PROFILE_DIR).find((f) => f.startsWith("CPU.") && f.endsWith(".cpuprofile"));
+  if (file) {
+    const path = join(PROFILE_DIR, `${profiling.name}.cpuprofile`);
+    renameSync(join(PROFILE_DIR, file), path);
+    profiles.push({ ...profiling, path });
+  }
+  profiling = null;
+}
+
+/**
+ * Gets the broker ready for a case: a fresh profiled process when profiling, and a restarted one
+ * when the case must not find its data in the broker's memory.
+ */
+async function prepare(name: string, restart: boolean): Promise<void> {
+  if (!PROFILE_DIR && !restart) return;
+  await collectProfile();
+  await broker.stop();
+  broker = await startBroker(broker, PROFILE_DIR !== "");
+  if (PROFILE_DIR) profiling = { name, fromUs: 0, toUs: 0 };
+}
+
+/** Runs the driver for one case, measuring the broker's CPU time over the same span. */
+async function measure(t: () => Promise<Timing>): Promise<Timing & { brokerCpuMs: number }> {
+  const pid = broker.child.pid!;
+  const before = processCpuMs(pid);
+  const fromUs = monotonicUs();
+  const timing = await t();
+  if (profiling) Object.assign(profiling, { fromUs, toUs: monotonicUs() });
+  return { ...timing, brokerCpuMs: processCpuMs(pid) - before };
+}
+
+/** Who was busy during a case, as a share of its wall-clock time (100% = one core). */
+function busy(t: Timing & { brokerCpuMs: number }): string {
+  const pct = (ms: number): string => `${Math.round((100 * ms) / t.ms)}%`;
+  return `CPU: broker ${pct(t.brokerCpuMs)}${Number.isNaN(t.driverCpuMs) ? "" : `, driver ${pct(t.driverCpuMs)}`}`;
+}
+
+/** Produces `count` records of `size` bytes to `topic` (all acknowledged). */
+async function produce(topic: string, count: number, size: number, small: boolean): Promise<Timing> {
   if (driver) {
     const args = small ? ["0", "1", "16"] : ["5", "10000", "5"];
     return runDriver(driver, ["produce", broker.bootstrap, topic, String(count), String(size), ...args, "1"]);
@@ -280,35 +442,67 @@ async function produceMs(topic: string, count: number, size: number, small: bool
   return kcat(["-b", broker.bootstrap, "-P", "-t", topic, "-X", "acks=1", ...opts], file);
 }
 
-/** Milliseconds to consume `count` records of one partition from the beginning. */
-async function consumeMs(topic: string, count: number): Promise<number> {
-  if (driver) return runDriver(driver, ["consume", broker.bootstrap, topic, "1", String(count)]);
+/** Consumes `count` records of one partition from the beginning. */
+async function consume(topic: string, count: number): Promise<Timing> {
+  if (driver) return runDriver(driver, ["consume", broker.bootstrap, topic, "1", String(count), "1048576"]);
   return kcat(["-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n"]);
 }
 
+async function topic(name: string, partitions: number): Promise<void> {
+  if ((await createTopic(broker.bootstrap, name, partitions)) !== 0) throw new Error(`cannot create topic ${name}`);
+}
+
+if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
 try {
   const bytes = RECORDS * 1024;
-  await run("kcat", ["-b", broker.bootstrap, "-L"]);
-  const p1 = bytes / 1e6 / ((await produceMs("p1", RECORDS, 1024, false)) / 1000);
-  rows.push([`produce 1 KiB records, 1 partition (${driverName})`, `${p1.toFixed(0)} MB/s`, (p1 / pump).toFixed(2)]);
-  // An 8-partition topic: auto-created topics get num.partitions (1 here), so create it explicitly.
-  if ((await createTopic(broker.bootstrap, "p8", 8)) !== 0) throw new Error("cannot create topic p8");
-  const p8 = bytes / 1e6 / ((await produceMs("p8", RECORDS, 1024, false)) / 1000);
-  rows.push([`produce 1 KiB records, 8 partitions (${driverName})`, `${p8.toFixed(0)} MB/s`, (p8 / pump).toFixed(2)]);
-  // The C driver sent one warm-up record before the measured ones.
-  const c1 = bytes / 1e6 / ((await consumeMs("p1", driver ? RECORDS + 1 : RECORDS)) / 1000);
-  rows.push([
-    `consume 1 KiB records from the page cache (${driverName})`,
-    `${c1.toFixed(0)} MB/s`,
-    (c1 / pump).toFixed(2),
-  ]);
-  const SMALL = 20_000;
-  const rate = SMALL / ((await produceMs("small", SMALL, 100, true)) / 1000);
-  rows.push([
-    `small produce requests (100 B, one per request, 16 in flight, ${driverName})`,
-    `${Math.round(rate).toLocaleString("en")} requests/s`,
-    (rate / frames).toFixed(2),
-  ]);
+  await topic("p1", 1);
+  await topic("p8", 8);
+  await topic("small", 1);
+  // The C driver sends one warm-up record before the measured ones.
+  const p1Records = driver ? RECORDS + 1 : RECORDS;
+  if (CASES.has("produce1")) {
+    await prepare("produce1", false);
+    const t = await measure(() => produce("p1", RECORDS, 1024, false));
+    const mbs = bytes / 1e6 / (t.ms / 1000);
+    rows.push({
+      ...ratioRow(`produce 1 KiB records, 1 partition (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.45),
+      note: busy(t),
+    });
+  } else if (CASES.has("consume")) await produce("p1", RECORDS, 1024, false);
+  if (CASES.has("produce8")) {
+    await prepare("produce8", false);
+    const t = await measure(() => produce("p8", RECORDS, 1024, false));
+    const mbs = bytes / 1e6 / (t.ms / 1000);
+    rows.push({
+      ...ratioRow(`produce 1 KiB records, 8 partitions (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.45),
+      note: busy(t),
+    });
+  }
+  if (CASES.has("consume")) {
+    await prepare("consume", true);
+    const t = await measure(() => consume("p1", p1Records));
+    const mbs = (Number.isNaN(t.bytes) ? bytes : t.bytes) / 1e6 / (t.ms / 1000);
+    rows.push({
+      ...ratioRow(`consume 1 KiB records from the page cache (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.5),
+      note: busy(t),
+    });
+  }
+  if (CASES.has("small")) {
+    await prepare("small", false);
+    const t = await measure(() => produce("small", SMALL, 100, true));
+    const rate = SMALL / (t.ms / 1000);
+    rows.push({
+      ...ratioRow(
+        `small produce requests (100 B, one per request, 16 in flight, ${driverName})`,
+        Math.round(rate),
+        "requests/s",
+        framesBase,
+        0.5,
+      ),
+      note: busy(t),
+    });
+  }
+  await collectProfile();
 } finally {
   await broker.cleanup();
   rmSync(dir, { recursive: true, force: true });
@@ -316,20 +510,20 @@ try {
 
 const kcatInfo = spawnSync("kcat", ["-V"], { encoding: "utf8" }).stdout ?? "";
 const librdkafka = /librdkafka (\S+)/.exec(kcatInfo)?.[1] ?? "?";
-const kcatVersion = `librdkafka ${librdkafka}, kcat ${/Version (\S+)/.exec(kcatInfo)?.[1] ?? "?"}`;
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const table = [
-  "| case | result | × baseline |",
-  "| --- | --- | ---: |",
-  ...rows.map((r) => `| ${r.join(" | ")} |`),
-].join("\n");
-console.log(`broker benchmark — ${machine}, ${RECORDS} records per produce case, driver: ${driverName}`);
-console.log(table);
-if (process.argv.includes("--record")) {
-  const date = new Date().toISOString().slice(0, 10);
-  appendFileSync(
-    join(import.meta.dirname, "RESULTS.md"),
-    `\n## Broker (\`bench/broker.ts\`), ${date}\n\nCommand: \`./node_modules/.bin/node bench/broker.ts --record\` — ${date}, ${machine}, driver: ${driverName} (${kcatVersion}), ${RECORDS} records per produce case. The driver runs on the same cores as the broker.\n\n${table}\n`,
+console.log(
+  `broker benchmark${smoke ? " (smoke: figures mean nothing)" : ""} — ${machine}, driver: ${driverName} (librdkafka ${librdkafka}), ${RECORDS} records per produce case, ${SMALL} small requests`,
+);
+console.log("| case | result | × baseline | target | who was busy |");
+console.log("| --- | --- | ---: | ---: | --- |");
+for (const r of rows) {
+  const ratio = r.ratio === undefined ? (r.case.startsWith("baseline") ? "1.00" : "—") : r.ratio.toFixed(2);
+  console.log(
+    `| ${r.case} | ${r.value.toLocaleString("en")} ${r.unit} | ${ratio} | ${r.target === undefined ? "—" : `≥ ${r.target}`} | ${r.note ?? ""} |`,
   );
-  console.log("appended to bench/RESULTS.md");
 }
+for (const p of profiles) {
+  console.log(`\nself time, broker process, ${p.name}, measured part only (${p.path}):`);
+  for (const line of profileSummary(p.path, p.fromUs, p.toUs)) console.log(line);
+}
+report("broker", rows);

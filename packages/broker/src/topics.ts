@@ -29,20 +29,40 @@ export interface TopicState {
   readonly partitions: PartitionState[];
 }
 
-const chains = new WeakMap<PartitionState, Promise<unknown>>();
+interface AppendChain {
+  tail: Promise<unknown>;
+  /** Steps queued or running. */
+  pending: number;
+}
+
+const chains = new WeakMap<PartitionState, AppendChain>();
 
 /**
  * Runs appends to one partition one at a time, so that a check made before an append (producer
  * sequence numbers, transaction state) still holds when the append happens.
  */
 export function serialAppend<T>(p: PartitionState, fn: () => Promise<T>): Promise<T> {
-  const prev = chains.get(p) ?? Promise.resolve();
-  const next = prev.then(fn, fn);
-  chains.set(
-    p,
-    next.catch(() => {}),
-  );
+  let chain = chains.get(p);
+  if (!chain) {
+    chain = { tail: Promise.resolve(), pending: 0 };
+    chains.set(p, chain);
+  }
+  const c = chain;
+  c.pending++;
+  const next = c.tail.then(fn, fn);
+  const settled = (): void => {
+    c.pending--;
+  };
+  c.tail = next.then(settled, settled);
   return next;
+}
+
+/**
+ * True when no serialAppend step is queued or running for the partition, so an append handed to
+ * the log now lands after every earlier one (appends that need no check may skip the chain then).
+ */
+export function appendChainIdle(p: PartitionState): boolean {
+  return (chains.get(p)?.pending ?? 0) === 0;
 }
 
 const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;

@@ -12,8 +12,15 @@
 //
 // Idempotence: batches with a producer id go through the partition's producer state: a retried
 // batch is answered with its original offsets and not appended again; sequence gaps and stale
-// epochs get OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH. Appends to one partition are
-// serialised so that the check and the append are atomic.
+// epochs get OUT_OF_ORDER_SEQUENCE_NUMBER / INVALID_PRODUCER_EPOCH. Appends of batches with a
+// producer id are serialised per partition (serialAppend) so that the check and the append are
+// atomic. Batches without one (plain producers) need no check: while nothing serialised is queued
+// for the partition they are handed to the log at once, so that requests arriving together are
+// written together (the log coalesces queued appends into one write) instead of one write per
+// request. Either way appends reach the log in the order the requests arrived.
+//
+// Hot path: the request's record bytes are views into the received frame (never copied); a
+// request whose partitions all fail validation is answered without a promise.
 
 import type { Input, ProduceRequest, ProduceResponse } from "@sluice/protocol";
 import { decodeProduceRequest, ErrorCode, encodeProduceResponse } from "@sluice/protocol";
@@ -30,7 +37,7 @@ import { RecordsError } from "@sluice/protocol/records/errors.ts";
 import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
-import { type PartitionState, serialAppend } from "../topics.ts";
+import { appendChainIdle, type PartitionState, serialAppend } from "../topics.ts";
 import type { ProducerBatchInfo } from "../txn/producer-state.ts";
 import { CloseConnection, defineHandler, type RequestContext } from "./types.ts";
 
@@ -82,15 +89,16 @@ function validateRecords(
   ctx: RequestContext,
 ): RecordsInvalid | null {
   const compacted = p.log.config["cleanup.policy"].split(",").includes("compact");
-  const maxDiff = BigInt(
-    toSafeNumber(
-      ctx.broker.topics.get(p.topic)?.record.configs["message.timestamp.difference.max.ms"] ??
-        ctx.broker.config.get("log.message.timestamp.difference.max.ms"),
-    ),
-  );
-  const checkTimestamps =
-    maxDiff < BigInt(Number.MAX_SAFE_INTEGER) && p.log.config["message.timestamp.type"] === "CreateTime";
+  const diffMs =
+    p.log.config["message.timestamp.type"] === "CreateTime"
+      ? toSafeNumber(
+          ctx.broker.topics.get(p.topic)?.record.configs["message.timestamp.difference.max.ms"] ??
+            ctx.broker.config.get("log.message.timestamp.difference.max.ms"),
+        )
+      : Number.MAX_SAFE_INTEGER;
+  const checkTimestamps = diffMs < Number.MAX_SAFE_INTEGER;
   if (!compacted && !checkTimestamps) return null;
+  const maxDiff = BigInt(diffMs);
   const now = BigInt(ctx.broker.clock.nowMs());
   const recordErrors: RecordsInvalid["recordErrors"] = [];
   let errorCode: number = ErrorCode.NONE;
@@ -126,13 +134,15 @@ function validateRecords(
   return errorCode === ErrorCode.NONE ? null : { errorCode, message, recordErrors };
 }
 
-async function producePartition(
+type PartitionResult = Input<PartitionProduceResponse>;
+
+function producePartition(
   p: PartitionState,
   index: number,
   records: Uint8Array,
   transactionalId: string | null,
   ctx: RequestContext,
-): Promise<Input<PartitionProduceResponse>> {
+): PartitionResult | Promise<PartitionResult> {
   let batches: BatchPosition[];
   try {
     batches = [...iterateBatches(records)];
@@ -143,11 +153,47 @@ async function producePartition(
   if (batches.length === 0) return failure(index, ErrorCode.CORRUPT_MESSAGE, "no record batch");
   const invalid = validateRecords(p, batches, records, ctx);
   if (invalid) return { ...failure(index, invalid.errorCode, invalid.message), recordErrors: invalid.recordErrors };
+  let plain = true;
+  for (const b of batches) {
+    if (isControlBatch(b.header.attributes))
+      return failure(index, ErrorCode.INVALID_RECORD, "clients may not produce control batches");
+    if (b.header.producerId >= 0n || isTransactional(b.header.attributes)) plain = false;
+  }
+  if (plain && appendChainIdle(p)) return appendPlain(p, index, records);
+  return appendChecked(p, index, records, batches, transactionalId, ctx);
+}
+
+/** Batches without a producer id: nothing to check, the log orders and coalesces the appends. */
+async function appendPlain(p: PartitionState, index: number, records: Uint8Array): Promise<PartitionResult> {
+  try {
+    const appended = await p.log.appendAsLeader(records, p.leaderEpoch);
+    // The log clamps the high watermark to the end of the acknowledged appends.
+    await p.log.updateHighWatermark(p.log.logEndOffset);
+    return {
+      index,
+      errorCode: ErrorCode.NONE,
+      baseOffset: appended.baseOffset,
+      logAppendTimeMs: appended.logAppendTimeMs,
+      logStartOffset: appended.logStartOffset,
+    };
+  } catch (e) {
+    return failure(index, errorCodeOf(e), errorMessageOf(e));
+  }
+}
+
+/** Batches with a producer id: the producer-state check and the append run as one serialised step. */
+function appendChecked(
+  p: PartitionState,
+  index: number,
+  records: Uint8Array,
+  batches: BatchPosition[],
+  transactionalId: string | null,
+  ctx: RequestContext,
+): Promise<PartitionResult> {
   const infos = batches.map(producerInfo);
   const txnCheck = ctx.broker.services.get("txnProduceCheck") as TxnProduceCheck | undefined;
   return serialAppend(p, async () => {
     for (const info of infos) {
-      if (info.isControl) return failure(index, ErrorCode.INVALID_RECORD, "clients may not produce control batches");
       if (info.producerId < 0n) continue;
       if (info.isTransactional) {
         if (transactionalId === null)
@@ -190,6 +236,35 @@ async function producePartition(
   });
 }
 
+/** Checks that need no log: acks, the partition, internal topics, min.insync.replicas, empty data. */
+function precheck(
+  req: ProduceRequest,
+  name: string,
+  pd: { index: number; records: Uint8Array | null },
+  ctx: RequestContext,
+): PartitionResult | PartitionState {
+  if (req.acks !== -1 && req.acks !== 0 && req.acks !== 1)
+    return failure(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks=${req.acks} is not -1, 0 or 1`);
+  const topic = ctx.broker.topics.get(name);
+  const p = topic?.partitions[pd.index];
+  if (!topic || !p)
+    return failure(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${name}-${pd.index}`);
+  if (topic.record.internal)
+    return failure(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION, `${name} is an internal topic`);
+  if (req.acks === -1) {
+    const isr = topic.record.states?.[pd.index]?.isr.length ?? 1;
+    const minIsr = Number(topic.record.configs["min.insync.replicas"] ?? ctx.broker.config.get("min.insync.replicas"));
+    if (isr < minIsr)
+      return failure(
+        pd.index,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        `${isr} in-sync replica(s), fewer than min.insync.replicas=${minIsr}`,
+      );
+  }
+  if (pd.records === null || pd.records.length === 0) return failure(pd.index, ErrorCode.CORRUPT_MESSAGE, "no records");
+  return p;
+}
+
 export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
   apiKey: 0,
   name: "Produce",
@@ -197,46 +272,33 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
   maxVersion: 11,
   decode: (r, v) => decodeProduceRequest(r, v),
   encode: (w, res, v) => encodeProduceResponse(w, res, v),
-  async handle(req, ctx) {
-    const validAcks = req.acks === -1 || req.acks === 0 || req.acks === 1;
-    const responses = await Promise.all(
-      req.topicData.map(async (t) => ({
-        name: t.name,
-        partitionResponses: await Promise.all(
-          t.partitionData.map((pd) => {
-            if (!validAcks)
-              return failure(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks=${req.acks} is not -1, 0 or 1`);
-            const p = ctx.broker.topics.partition(t.name, pd.index);
-            if (p && ctx.broker.topics.get(t.name)?.record.internal)
-              return failure(pd.index, ErrorCode.INVALID_TOPIC_EXCEPTION, `${t.name} is an internal topic`);
-            if (!p)
-              return failure(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `unknown partition ${t.name}-${pd.index}`);
-            if (req.acks === -1) {
-              const topic = ctx.broker.topics.get(t.name)!;
-              const isr = topic.record.states?.[pd.index]?.isr.length ?? 1;
-              const minIsr = Number(
-                topic.record.configs["min.insync.replicas"] ?? ctx.broker.config.get("min.insync.replicas"),
-              );
-              if (isr < minIsr)
-                return failure(
-                  pd.index,
-                  ErrorCode.NOT_ENOUGH_REPLICAS,
-                  `${isr} in-sync replica(s), fewer than min.insync.replicas=${minIsr}`,
-                );
-            }
-            if (pd.records === null || pd.records.length === 0)
-              return failure(pd.index, ErrorCode.CORRUPT_MESSAGE, "no records");
-            return producePartition(p, pd.index, pd.records, req.transactionalId, ctx);
-          }),
-        ),
-      })),
-    );
-    if (req.acks === 0 && validAcks) {
+  handle(req, ctx) {
+    const responses: { name: string; partitionResponses: PartitionResult[] }[] = [];
+    const pending: Promise<void>[] = [];
+    for (const t of req.topicData) {
+      const partitionResponses: PartitionResult[] = [];
+      responses.push({ name: t.name, partitionResponses });
+      for (const pd of t.partitionData) {
+        const p = precheck(req, t.name, pd, ctx);
+        const r = "log" in p ? producePartition(p, pd.index, pd.records!, req.transactionalId, ctx) : p;
+        const at = partitionResponses.length;
+        partitionResponses.push(r instanceof Promise ? failure(pd.index, ErrorCode.UNKNOWN_SERVER_ERROR, null) : r);
+        if (r instanceof Promise)
+          pending.push(
+            r.then((res) => {
+              partitionResponses[at] = res;
+            }),
+          );
+      }
+    }
+    const answer = (): Input<ProduceResponse> | null => {
+      if (req.acks !== 0) return { responses, throttleTimeMs: 0 };
       // No response; a failure closes the connection so that the producer notices (as Kafka does).
       const failed = responses.some((t) => t.partitionResponses.some((p) => (p.errorCode ?? 0) !== ErrorCode.NONE));
       if (failed) throw new CloseConnection("an acks=0 produce failed");
       return null;
-    }
-    return { responses, throttleTimeMs: 0 };
+    };
+    if (pending.length === 0) return answer();
+    return (pending.length === 1 ? pending[0]! : Promise.all(pending)).then(answer);
   },
 });
