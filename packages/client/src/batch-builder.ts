@@ -82,8 +82,6 @@ function headersBytes(headers: readonly EncodedHeader[]): number {
   return n;
 }
 
-const INITIAL_CAPACITY_MAX = 64 * 1024;
-
 export class RecordBatchBuilder {
   private buf: Buffer;
   /** Write position: the batch's size so far, header included. */
@@ -93,13 +91,9 @@ export class RecordBatchBuilder {
   private maxTimestamp = -1;
   private built = false;
 
-  /** `capacityHint`: bytes the batch will probably reach (the producer's batchSize). */
+  /** `capacityHint`: record bytes the batch will probably hold (it grows by doubling past them). */
   constructor(capacityHint: number, firstRecordBytes: number) {
-    const capacity = Math.max(
-      Math.min(capacityHint, INITIAL_CAPACITY_MAX),
-      RECORD_BATCH_HEADER_BYTES + firstRecordBytes,
-    );
-    this.buf = Buffer.allocUnsafe(capacity);
+    this.buf = Buffer.allocUnsafe(RECORD_BATCH_HEADER_BYTES + Math.max(capacityHint, firstRecordBytes));
   }
 
   get recordCount(): number {

@@ -283,6 +283,8 @@ const TXN_OFFSET_COMMIT_VERSIONS: [number, number] = [0, 3];
 const IDEMPOTENT_IN_FLIGHT_MAX = 5;
 /** Record batch header (61) plus the Produce request's own framing for one partition, rounded up. */
 const BATCH_OVERHEAD_BYTES = 61;
+/** A new batch's buffer holds at least this many record bytes before it has to grow. */
+const BATCH_CAPACITY_MIN = 1024;
 const encoder = new TextEncoder();
 
 const toBytes = (v: Uint8Array | string | null | undefined): Uint8Array | null =>
@@ -373,6 +375,11 @@ export class Producer {
   private granting = false;
   /** Records waiting for metadata, so that later sends queue behind them (FIFO per producer). */
   private metadataBlocked = 0;
+  /**
+   * Records of the current call still to be appended, this one included: a new batch's buffer is
+   * sized for them (up to batchSize) instead of growing by doubling.
+   */
+  private recordsComing = 1;
   private readonly inFlightByNode = new Map<number, number>();
   private inFlightTotal = 0;
   private flushing = 0;
@@ -493,9 +500,14 @@ export class Producer {
   ): Promise<RecordMetadata[]> {
     const sink = new BatchSink(records.length);
     let waiter: MemoryWaiter | null = null;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      waiter = this.accept(r, topic ?? (r as ProducerRecord).topic, sink, i, opts.signal, true, waiter);
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        this.recordsComing = records.length - i;
+        waiter = this.accept(r, topic ?? (r as ProducerRecord).topic, sink, i, opts.signal, true, waiter);
+      }
+    } finally {
+      this.recordsComing = 1;
     }
     return sink.promise;
   }
@@ -693,9 +705,11 @@ export class Producer {
           const p = w.records[w.next]!;
           if (this.bufferedBytes + p.bytes > this.o.bufferMemory) return;
           const partitionCount = w.partitionCounts[w.next]!;
+          this.recordsComing = w.records.length - w.next;
           w.next++;
           this.bufferedBytes += p.bytes;
           this.appendOrFail(p, partitionCount);
+          this.recordsComing = 1;
         }
         this.memoryQueue.shift();
         this.disarm(w);
@@ -787,7 +801,10 @@ export class Producer {
       if (batch) batch.closed = true;
       batch = {
         pq,
-        builder: new RecordBatchBuilder(this.o.batchSize, p.bytes),
+        builder: new RecordBatchBuilder(
+          Math.min(this.o.batchSize, Math.max(p.bytes * this.recordsComing, BATCH_CAPACITY_MIN)),
+          p.bytes,
+        ),
         sinks: [],
         indexes: [],
         timestamps: [],

@@ -44,7 +44,7 @@ function encodeHeaders(hs: Input["headers"]): EncodedHeader[] | null {
 function build(records: Input[], codec: 0 | 1 | 2 | 3 | 4 = 0): Buffer {
   const first = records[0]!;
   const b = new RecordBatchBuilder(
-    16384,
+    64, // small, so that the buffer grows while records are appended
     recordBytesMax(byteLengthOf(first.key), byteLengthOf(first.value), encodeHeaders(first.headers)),
   );
   for (const r of records)
