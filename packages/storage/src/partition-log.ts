@@ -145,6 +145,8 @@ interface PositionHint {
   readonly seg: LogSegment;
   readonly generation: number;
   readonly position: number;
+  /** Size of the batch at `position` when known (0: unknown). */
+  readonly batchBytes: number;
 }
 
 export class PartitionLog extends EventEmitter {
@@ -921,6 +923,7 @@ export class PartitionLog extends EventEmitter {
       const seg = segs[i]!;
       if (seg.baseOffset >= maxOffset) break;
       if (!seg.acquire()) return "retry";
+      const hint = this.hintFor(seg, fetchOffset);
       let r: Awaited<ReturnType<LogSegment["read"]>>;
       try {
         r = await seg.read({
@@ -928,7 +931,8 @@ export class PartitionLog extends EventEmitter {
           maxBytes,
           maxOffset,
           minOneMessage,
-          startPosition: this.hintFor(seg, fetchOffset),
+          startPosition: hint?.position ?? null,
+          startBatchBytes: hint?.batchBytes ?? 0,
         });
       } catch (e) {
         throw ioError(`read of ${this.key} at offset ${fetchOffset} failed`, e);
@@ -938,23 +942,23 @@ export class PartitionLog extends EventEmitter {
       if (seg.sealed) this.indexMemory?.touch(seg);
       if (r === null) continue;
       if (r.records.length === 0) return { records: r.records };
-      this.setHint(r.nextOffset, seg, r.endPosition);
+      this.setHint(r.nextOffset, seg, r.endPosition, r.nextBatchBytes);
       return result(r.records, r.firstOffset);
     }
     return { records: Buffer.alloc(0) };
   }
 
-  private hintFor(seg: LogSegment, offset: bigint): number | null {
+  private hintFor(seg: LogSegment, offset: bigint): { position: number; batchBytes: number } | null {
     for (const h of this.hints) {
       if (h === undefined || h.offset !== offset || h.seg !== seg) continue;
       if (h.generation !== seg.generation || h.position > seg.size) return null;
-      return h.position;
+      return h;
     }
     return null;
   }
 
-  private setHint(offset: bigint, seg: LogSegment, position: number): void {
-    this.hints[this.hintNext] = { offset, seg, generation: seg.generation, position };
+  private setHint(offset: bigint, seg: LogSegment, position: number, batchBytes = 0): void {
+    this.hints[this.hintNext] = { offset, seg, generation: seg.generation, position, batchBytes };
     this.hintNext = (this.hintNext + 1) % HINTS_MAX;
   }
 

@@ -81,6 +81,8 @@ export interface SegmentReadRequest {
   readonly minOneMessage: boolean;
   /** A known batch boundary at or before the wanted batch (from a previous read), or null. */
   readonly startPosition: number | null;
+  /** Size of the batch at startPosition when a previous read saw its header (0: unknown). */
+  readonly startBatchBytes?: number;
 }
 
 export interface SegmentRead {
@@ -90,6 +92,8 @@ export interface SegmentRead {
   /** Position right after the returned bytes, and the offset a sequential reader asks for next. */
   readonly endPosition: number;
   readonly nextOffset: bigint;
+  /** Size of the batch at endPosition when its header was in the bytes read (0: unknown). */
+  readonly nextBatchBytes: number;
 }
 
 export class LogSegment {
@@ -547,7 +551,13 @@ export class LogSegment {
     // A window starting at an index entry needs room for the scan up to the wanted batch.
     const slack = this.opts.indexIntervalBytes + SCAN_CHUNK_BYTES;
     while (pos < limit) {
-      const want = Math.min(limit - pos, Math.max(req.maxBytes, RECORD_BATCH_HEADER_BYTES) + (exact ? 0 : slack));
+      // From a known boundary: room for the first batch when its size is known (one read, not a
+      // second one sized for it), and for the header after the last batch (sizes the next read).
+      const known = exact && req.minOneMessage ? (req.startBatchBytes ?? 0) : 0;
+      const want = Math.min(
+        limit - pos,
+        Math.max(req.maxBytes, known, RECORD_BATCH_HEADER_BYTES) + (exact ? RECORD_BATCH_HEADER_BYTES : slack),
+      );
       const buf = await this.readAt(pos, want);
       if (buf.length < Math.min(want, RECORD_BATCH_HEADER_BYTES)) throw this.corrupt(pos, "file shorter than expected");
       // Find the first batch whose last offset is ≥ fetchOffset.
@@ -576,6 +586,7 @@ export class LogSegment {
         firstOffset: first.baseOffset,
         endPosition: pos + p,
         nextOffset: req.fetchOffset,
+        nextBatchBytes: firstBytes,
       };
       if (lastOffsetOf(first) >= req.maxOffset) return empty;
       if (firstBytes > req.maxBytes && !req.minOneMessage) return empty;
@@ -631,7 +642,13 @@ export class LogSegment {
     }
     if (end === start && start + RECORD_BATCH_HEADER_BYTES > buf.length)
       throw this.corrupt(bufPosition + start, "file shorter than expected");
-    return { records: buf.subarray(start, end), firstOffset, endPosition: bufPosition + end, nextOffset };
+    return {
+      records: buf.subarray(start, end),
+      firstOffset,
+      endPosition: bufPosition + end,
+      nextOffset,
+      nextBatchBytes: batchBytesAt(buf, end),
+    };
   }
 
   // ---- loading and recovery -------------------------------------------------------------------------
@@ -1076,6 +1093,16 @@ export class LogSegment {
     const old = this.file;
     this.file = await this.disk.open(this.path(".log"), "r+");
     await old.close().catch(() => {});
+  }
+}
+
+/** Total size of the batch whose header starts at `p` in `buf`, or 0 when the header is not all there or invalid. */
+function batchBytesAt(buf: Uint8Array, p: number): number {
+  if (p + RECORD_BATCH_HEADER_BYTES > buf.length) return 0;
+  try {
+    return batchTotalBytes(readBatchHeader(buf, p));
+  } catch {
+    return 0;
   }
 }
 

@@ -215,6 +215,34 @@ describe("read", () => {
     }
   });
 
+  test("a sequential reader reads each batch from disk once, even batches larger than maxBytes", async () => {
+    const { dir, cleanup } = tempDir();
+    const disk = new FaultyDisk();
+    const { manager, log } = await openLog(dir, {}, { disk, tailCacheBytesPerLog: 0 });
+    try {
+      for (let i = 0; i < 30; i++) await log.appendAsLeader(batch([`v${i}`.padEnd(3000, ".")]), 0);
+      // The first read looks ahead from the index (a window with room for a scan); it is not counted.
+      const first = await log.read(0n, 1000);
+      let offset = 1n;
+      assert.equal(first.firstOffset, 0n);
+      const before = disk.logBytesRead;
+      let served = 0;
+      while (offset < log.logEndOffset) {
+        const r = await log.read(offset, 1000);
+        assert.equal(r.firstOffset, offset, "one whole batch per read (minOneMessage)");
+        for (const b of iterateBatches(r.records)) offset = lastOffsetOf(b.header) + 1n;
+        served += r.records.length;
+      }
+      // Every later read is sized from the header seen at the end of the previous one: a batch
+      // larger than maxBytes is not read a second time.
+      const read = disk.logBytesRead - before;
+      assert.ok(read < served * 1.1, `${read} bytes read from disk to serve ${served}`);
+    } finally {
+      await manager.close();
+      cleanup();
+    }
+  });
+
   test("the tail cache serves recent appends with the same bytes as the disk", async () => {
     const { dir, cleanup } = tempDir();
     const cached = await openLog(join(dir, "a"), {}, { tailCacheBytesPerLog: 1 << 20 });
