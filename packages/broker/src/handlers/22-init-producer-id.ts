@@ -1,7 +1,8 @@
 // InitProducerId (key 22), versions 0–5. Without a transactional id: a new producer id for an
-// idempotent producer (v3+: a producer that sends its current id and epoch gets the epoch bumped,
-// KIP-360). With one: the transaction coordinator fences the previous producer of that id (epoch
-// bump, aborting its open transaction) and returns the id and new epoch. Ids are never reused,
+// idempotent producer (v3+ producer id and epoch are ignored, as Kafka does). With one: the
+// transaction coordinator fences the previous producer of that id (epoch bump, aborting its open
+// transaction) and returns the id and new epoch; v3+ (KIP-360) the producer's current id and
+// epoch are checked (PRODUCER_FENCED when older; a lost answer's retry gets the same epoch). Ids are never reused,
 // even across restarts. v2+: flexible. transactionTimeoutMs above transaction.max.timeout.ms is
 // INVALID_TRANSACTION_TIMEOUT.
 
@@ -9,8 +10,6 @@ import type { InitProducerIdRequest, InitProducerIdResponse } from "@sluice/prot
 import { decodeInitProducerIdRequest, ErrorCode, encodeInitProducerIdResponse } from "@sluice/protocol";
 import { producerIds, txnErrorCode, txnStore, txns } from "../txn/handlers.ts";
 import { defineHandler } from "./types.ts";
-
-const EPOCH_MAX = 32767;
 
 export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitProducerIdResponse>({
   apiKey: 22,
@@ -21,14 +20,8 @@ export const initProducerIdHandler = defineHandler<InitProducerIdRequest, InitPr
   encode: (w, res, v) => encodeInitProducerIdResponse(w, res, v),
   async handle(req, ctx) {
     if (req.transactionalId === null) {
-      if (ctx.apiVersion >= 3 && req.producerId >= 0n && req.producerEpoch >= 0 && req.producerEpoch < EPOCH_MAX - 1) {
-        return {
-          throttleTimeMs: 0,
-          errorCode: ErrorCode.NONE,
-          producerId: req.producerId,
-          producerEpoch: req.producerEpoch + 1,
-        };
-      }
+      // As Kafka: an idempotent producer always gets a fresh id, whatever id and epoch it sent
+      // (so no client can take over another producer's id by naming it).
       return {
         throttleTimeMs: 0,
         errorCode: ErrorCode.NONE,

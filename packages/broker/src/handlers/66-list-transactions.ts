@@ -5,7 +5,7 @@
 import type { ListTransactionsRequest, ListTransactionsResponse } from "@sluice/protocol";
 import { decodeListTransactionsRequest, ErrorCode, encodeListTransactionsResponse } from "@sluice/protocol";
 import { txns } from "../txn/handlers.ts";
-import { TXN_STATE_NAMES } from "../txn/transaction-coordinator.ts";
+import { TXN_STATE_NAMES, TxnState } from "../txn/transaction-coordinator.ts";
 import { defineHandler } from "./types.ts";
 
 export const listTransactionsHandler = defineHandler<ListTransactionsRequest, ListTransactionsResponse>({
@@ -16,20 +16,18 @@ export const listTransactionsHandler = defineHandler<ListTransactionsRequest, Li
   decode: (r, v) => decodeListTransactionsRequest(r, v),
   encode: (w, res, v) => encodeListTransactionsResponse(w, res, v),
   handle(req, ctx) {
+    // Kafka's TransactionStateManager.listTransactionStates: a state filter of only unknown names
+    // matches nothing; the duration filter keeps transactions started more than that long ago.
     const known = new Set(Object.values(TXN_STATE_NAMES));
     const states = new Set(req.stateFilters.filter((s) => known.has(s)));
     const pids = new Set(req.producerIdFilters);
     const now = BigInt(ctx.broker.clock.nowMs());
     const list = txns(ctx.broker)
       .list()
-      .filter((m) => states.size === 0 || states.has(TXN_STATE_NAMES[m.state] ?? ""))
+      .filter((m) => m.state !== TxnState.Dead)
+      .filter((m) => req.stateFilters.length === 0 || states.has(TXN_STATE_NAMES[m.state] ?? ""))
       .filter((m) => pids.size === 0 || pids.has(m.producerId))
-      .filter(
-        (m) =>
-          ctx.apiVersion < 1 ||
-          req.durationFilter < 0n ||
-          (m.txnStartTimestampMs >= 0n && now - m.txnStartTimestampMs > req.durationFilter),
-      )
+      .filter((m) => ctx.apiVersion < 1 || req.durationFilter < 0n || now - m.txnStartTimestampMs > req.durationFilter)
       .map((m) => ({
         transactionalId: m.transactionalId,
         producerId: m.producerId,

@@ -109,6 +109,8 @@ export interface Clock {
   nowMs(): number;
 }
 
+const isComplete = (s: TxnStateId): boolean => s === TxnState.CompleteCommit || s === TxnState.CompleteAbort;
+
 const key = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
 export class TransactionCoordinator {
@@ -211,10 +213,20 @@ export class TransactionCoordinator {
         return { error: "NONE", producerId: m.producerId, producerEpoch: m.producerEpoch };
       }
       if (expected && expected.producerId >= 0n) {
-        const matches =
-          (expected.producerId === m.producerId && expected.producerEpoch === m.producerEpoch) ||
-          (expected.producerId === m.previousProducerId && expected.producerEpoch === m.lastProducerEpoch);
-        if (!matches) return fail("PRODUCER_FENCED");
+        // KIP-360 (Kafka's isValidProducerId): the producer sends the id and epoch it has. The
+        // current id is checked for its epoch below; the previous id is a retry of a rotation to
+        // a new id (its epoch was exhausted) whose answer was lost: answer it again.
+        const retriedRotation = expected.producerId === m.previousProducerId && expected.producerEpoch >= EPOCH_MAX - 1;
+        if (retriedRotation && (m.state === TxnState.Empty || isComplete(m.state)))
+          return { error: "NONE", producerId: m.producerId, producerEpoch: m.producerEpoch };
+        if (expected.producerId !== m.producerId) return fail("PRODUCER_FENCED");
+        // Kafka's prepareIncrementProducerEpoch: the current epoch is bumped, the previous one is a
+        // retry of a bump whose answer was lost (answered with the current epoch), older is fenced.
+        if (expected.producerEpoch !== m.producerEpoch) {
+          if (expected.producerEpoch === m.lastProducerEpoch && (m.state === TxnState.Empty || isComplete(m.state)))
+            return { error: "NONE", producerId: m.producerId, producerEpoch: m.producerEpoch };
+          return fail("PRODUCER_FENCED");
+        }
       }
       switch (m.state) {
         case TxnState.PrepareCommit:
@@ -256,7 +268,9 @@ export class TransactionCoordinator {
   }
 
   private async abortWithEpochBump(m: TransactionMetadata): Promise<void> {
-    const bumped = await this.bumpEpoch(m);
+    // Kafka's prepareFenceProducerEpoch: the fencing epoch is never handed to a producer, so it
+    // leaves no "last epoch" that a KIP-360 retry could claim.
+    const bumped = { ...(await this.bumpEpoch(m)), lastProducerEpoch: -1 };
     await this.persist(m, { state: TxnState.PrepareEpochFence, txnLastUpdateTimestampMs: this.now() });
     await this.persist(m, { ...bumped, state: TxnState.PrepareAbort, txnLastUpdateTimestampMs: this.now() });
     await this.completeTransaction(m, false);
@@ -324,11 +338,12 @@ export class TransactionCoordinator {
       const m = this.txns.get(transactionalId);
       if (m === undefined) return "INVALID_PRODUCER_ID_MAPPING";
       if (m.producerId !== producerId) return "INVALID_PRODUCER_ID_MAPPING";
-      // A retry of an EndTxn that already completed, from the producer that sent it.
-      const retried = m.producerEpoch === producerEpoch || m.lastProducerEpoch === producerEpoch;
-      if (m.state === TxnState.CompleteCommit && retried) return commit ? "NONE" : "INVALID_TXN_STATE";
-      if (m.state === TxnState.CompleteAbort && retried) return commit ? "INVALID_TXN_STATE" : "NONE";
+      // Strict epoch equality, as Kafka enforces for clients: a producer whose epoch was bumped
+      // (fenced by a new instance, or its transaction timed out) is PRODUCER_FENCED.
       if (m.producerEpoch !== producerEpoch) return "PRODUCER_FENCED";
+      // A retry of an EndTxn that already completed succeeds; the opposite outcome is refused.
+      if (m.state === TxnState.CompleteCommit) return commit ? "NONE" : "INVALID_TXN_STATE";
+      if (m.state === TxnState.CompleteAbort) return commit ? "INVALID_TXN_STATE" : "NONE";
       switch (m.state) {
         case TxnState.Ongoing:
           await this.persist(m, {

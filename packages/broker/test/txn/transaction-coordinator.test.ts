@@ -104,7 +104,7 @@ describe("transaction coordinator", () => {
     assert.equal(await c.abortTimedOut(), 1);
     assert.equal(c.get("tx")?.state, TxnState.CompleteAbort);
     assert.equal(f.markers[0]?.commit, false);
-    assert.equal(await c.endTxn("tx", 1000n, 0, true), "INVALID_TXN_STATE");
+    assert.equal(await c.endTxn("tx", 1000n, 0, true), "PRODUCER_FENCED", "its epoch was bumped: fenced, as in Kafka");
     assert.equal(await c.addPartitions("tx", 1000n, 0, [tp("a", 0)]), "PRODUCER_FENCED");
   });
 
@@ -123,5 +123,47 @@ describe("transaction coordinator", () => {
     const adds = await Promise.all([0, 1, 2, 3].map((p) => c.addPartitions("tx", 1000n, 0, [tp("a", p)])));
     assert.deepEqual(adds, ["NONE", "NONE", "NONE", "NONE"]);
     assert.equal(c.get("tx")?.partitions.size, 4);
+  });
+});
+
+describe("InitProducerId with the producer's id and epoch (KIP-360)", () => {
+  let f: Fakes;
+  let c: TransactionCoordinator;
+  beforeEach(() => {
+    f = new Fakes();
+    c = f.coordinator();
+  });
+
+  test("the current epoch is bumped; a retry with the previous epoch gets the same answer; older epochs are fenced", async () => {
+    await c.initProducerId("tx", 60_000);
+    const bumped = await c.initProducerId("tx", 60_000, { producerId: 1000n, producerEpoch: 0 });
+    assert.deepEqual(bumped, { error: "NONE", producerId: 1000n, producerEpoch: 1 });
+    const retry = await c.initProducerId("tx", 60_000, { producerId: 1000n, producerEpoch: 0 });
+    assert.deepEqual(retry, { error: "NONE", producerId: 1000n, producerEpoch: 1 }, "the lost answer, again");
+    await c.initProducerId("tx", 60_000, { producerId: 1000n, producerEpoch: 1 });
+    const stale = await c.initProducerId("tx", 60_000, { producerId: 1000n, producerEpoch: 0 });
+    assert.equal(stale.error, "PRODUCER_FENCED");
+    assert.equal(
+      (await c.initProducerId("tx", 60_000, { producerId: 55n, producerEpoch: 2 })).error,
+      "PRODUCER_FENCED",
+    );
+  });
+
+  test("after a fence (open transaction taken over) the old epoch cannot claim the new one", async () => {
+    await c.initProducerId("tx", 60_000);
+    await c.addPartitions("tx", 1000n, 0, [tp("a", 0)]);
+    assert.equal((await c.initProducerId("tx", 60_000)).error, "CONCURRENT_TRANSACTIONS");
+    const zombie = await c.initProducerId("tx", 60_000, { producerId: 1000n, producerEpoch: 0 });
+    assert.equal(zombie.error, "PRODUCER_FENCED");
+    assert.deepEqual(await c.initProducerId("tx", 60_000), { error: "NONE", producerId: 1000n, producerEpoch: 2 });
+  });
+
+  test("a fenced producer's EndTxn is PRODUCER_FENCED even after its transaction was completed", async () => {
+    await c.initProducerId("tx", 60_000);
+    await c.addPartitions("tx", 1000n, 0, [tp("a", 0)]);
+    await c.endTxn("tx", 1000n, 0, true);
+    await c.initProducerId("tx", 60_000);
+    assert.equal(await c.endTxn("tx", 1000n, 0, true), "PRODUCER_FENCED");
+    assert.equal(await c.endTxn("tx", 1000n, 1, true), "INVALID_TXN_STATE", "the new producer has no transaction yet");
   });
 });
