@@ -1,0 +1,120 @@
+// Producer state across restarts: rebuilt from the snapshot written at a clean shutdown plus the
+// log tail written after it, as after a crash (the data directory is copied while the broker runs,
+// which is what a kill -9 leaves behind: everything written, nothing flushed or snapshotted). A
+// retried batch is still a duplicate afterwards, a gap still an error, and an open transaction
+// still holds the last stable offset back.
+
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { ErrorCode } from "@sluice/protocol";
+import { buildRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import type { RunningBroker } from "../../src/index.ts";
+import { Produce } from "../apis.ts";
+import { AddPartitionsToTxn, InitProducerId } from "../group/group-apis.ts";
+import { createTopic, fetchOne, testBroker, WireClient } from "../helpers.ts";
+
+const dirs: string[] = [];
+const brokers: RunningBroker[] = [];
+after(async () => {
+  for (const b of brokers) await b.stop().catch(() => {});
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function batch(values: string[], producerId: bigint, baseSequence: number, transactional = false): Buffer {
+  return buildRecordBatch({
+    records: values.map((v) => ({ value: Buffer.from(v) })),
+    producerId,
+    producerEpoch: 0,
+    baseSequence,
+    transactional,
+  });
+}
+
+async function send(c: WireClient, topic: string, records: Buffer, transactionalId: string | null = null) {
+  const r = await c.call(Produce, 9, {
+    transactionalId,
+    acks: -1,
+    timeoutMs: 5000,
+    topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+  });
+  return r.responses[0]!.partitionResponses[0]!;
+}
+
+async function start(dir: string): Promise<{ b: RunningBroker; c: WireClient }> {
+  const b = await testBroker({}, { logDir: dir });
+  brokers.push(b);
+  return { b, c: await WireClient.connect(b.port) };
+}
+
+test("after a crash, producer state comes from the last snapshot plus the log tail", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pstate-"));
+  const crashed = mkdtempSync(join(tmpdir(), "pstate-crash-"));
+  dirs.push(dir, crashed);
+  let { b, c } = await start(dir);
+  await createTopic(c, "idem", 1);
+  await createTopic(c, "txn", 1);
+  const pid = (
+    await c.call(InitProducerId, 4, {
+      transactionalId: null,
+      transactionTimeoutMs: 60_000,
+      producerId: -1n,
+      producerEpoch: -1,
+    })
+  ).producerId;
+  const a = await send(c, "idem", batch(["a0", "a1"], pid, 0));
+  assert.equal(a.errorCode, ErrorCode.NONE);
+  c.close();
+  await b.stop(); // clean: a snapshot at the log end
+  assert.ok(
+    readdirSync(join(dir, "idem-0")).some((f) => f.endsWith(".snapshot")),
+    "a producer state snapshot was written at shutdown",
+  );
+
+  ({ b, c } = await start(dir));
+  const bRes = await send(c, "idem", batch(["b0"], pid, 2));
+  assert.equal(bRes.errorCode, ErrorCode.NONE);
+  const init = await c.call(InitProducerId, 4, {
+    transactionalId: "open-at-crash",
+    transactionTimeoutMs: 600_000,
+    producerId: -1n,
+    producerEpoch: -1,
+  });
+  const add = await c.call(AddPartitionsToTxn, 3, {
+    v3AndBelowTransactionalId: "open-at-crash",
+    v3AndBelowProducerId: init.producerId,
+    v3AndBelowProducerEpoch: init.producerEpoch,
+    v3AndBelowTopics: [{ name: "txn", partitions: [0] }],
+  });
+  assert.equal(add.resultsByTopicV3AndBelow[0]?.resultsByPartition[0]?.partitionErrorCode, ErrorCode.NONE);
+  await send(c, "txn", batch(["plain"], -1n, -1));
+  const t = await send(c, "txn", batch(["open"], init.producerId, 0, true), "open-at-crash");
+  assert.equal(t.errorCode, ErrorCode.NONE);
+  // The crash image: what is on disk now, with no shutdown snapshot for the tail.
+  cpSync(dir, crashed, { recursive: true });
+  c.close();
+
+  const restarted = await start(crashed);
+  const rc = restarted.c;
+  const dupA = await send(rc, "idem", batch(["a0", "a1"], pid, 0));
+  assert.deepEqual(
+    [dupA.errorCode, dupA.baseOffset],
+    [ErrorCode.NONE, a.baseOffset],
+    "a batch from the snapshot is a duplicate",
+  );
+  const dupB = await send(rc, "idem", batch(["b0"], pid, 2));
+  assert.deepEqual(
+    [dupB.errorCode, dupB.baseOffset],
+    [ErrorCode.NONE, bRes.baseOffset],
+    "a batch from the log tail is a duplicate",
+  );
+  assert.equal((await send(rc, "idem", batch(["gap"], pid, 9))).errorCode, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
+  assert.equal((await send(rc, "idem", batch(["c0"], pid, 3))).errorCode, ErrorCode.NONE);
+  const log = (await fetchOne(rc, "idem", 0, 0n)).responses[0]!.partitions[0]!;
+  assert.equal(log.highWatermark, 4n, "a0 a1 b0 c0: nothing duplicated");
+  const txn = (await fetchOne(rc, "txn", 0, 0n, { isolationLevel: 1 })).responses[0]!.partitions[0]!;
+  assert.equal(txn.highWatermark, 2n);
+  assert.equal(txn.lastStableOffset, 1n, "the transaction open at the crash still holds the LSO");
+});
