@@ -7,6 +7,7 @@
 //   npm run bench -- --record          also replace the "Suite summary" section of bench/RESULTS.md
 //   npm run bench -- --only latency,scale      a subset, by name
 //   npm run bench -- --out path.json   where the run's JSON goes (default bench/results/<date>.json)
+//   npm run bench -- --record-from path.json   record a saved run (e.g. one made in a clean export)
 //
 // A script that writes no report (it fails, times out, or is not on the report contract yet) is
 // shown as "no report" and does not fail the suite — except, in smoke mode, the scripts this
@@ -61,12 +62,21 @@ export interface SuiteRun {
   scripts: ScriptResult[];
 }
 
-function parseArgs(argv: string[]): { smoke: boolean; record: boolean; only: Set<string> | null; out: string | null } {
-  const opts = {
+interface Options {
+  smoke: boolean;
+  record: boolean;
+  recordFrom: string | null;
+  only: Set<string> | null;
+  out: string | null;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
     smoke: process.env.BENCH_SMOKE === "1",
     record: false,
-    only: null as Set<string> | null,
-    out: null as string | null,
+    recordFrom: null,
+    only: null,
+    out: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -74,7 +84,11 @@ function parseArgs(argv: string[]): { smoke: boolean; record: boolean; only: Set
     else if (a === "--record") opts.record = true;
     else if (a === "--only") opts.only = new Set((argv[++i] ?? "").split(",").filter(Boolean));
     else if (a === "--out") opts.out = argv[++i] ?? null;
-    else throw new Error(`bench/run.ts: unknown argument ${a} (--smoke, --record, --only a,b, --out file)`);
+    else if (a === "--record-from") opts.recordFrom = argv[++i] ?? null;
+    else
+      throw new Error(
+        `bench/run.ts: unknown argument ${a} (--smoke, --record, --record-from file, --only a,b, --out file)`,
+      );
   }
   return opts;
 }
@@ -228,6 +242,13 @@ async function main(): Promise<number> {
       if (current !== null) killGroup(current);
       process.exit(130);
     });
+  if (opts.recordFrom) {
+    const saved = JSON.parse(readFileSync(opts.recordFrom, "utf8")) as SuiteRun;
+    if (saved.smoke) throw new Error("bench/run.ts: smoke figures mean nothing and are never recorded");
+    record(saved);
+    console.log(table(saved));
+    return 0;
+  }
   if (opts.record && opts.smoke) throw new Error("bench/run.ts: smoke figures mean nothing and are never recorded");
   const scripts = SCRIPTS.filter((s) => !opts.only || opts.only.has(s.name));
   if (opts.only)

@@ -35,6 +35,7 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^e2e latency at 50 % of max rate p99\.9/,
     /^achieved rate at 50 % of max/,
     /^OMB 16 partitions, 1 KiB, \d+ records\/s: achieved rate$/,
+    /^OMB consumed rate$/,
     /^OMB e2e latency p50$/,
     /^OMB e2e latency p99$/,
     /^OMB e2e latency p99\.9$/,
