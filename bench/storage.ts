@@ -47,6 +47,16 @@ const CONFIG: Partial<LogConfig> = {
 };
 const loadBefore = loadavg()[0]!;
 
+/** One run: throughput, and the process's CPU time (all threads, user + system) per MiB moved. */
+interface Run {
+  mbps: number;
+  cpuMsPerMiB: number;
+}
+
+function measured(bytes: number, ms: number, cpu: NodeJS.CpuUsage): Run {
+  return { mbps: mbps(bytes, ms), cpuMsPerMiB: (cpu.user + cpu.system) / 1000 / (bytes / 2 ** 20) };
+}
+
 function makeBatch(batchBytes: number): Buffer {
   const n = Math.max(1, Math.floor(batchBytes / 1024));
   return buildRecordBatch({
@@ -61,11 +71,12 @@ function copies(b: Buffer, count: number): Buffer[] {
   return Array.from({ length: count }, () => Buffer.from(b));
 }
 
-async function fsBaseline(name: string, buffers: Buffer[], syncEveryBytes: number): Promise<number> {
+async function fsBaseline(name: string, buffers: Buffer[], syncEveryBytes: number): Promise<Run> {
   const path = join(root, name);
   const fh = await open(path, "w");
   let bytes = 0;
   let sinceSync = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   for (const b of buffers) {
     await fh.write(b, 0, b.length, bytes);
@@ -78,9 +89,10 @@ async function fsBaseline(name: string, buffers: Buffer[], syncEveryBytes: numbe
   }
   if (syncEveryBytes > 0) await fh.datasync();
   const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   await fh.close();
   unlinkSync(path);
-  return mbps(bytes, ms);
+  return measured(bytes, ms, used);
 }
 
 async function logAppend(
@@ -88,11 +100,12 @@ async function logAppend(
   buffers: Buffer[],
   concurrency: number,
   config: Partial<LogConfig> = {},
-): Promise<number> {
+): Promise<Run> {
   const manager = await LogManager.open([dir], { ...CONFIG, ...config });
   const log = await manager.getOrCreateLog("bench", 0);
   let next = 0;
   let bytes = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const worker = async (): Promise<void> => {
     while (next < buffers.length) {
@@ -103,8 +116,9 @@ async function logAppend(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
   await manager.close();
-  return mbps(bytes, ms);
+  return measured(bytes, ms, used);
 }
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -115,16 +129,24 @@ function settle(): void {
   execFileSync("sync");
 }
 
-/** Best of RUNS alternating runs of each function (results in MB/s). */
-async function bestOf(...runs: (() => Promise<number>)[]): Promise<number[]> {
-  const best = runs.map(() => 0);
+/** Best of RUNS alternating runs of each function: the highest MB/s and the lowest CPU per MiB. */
+async function bestOf(...runs: (() => Promise<Run>)[]): Promise<Run[]> {
+  const best = runs.map(() => ({ mbps: 0, cpuMsPerMiB: Number.POSITIVE_INFINITY }));
   for (let i = 0; i < RUNS; i++) {
     for (const [k, run] of runs.entries()) {
       settle();
-      best[k] = Math.max(best[k]!, await run());
+      const r = await run();
+      best[k] = { mbps: Math.max(best[k]!.mbps, r.mbps), cpuMsPerMiB: Math.min(best[k]!.cpuMsPerMiB, r.cpuMsPerMiB) };
     }
   }
   return best;
+}
+
+/** A throughput row against `base`, with both sides' CPU per MiB in the note. */
+function runRow(name: string, r: Run, base: Run, baseCase: string, target: number): BenchRow {
+  const row = ratioRow(name, round(r.mbps), "MB/s", { case: baseCase, value: round(base.mbps), unit: "MB/s" }, target);
+  row.note = `CPU ${r.cpuMsPerMiB.toFixed(2)} ms/MiB, baseline ${base.cpuMsPerMiB.toFixed(2)}`;
+  return row;
 }
 
 const fresh = (name: string): string => {
@@ -143,9 +165,9 @@ for (const batchBytes of [16 * 1024, 1024 * 1024]) {
     () => logAppend(fresh(`append-${batchBytes}`), copies(template, count), 1),
     () => logAppend(fresh(`append4-${batchBytes}`), copies(template, count), 4),
   );
-  const baseline = { case: `fs write, ${label} buffers, each awaited`, value: round(base!), unit: "MB/s" };
-  rows.push(ratioRow(`append, ${label} batches, 1 appender`, round(one!), "MB/s", baseline, APPEND_TARGET));
-  rows.push(ratioRow(`append, ${label} batches, 4 appenders`, round(four!), "MB/s", baseline, APPEND_TARGET));
+  const baseCase = `fs write, ${label} buffers, each awaited`;
+  rows.push(runRow(`append, ${label} batches, 1 appender`, one!, base!, baseCase, APPEND_TARGET));
+  rows.push(runRow(`append, ${label} batches, 4 appenders`, four!, base!, baseCase, APPEND_TARGET));
   rmSync(join(root, `append4-${batchBytes}`), { recursive: true, force: true });
   if (batchBytes === 16 * 1024) rmSync(join(root, `append-${batchBytes}`), { recursive: true, force: true });
 }
@@ -156,7 +178,7 @@ for (const batchBytes of [16 * 1024, 1024 * 1024]) {
   const template = makeBatch(16 * 1024);
   const volume = Math.min(TOTAL_BYTES, 64 * 1024 * 1024);
   const count = Math.ceil(volume / template.length);
-  const run = (appenders: number) => async (): Promise<number> => {
+  const run = (appenders: number) => async (): Promise<Run> => {
     const dir = fresh(`fsync-${appenders}`);
     const mb = await logAppend(dir, copies(template, count), appenders, { "fsync.before.ack": true });
     rmSync(dir, { recursive: true, force: true });
@@ -167,24 +189,13 @@ for (const batchBytes of [16 * 1024, 1024 * 1024]) {
     run(8),
     run(64),
   );
-  const baseline = {
-    case: "fs write (16 KiB, each awaited) + fdatasync every 16 MiB",
-    value: round(base!),
-    unit: "MB/s",
-  };
-  for (const [appenders, mb] of [
+  const baseCase = "fs write (16 KiB, each awaited) + fdatasync every 16 MiB";
+  for (const [appenders, r] of [
     [8, eight!],
     [64, many!],
   ] as const) {
-    rows.push(
-      ratioRow(
-        `fsync before ack, group commit, ${appenders} appenders, 16 KiB batches`,
-        round(mb),
-        "MB/s",
-        baseline,
-        FSYNC_TARGET,
-      ),
-    );
+    const name = `fsync before ack, group commit, ${appenders} appenders, 16 KiB batches`;
+    rows.push(runRow(name, r, base!, baseCase, FSYNC_TARGET));
   }
 }
 
