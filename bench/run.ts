@@ -16,7 +16,7 @@
 
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { type BenchReport, type BenchRow, machine } from "./lib/report.ts";
 
@@ -59,6 +59,8 @@ export interface SuiteRun {
   command: string;
   machine: BenchReport["machine"];
   seconds: number;
+  /** 1-minute load average at the start and at the end (other tenants' load shows here). */
+  loadAverage: [number, number];
   scripts: ScriptResult[];
 }
 
@@ -215,7 +217,7 @@ function record(run: SuiteRun): void {
   const section = [
     "## Suite summary",
     "",
-    `Command: \`${run.command}\` — ${run.date.slice(0, 10)}, ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}; ${run.seconds.toFixed(0)} s for ${ran.join(", ")}.`,
+    `Command: \`${run.command}\` — ${run.date.slice(0, 10)}, ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}; ${run.seconds.toFixed(0)} s for ${ran.join(", ")}; load average ${run.loadAverage.map((l) => l.toFixed(1)).join(" → ")} (1 min, start → end).`,
     "Ratios are to a baseline measured in the same run; targets are goals, never test assertions.",
     "",
     table(run),
@@ -255,6 +257,7 @@ async function main(): Promise<number> {
     for (const n of opts.only) if (!SCRIPTS.some((s) => s.name === n)) throw new Error(`no bench script ${n}`);
   const timeoutMs = opts.smoke ? 20_000 : 30 * 60_000;
   const started = performance.now();
+  const loadAtStart = loadavg()[0] ?? 0;
   const date = new Date().toISOString();
   const results: ScriptResult[] = [];
   for (const s of scripts) {
@@ -270,6 +273,7 @@ async function main(): Promise<number> {
     command: `npm run bench${args ? ` -- ${args}` : ""}`,
     machine: machine(),
     seconds: (performance.now() - started) / 1000,
+    loadAverage: [loadAtStart, loadavg()[0] ?? 0],
     scripts: results,
   };
   const out =
