@@ -114,11 +114,14 @@ const DRIVER_C = String.raw`
 // bench driver: librdkafka producer/consumer without line parsing.
 //   driver produce <bootstrap> <topic> <count> <size> <linger.ms> <batch.num.messages> <max.in.flight> <acks>
 //   driver consume <bootstrap> <topic> <partitions> <count> <max.partition.fetch.bytes>
+// A producer's bootstrap "mock:<partitions>" uses librdkafka's built-in mock broker instead (in
+// the driver's process, a topic of that many partitions): the driver's own ceiling.
 // Prints the elapsed milliseconds of the measured part, the CPU milliseconds the driver used
 // (user + system, all its threads) and the payload bytes moved in that part on stdout. Consume is
 // timed from the first record received: librdkafka's legacy consumer waits about 500 ms after
 // start-up before it even asks for the start offset, which is no part of the broker's reads.
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +157,8 @@ static int produce(int argc, char **argv) {
   int size = atoi(argv[5]);
   rd_kafka_conf_t *c = rd_kafka_conf_new();
   char err[512];
-  set(c, "bootstrap.servers", argv[2]);
+  int mock = !strncmp(argv[2], "mock:", 5);
+  if (mock) set(c, "test.mock.num.brokers", "1"); else set(c, "bootstrap.servers", argv[2]);
   set(c, "linger.ms", argv[6]);
   set(c, "batch.num.messages", argv[7]);
   set(c, "max.in.flight", argv[8]);
@@ -165,6 +169,7 @@ static int produce(int argc, char **argv) {
   rd_kafka_conf_set_dr_msg_cb(c, dr);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
   if (!rk) { fprintf(stderr, "%s\n", err); return 1; }
+  if (mock) rd_kafka_mock_topic_create(rd_kafka_handle_mock_cluster(rk), argv[3], atoi(argv[2] + 5), 1);
   rd_kafka_topic_t *t = rd_kafka_topic_new(rk, argv[3], NULL);
   char *payload = malloc(size);
   memset(payload, 'x', size);
@@ -428,11 +433,21 @@ function busy(t: Timing & { brokerCpuMs: number }): string {
   return `CPU: broker ${pct(t.brokerCpuMs)}${Number.isNaN(t.driverCpuMs) ? "" : `, driver ${pct(t.driverCpuMs)}`}`;
 }
 
-/** Produces `count` records of `size` bytes to `topic` (all acknowledged). */
-async function produce(topic: string, count: number, size: number, small: boolean): Promise<Timing> {
+/**
+ * Produces `count` records of `size` bytes to `topic` (all acknowledged); to librdkafka's own mock
+ * broker instead when `mockPartitions` is given (the C driver only).
+ */
+async function produce(
+  topic: string,
+  count: number,
+  size: number,
+  small: boolean,
+  mockPartitions?: number,
+): Promise<Timing> {
   if (driver) {
     const args = small ? ["0", "1", "16"] : ["5", "10000", "5"];
-    return runDriver(driver, ["produce", broker.bootstrap, topic, String(count), String(size), ...args, "1"]);
+    const bootstrap = mockPartitions === undefined ? broker.bootstrap : `mock:${mockPartitions}`;
+    return runDriver(driver, ["produce", bootstrap, topic, String(count), String(size), ...args, "1"]);
   }
   const file = join(dir, `${topic}.txt`);
   await writeLines(file, count, size);
@@ -469,6 +484,18 @@ try {
       note: busy(t),
     });
   } else if (CASES.has("consume")) await produce("p1", RECORDS, 1024, false);
+  if (CASES.has("produce1") && driver) {
+    const t = await produce("p1", RECORDS, 1024, false, 1);
+    rows.push({
+      ...ratioRow(
+        "reference: the C driver against librdkafka's mock broker, 1 KiB records, 1 partition",
+        Math.round(t.bytes / 1e3 / t.ms),
+        "MB/s",
+        pumpBase,
+      ),
+      note: "the driver's own ceiling (mock broker in its process)",
+    });
+  }
   if (CASES.has("produce8")) {
     await prepare("produce8", false);
     const t = await measure(() => produce("p8", RECORDS, 1024, false));
@@ -501,6 +528,18 @@ try {
       ),
       note: busy(t),
     });
+    if (driver) {
+      const m = await produce("small", SMALL, 100, true, 1);
+      rows.push({
+        ...ratioRow(
+          "reference: the C driver against librdkafka's mock broker, small requests",
+          Math.round(SMALL / (m.ms / 1000)),
+          "requests/s",
+          framesBase,
+        ),
+        note: "the driver's own ceiling (mock broker in its process)",
+      });
+    }
   }
   await collectProfile();
 } finally {

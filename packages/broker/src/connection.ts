@@ -34,6 +34,8 @@ interface Slot {
   chunks: Uint8Array[] | null;
 }
 
+/** Frames at least this large are copied into their own buffer as their chunks arrive. */
+const ASSEMBLE_BYTES_MIN = 64 * 1024;
 /** Response chunks at least this large are written as they are; smaller ones are copied together. */
 const WRITE_AS_IS_BYTES_MIN = 16 * 1024;
 
@@ -47,8 +49,11 @@ export class Connection {
   private readonly limits: ConnectionLimits;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Size of the frame being received, once its prefix is read; -1 before. */
+  /** Size of the frame being received, once its prefix is read (and dropped); -1 before. */
   private frameBytes = -1;
+  /** The buffer a large frame is copied into as it arrives, and how much of it is filled. */
+  private assembling: Buffer | null = null;
+  private assembled = 0;
   private readonly aborter = new AbortController();
   private stopped = false;
   private readonly queue: Slot[] = [];
@@ -59,6 +64,7 @@ export class Connection {
   private closed = false;
   private readonly clientHost: string;
   private idleTimer: NodeJS.Timeout | null = null;
+  private lastActiveMs = 0;
   private readonly onClose: (c: Connection) => void;
   /** Resolves when every queued response has been written (graceful shutdown). */
   private drainWaiters: (() => void)[] = [];
@@ -89,17 +95,29 @@ export class Connection {
     return this.queue.length;
   }
 
+  /**
+   * Notes activity. The idle timer is not re-armed per chunk (Timeout.refresh re-inserts it into
+   * the timer list, a cost on every read): when it fires it checks the time of the last activity
+   * and waits out the rest.
+   */
   private touch(): void {
-    if (this.idleTimer) this.idleTimer.refresh();
-    else {
-      this.idleTimer = setTimeout(() => {
-        if (this.queue.length === 0) {
-          this.broker.logger.debug({ connection: this.id }, "closing idle connection");
-          this.close();
-        } else this.touch();
-      }, this.limits.idleMs);
-      this.idleTimer.unref();
-    }
+    this.lastActiveMs = performance.now();
+    if (this.idleTimer) return;
+    this.armIdleTimer(this.limits.idleMs);
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (this.closed) return;
+      const idleMs = performance.now() - this.lastActiveMs;
+      if (this.queue.length > 0) this.touch();
+      else if (idleMs >= this.limits.idleMs) {
+        this.broker.logger.debug({ connection: this.id }, "closing idle connection");
+        this.close();
+      } else this.armIdleTimer(this.limits.idleMs - idleMs);
+    }, ms);
+    this.idleTimer.unref();
   }
 
   private onData(data: Buffer): void {
@@ -112,7 +130,9 @@ export class Connection {
   /**
    * Cuts complete frames off the buffered bytes and dispatches them, while fewer than
    * `inFlightMax` requests are in flight. The size prefix is checked before the frame is
-   * buffered; the chunks of a frame are joined once, when it is complete (never per chunk).
+   * buffered. A frame within one received chunk is a view of it (no copy); a large frame is copied
+   * into its own buffer chunk by chunk as it arrives (while the chunk is still in the CPU's cache,
+   * instead of joining them all at the end); a small one spanning chunks is joined once.
    */
   private processFrames(): void {
     while (!this.closed) {
@@ -130,15 +150,70 @@ export class Connection {
           return;
         }
         this.frameBytes = size;
+        this.drop(4);
       }
-      if (this.pendingBytes < 4 + this.frameBytes) return;
-      const all = this.pending.length === 1 ? this.pending[0]! : this.flatten();
-      const frame = all.subarray(4, 4 + this.frameBytes);
-      const rest = all.subarray(4 + this.frameBytes);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
+      if (this.assembling === null && this.pendingBytes < this.frameBytes) {
+        if (this.frameBytes < ASSEMBLE_BYTES_MIN) return;
+        this.assembling = Buffer.allocUnsafe(this.frameBytes);
+        this.assembled = 0;
+      }
+      let frame: Buffer;
+      if (this.assembling !== null) {
+        this.absorb(this.assembling);
+        if (this.assembled < this.assembling.length) return;
+        frame = this.assembling;
+        this.assembling = null;
+      } else frame = this.take(this.frameBytes);
       this.frameBytes = -1;
       this.dispatch(frame);
+    }
+  }
+
+  /** Removes `n` buffered bytes from the front (n ≤ pendingBytes). */
+  private drop(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const c = this.pending[0]!;
+      if (c.length <= left) {
+        this.pending.shift();
+        left -= c.length;
+      } else {
+        this.pending[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.pendingBytes -= n;
+  }
+
+  /** The first `n` buffered bytes (n ≤ pendingBytes), removed: a view when they lie in one chunk. */
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const c = this.pending[0]!;
+    if (c.length >= n) {
+      const out = c.subarray(0, n);
+      this.drop(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.pending[0]!;
+      const k = Math.min(head.length, n - filled);
+      head.copy(out, filled, 0, k);
+      filled += k;
+      this.drop(k);
+    }
+    return out;
+  }
+
+  /** Moves buffered bytes into the large frame being assembled, up to its end. */
+  private absorb(into: Buffer): void {
+    while (this.assembled < into.length && this.pendingBytes > 0) {
+      const head = this.pending[0]!;
+      const k = Math.min(head.length, into.length - this.assembled);
+      head.copy(into, this.assembled, 0, k);
+      this.assembled += k;
+      this.drop(k);
     }
   }
 

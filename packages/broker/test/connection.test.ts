@@ -4,9 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ErrorCode, Reader } from "@sluice/protocol";
+import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import type { RunningBroker } from "../src/index.ts";
 import { ApiVersions, Fetch, Metadata, Produce } from "./apis.ts";
-import { batch, createTopic, produce, sleep, testBroker, WireClient } from "./helpers.ts";
+import { batch, createTopic, fetchOne, produce, sleep, testBroker, WireClient } from "./helpers.ts";
 
 function longPoll(c: WireClient, topic: string, maxWaitMs: number, correlationId = c.nextCorrelationId()): Buffer {
   return c.frame(
@@ -79,6 +80,56 @@ describe("connections", () => {
     const r = await produce(c, "conn", 0, big, { acks: 1 });
     assert.equal(r.errorCode, ErrorCode.NONE);
     assert.ok(Date.now() - started < 5000);
+  });
+
+  test("small and large frames cut at arbitrary points are all answered, in order, and appended in order", async () => {
+    const p = await WireClient.connect(broker.port);
+    await createTopic(p, "split");
+    // Sizes on both sides of the 64 KiB at which frames are assembled as they arrive.
+    const sizes = [10, 100_000, 5, 300_000, 1, 70_000, 65_000, 3, 200_000, 20];
+    const values = sizes.map((n, i) => String.fromCharCode(97 + i).repeat(n));
+    const ids = values.map(() => p.nextCorrelationId());
+    const frames = values.map((v, i) =>
+      p.frame(
+        Produce,
+        7,
+        {
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: "split", partitionData: [{ index: 0, records: batch([v]) }] }],
+        },
+        ids[i],
+      ),
+    );
+    const all = Buffer.concat(frames);
+    const responses = Promise.all(ids.map((id) => p.expect(id)));
+    const start = p.arrived.length;
+    // Cut points from a fixed linear congruential sequence: from 1 byte to 90 KB per write.
+    let seed = 7;
+    for (let pos = 0; pos < all.length; ) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const n = 1 + (seed % 90_000);
+      p.write(all.subarray(pos, pos + n));
+      pos += n;
+      await sleep(0);
+    }
+    await responses;
+    assert.deepEqual(p.arrived.slice(start), ids, "responses in request order");
+    const got: string[] = [];
+    for (let offset = 0n; offset < BigInt(values.length); ) {
+      const r = await fetchOne(p, "split", 0, offset, { partitionMaxBytes: 8 << 20 });
+      const records = r.responses[0]!.partitions[0]!.records!;
+      const batches = decodeRecords(records);
+      for (const b of batches) for (const rec of b.records) got.push(Buffer.from(rec.value!).toString());
+      offset = BigInt(got.length);
+    }
+    assert.deepEqual(
+      got.map((v) => v.length),
+      sizes,
+      "records in the order sent",
+    );
+    assert.deepEqual(got, values);
+    p.close();
   });
 
   test("beyond queued.max.requests in flight the broker stops reading (backpressure)", async () => {

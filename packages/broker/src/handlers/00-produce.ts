@@ -88,7 +88,8 @@ function validateRecords(
   records: Uint8Array,
   ctx: RequestContext,
 ): RecordsInvalid | null {
-  const compacted = p.log.config["cleanup.policy"].split(",").includes("compact");
+  // cleanup.policy is "delete", "compact" or "compact,delete".
+  const compacted = p.log.config["cleanup.policy"].includes("compact");
   const diffMs =
     p.log.config["message.timestamp.type"] === "CreateTime"
       ? toSafeNumber(
