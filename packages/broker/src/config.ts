@@ -299,6 +299,13 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     validate: atLeast(1),
   },
   {
+    name: "offsets.topic.segment.bytes",
+    type: "int",
+    default: "104857600",
+    doc: "segment.bytes of __consumer_offsets (kept small so that compaction and loading are fast).",
+    validate: atLeast(1),
+  },
+  {
     name: "offsets.retention.minutes",
     type: "int",
     default: "10080",
@@ -353,6 +360,13 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     type: "int",
     default: "50",
     doc: "Partitions of __transaction_state.",
+    validate: atLeast(1),
+  },
+  {
+    name: "transaction.state.log.segment.bytes",
+    type: "int",
+    default: "104857600",
+    doc: "segment.bytes of __transaction_state.",
     validate: atLeast(1),
   },
   {

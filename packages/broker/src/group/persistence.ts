@@ -121,9 +121,11 @@ export function groupMetadataRecord(g: Group | string): { key: Buffer; value: Bu
 export class OffsetsTopicStore implements GroupPersistence {
   private readonly topics: TopicManager;
   private readonly partitions: number;
-  constructor(topics: TopicManager, partitions: number) {
+  private readonly segmentBytes: number;
+  constructor(topics: TopicManager, partitions: number, segmentBytes = 100 * 1024 * 1024) {
     this.topics = topics;
     this.partitions = partitions;
+    this.segmentBytes = segmentBytes;
   }
 
   async ensureTopic(): Promise<void> {
@@ -131,7 +133,7 @@ export class OffsetsTopicStore implements GroupPersistence {
       await this.topics.create(
         OFFSETS_TOPIC,
         this.partitions,
-        { "cleanup.policy": "compact", "segment.bytes": String(100 * 1024 * 1024) },
+        { "cleanup.policy": "compact", "segment.bytes": String(this.segmentBytes) },
         true,
       );
     }

@@ -38,7 +38,11 @@ export function groupCoordinatorPlugin(): BrokerPlugin {
     ],
     async start(ctx: BrokerContext) {
       const cfg = ctx.config;
-      const store = new OffsetsTopicStore(ctx.topics, cfg.int("offsets.topic.num.partitions"));
+      const store = new OffsetsTopicStore(
+        ctx.topics,
+        cfg.int("offsets.topic.num.partitions"),
+        cfg.int("offsets.topic.segment.bytes"),
+      );
       coordinator = new GroupCoordinator(
         {
           minSessionTimeoutMs: cfg.int("group.min.session.timeout.ms"),

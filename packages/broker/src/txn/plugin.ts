@@ -36,7 +36,11 @@ export function transactionsPlugin(): BrokerPlugin {
     ],
     async start(ctx: BrokerContext) {
       const cfg = ctx.config;
-      const store = new TxnStateStore(ctx.topics, cfg.int("transaction.state.log.num.partitions"));
+      const store = new TxnStateStore(
+        ctx.topics,
+        cfg.int("transaction.state.log.num.partitions"),
+        cfg.int("transaction.state.log.segment.bytes"),
+      );
       const ids = new FileProducerIdAllocator(ctx.logDirs[0]!);
       const coordinator = new TransactionCoordinator(
         {

@@ -16,9 +16,11 @@ export const TXN_TOPIC = "__transaction_state";
 export class TxnStateStore implements TxnLog {
   private readonly topics: TopicManager;
   private readonly partitions: number;
-  constructor(topics: TopicManager, partitions: number) {
+  private readonly segmentBytes: number;
+  constructor(topics: TopicManager, partitions: number, segmentBytes = 100 * 1024 * 1024) {
     this.topics = topics;
     this.partitions = partitions;
+    this.segmentBytes = segmentBytes;
   }
 
   async ensureTopic(): Promise<void> {
@@ -26,7 +28,7 @@ export class TxnStateStore implements TxnLog {
       await this.topics.create(
         TXN_TOPIC,
         this.partitions,
-        { "cleanup.policy": "compact", "segment.bytes": String(100 * 1024 * 1024) },
+        { "cleanup.policy": "compact", "segment.bytes": String(this.segmentBytes) },
         true,
       );
     }
