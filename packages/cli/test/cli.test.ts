@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type RunningBroker, startBroker } from "@sluice/broker";
 import { Admin, Consumer, Producer } from "@sluice/client";
@@ -48,6 +48,15 @@ function assertOneLineError(r: Run, status: number, message: RegExp): void {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test("the installed `sluice` command runs as an executable (npx sluice, the bin link npm made)", () => {
+  // npm links packages/cli's bin into node_modules/.bin; running it needs the file's execute bit
+  // and its shebang, which running the source with `node` above would not notice.
+  const bin = join(import.meta.dirname, "../../../node_modules/.bin/sluice");
+  const PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ""}`;
+  const out = execFileSync(bin, ["--help"], { encoding: "utf8", env: { ...process.env, PATH } });
+  assert.match(out, /^Usage: sluice/m);
+});
 
 describe("sluice CLI", () => {
   let broker: RunningBroker;
