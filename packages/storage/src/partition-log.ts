@@ -107,6 +107,8 @@ export interface LogDeps {
   readonly compactionMapBytesMax?: number;
 }
 
+/** Relative offsets are int32 (a BigInt constant: this is compared on every append). */
+const INT32_MAX_BIG = 2n ** 31n - 1n;
 /** Most bytes one write round takes from the append queue. */
 const WRITE_ROUND_BYTES_MAX = 16 * 1024 * 1024;
 const HINTS_MAX = 16;
@@ -696,7 +698,7 @@ export class PartitionLog extends EventEmitter {
     // An empty active segment not starting at the next offset (a follower's gap) is started afresh there.
     if (a.isEmpty) return a.baseOffset !== firstOffset;
     return (
-      this.shouldRoll(incomingBytes, incomingMaxTimestamp, lastOffset) || firstOffset - a.baseOffset > 2n ** 31n - 1n
+      this.shouldRoll(incomingBytes, incomingMaxTimestamp, lastOffset) || firstOffset - a.baseOffset > INT32_MAX_BIG
     );
   }
 

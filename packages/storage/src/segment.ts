@@ -48,6 +48,7 @@ const SCAN_CHUNK_BYTES = 64 * 1024;
 /** Recovery validates in chunks of this size (a larger batch is checked piecewise). */
 const RECOVERY_CHUNK_BYTES = 1024 * 1024;
 const INT32_MAX = 2 ** 31 - 1;
+const INT32_MAX_BIG = BigInt(INT32_MAX);
 
 export const SEGMENT_FILE_SUFFIXES = [".log", ".index", ".timeindex", ".txnindex"] as const;
 
@@ -248,7 +249,7 @@ export class LogSegment {
 
   /** Whether `lastOffset` can be stored relative to this segment's base (int32). */
   canHold(lastOffset: bigint): boolean {
-    return lastOffset - this.baseOffset <= BigInt(INT32_MAX);
+    return lastOffset - this.baseOffset <= INT32_MAX_BIG;
   }
 
   // ---- references and deletion ------------------------------------------------------------------
@@ -534,7 +535,7 @@ export class LogSegment {
   lookupPosition(offset: bigint): number {
     if (this.index === null || offset <= this.baseOffset) return 0;
     const rel = offset - this.baseOffset;
-    return this.index.lookup(rel > BigInt(INT32_MAX) ? INT32_MAX : Number(rel));
+    return this.index.lookup(rel > INT32_MAX_BIG ? INT32_MAX : Number(rel));
   }
 
   /**
@@ -1022,7 +1023,7 @@ export class LogSegment {
     await this.txnIndex.truncateTo(offset);
     this.index!.truncateToPosition(at.position);
     const cutRel = offset - this.baseOffset;
-    this.timeIndex!.truncateToRelativeOffset(cutRel > BigInt(INT32_MAX) ? INT32_MAX : Number(cutRel));
+    this.timeIndex!.truncateToRelativeOffset(cutRel > INT32_MAX_BIG ? INT32_MAX : Number(cutRel));
     await this.recomputeTail();
     return cut;
   }
