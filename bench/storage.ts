@@ -6,7 +6,8 @@
 //   BENCH_JSON=path writes the BenchReport there
 //
 // - append MB/s of 1 KiB records in 16 KiB and 1 MiB batches (one appender, each append awaited)
-//   vs sequential fs writes of the same buffers (each awaited); also 4 concurrent appenders
+//   vs sequential fs writes of the same buffers (each awaited); also 4 concurrent appenders, and
+//   one appender into a single 1 GiB segment (no roll, so no flush of a sealed segment in the run)
 // - fsync before ack with group commit (8 and 64 concurrent appenders, 16 KiB batches) vs write +
 //   fdatasync every 16 MiB
 // - read MB/s from the page cache, 1 MiB reads (every batch CRC-checked) vs plain 1 MiB preads
@@ -160,15 +161,23 @@ for (const batchBytes of [16 * 1024, 1024 * 1024]) {
   const label = batchBytes === 1024 * 1024 ? "1 MiB" : "16 KiB";
   const template = makeBatch(batchBytes);
   const count = Math.ceil(TOTAL_BYTES / template.length);
-  const [base, one, four] = await bestOf(
+  // With segment.bytes 64 MiB the log rolls during the run, and each roll fsyncs the sealed segment
+  // in the background (Kafka's flush on roll), which the baseline never does; the "no roll" run
+  // (one 1 GiB segment) shows the append path alone.
+  const [base, one, four, noRoll] = await bestOf(
     () => fsBaseline(`fs-${batchBytes}`, copies(template, count), 0),
     () => logAppend(fresh(`append-${batchBytes}`), copies(template, count), 1),
     () => logAppend(fresh(`append4-${batchBytes}`), copies(template, count), 4),
+    () => logAppend(fresh(`append1g-${batchBytes}`), copies(template, count), 1, { "segment.bytes": 2 ** 30 }),
   );
   const baseCase = `fs write, ${label} buffers, each awaited`;
   rows.push(runRow(`append, ${label} batches, 1 appender`, one!, base!, baseCase, APPEND_TARGET));
   rows.push(runRow(`append, ${label} batches, 4 appenders`, four!, base!, baseCase, APPEND_TARGET));
+  rows.push(
+    runRow(`append, ${label} batches, 1 appender, no roll in the run`, noRoll!, base!, baseCase, APPEND_TARGET),
+  );
   rmSync(join(root, `append4-${batchBytes}`), { recursive: true, force: true });
+  rmSync(join(root, `append1g-${batchBytes}`), { recursive: true, force: true });
   if (batchBytes === 16 * 1024) rmSync(join(root, `append-${batchBytes}`), { recursive: true, force: true });
 }
 
