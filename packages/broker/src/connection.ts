@@ -130,9 +130,9 @@ export class Connection {
   /**
    * Cuts complete frames off the buffered bytes and dispatches them, while fewer than
    * `inFlightMax` requests are in flight. The size prefix is checked before the frame is
-   * buffered. A frame within one received chunk is a view of it (no copy); a large frame is copied
-   * into its own buffer chunk by chunk as it arrives (while the chunk is still in the CPU's cache,
-   * instead of joining them all at the end); a small one spanning chunks is joined once.
+   * buffered. A frame within one received chunk is a view of it (no copy); a large frame, once
+   * half of it has arrived, is copied into its own buffer chunk by chunk as the rest arrives (while
+   * each chunk is still in the CPU's cache); a small one spanning chunks is joined once.
    */
   private processFrames(): void {
     while (!this.closed) {
@@ -153,7 +153,9 @@ export class Connection {
         this.drop(4);
       }
       if (this.assembling === null && this.pendingBytes < this.frameBytes) {
-        if (this.frameBytes < ASSEMBLE_BYTES_MIN) return;
+        // Allocated once half the frame is here, so that memory follows the bytes actually
+        // received (at most twice them), never a size prefix alone.
+        if (this.frameBytes < ASSEMBLE_BYTES_MIN || this.pendingBytes * 2 < this.frameBytes) return;
         this.assembling = Buffer.allocUnsafe(this.frameBytes);
         this.assembled = 0;
       }
