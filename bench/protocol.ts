@@ -1,25 +1,30 @@
 // Benchmark (not a test): encode/decode throughput of Produce requests and Fetch responses with
-// the generated codecs. A baseline in the same run — Buffer.concat of the same record bytes —
-// shows how close the codecs come to just moving the bytes.
+// the generated codecs, and CRC32C of the same record bytes (issue 2). A baseline in the same run —
+// Buffer.concat of the same record bytes — shows how close the codecs come to just moving the
+// bytes; every row is MB/s of record bytes and its ratio to that baseline.
 //
-//   node bench/protocol.ts
+//   ./node_modules/.bin/node bench/protocol.ts        (BENCH_SMOKE=1: tiny sizes; BENCH_JSON=path;
+//                                                      BENCH_MS=… per measurement, default 1500)
 
-import { cpus, totalmem } from "node:os";
 import { decodeFetchResponse, encodeFetchResponse } from "../packages/protocol/src/generated/fetch.ts";
 import { decodeProduceRequest, encodeProduceRequest } from "../packages/protocol/src/generated/produce.ts";
 import { Reader, Writer } from "../packages/protocol/src/primitives.ts";
 import { crc32c, crc32cIsNative, crc32cPure } from "../packages/protocol/src/records/crc32c.ts";
+import { type BenchRow, machine, ratioRow, report, smoke } from "./lib/report.ts";
 
-const BATCH_BYTES = 64 * 1024;
+const BATCH_BYTES = (smoke ? 4 : 64) * 1024;
 const PARTITIONS = 8;
-const DURATION_MS = Number(process.env.BENCH_MS ?? 1500);
+const DURATION_MS = smoke ? 30 : Number(process.env.BENCH_MS ?? 1500);
+const WARMUP_OPS = smoke ? 20 : 200;
 
-function measure(
-  name: string,
-  bytesPerOp: number,
-  op: () => void,
-): { name: string; opsPerSec: number; mbPerSec: number } {
-  for (let i = 0; i < 200; i++) op(); // warm up
+interface Measured {
+  name: string;
+  opsPerSec: number;
+  mbPerSec: number;
+}
+
+function measure(name: string, bytesPerOp: number, op: () => void): Measured {
+  for (let i = 0; i < WARMUP_OPS; i++) op();
   let ops = 0;
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(DURATION_MS) * 1_000_000n;
@@ -56,8 +61,8 @@ const encodeOnce = (enc: (w: Writer) => void): Buffer => {
 const produceV9 = encodeOnce((w) => encodeProduceRequest(w, produce, 9));
 const fetchV12 = encodeOnce((w) => encodeFetchResponse(w, fetch, 12));
 
-const results = [
-  measure("baseline: Buffer.concat of the record bytes", payloadBytes, () => Buffer.concat(records)),
+const baseline = measure("Buffer.concat of the record bytes", payloadBytes, () => Buffer.concat(records));
+const cases = [
   measure("Produce v9 encode (chunks, no copy)", payloadBytes, () => {
     const w = new Writer();
     encodeProduceRequest(w, produce, 9);
@@ -76,7 +81,7 @@ const results = [
   }),
   measure("Fetch v12 response decode", payloadBytes, () => decodeFetchResponse(new Reader(fetchV12), 12)),
   measure(
-    `CRC32C of the record bytes (${crc32cIsNative ? "native @node-rs/crc32" : "pure fallback"})`,
+    `CRC32C of the record bytes (${crc32cIsNative ? "native @node-rs/crc32" : "pure fallback, native NOT loaded"})`,
     payloadBytes,
     () => {
       for (const r of records) crc32c(r);
@@ -87,15 +92,25 @@ const results = [
   }),
 ];
 
-const base = results[0]!.mbPerSec;
+const base = { case: `baseline: ${baseline.name}`, value: baseline.mbPerSec, unit: "MB/s" };
+const opsNote = (m: Measured): string => `${Math.round(m.opsPerSec).toLocaleString("en")} ops/s`;
+const rows: BenchRow[] = [
+  { case: base.case, value: base.value, unit: "MB/s", better: "higher", note: opsNote(baseline) },
+];
+for (const m of cases)
+  rows.push({ ...ratioRow(m.name, m.mbPerSec, "MB/s", base, undefined, "higher"), note: opsNote(m) });
+report("protocol", rows);
+
+const mc = machine();
 console.log(
-  `protocol codec benchmark — ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  `protocol codec benchmark — ${mc.cores} cores, ${mc.memoryGiB} GiB, ${mc.cpu}, Node ${mc.node}${smoke ? " (smoke)" : ""}`,
 );
 console.log(`payload: ${PARTITIONS} partitions × ${BATCH_BYTES / 1024} KiB record batches per message\n`);
 console.log("| operation | ops/s | MB/s of records | × baseline |");
 console.log("| --- | ---: | ---: | ---: |");
-for (const r of results) {
+for (const m of [baseline, ...cases]) {
+  const name = m === baseline ? base.case : m.name;
   console.log(
-    `| ${r.name} | ${Math.round(r.opsPerSec).toLocaleString("en")} | ${Math.round(r.mbPerSec).toLocaleString("en")} | ${(r.mbPerSec / base).toFixed(2)} |`,
+    `| ${name} | ${Math.round(m.opsPerSec).toLocaleString("en")} | ${Math.round(m.mbPerSec).toLocaleString("en")} | ${(m.mbPerSec / baseline.mbPerSec).toFixed(2)} |`,
   );
 }
