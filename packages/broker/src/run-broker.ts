@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// The broker process entry point:
+// Runs a broker from command-line arguments (the process entry point is main.ts):
 //   node packages/broker/src/main.ts [--config server.properties] [--<config.name> value ...]
 //                                    [--override name=value ...]
 // Sources, later overriding earlier: the properties file, SLUICE_* environment variables
@@ -72,5 +71,3 @@ export async function runBroker(argv: string[]): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
-
-if (import.meta.main) await runBroker(process.argv.slice(2));

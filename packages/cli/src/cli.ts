@@ -47,7 +47,7 @@ program
   .helpOption(false)
   .argument("[args...]")
   .action(async (args: string[]) => {
-    const { runBroker } = await import("@sluice/broker/main.ts");
+    const { runBroker } = await import("@sluice/broker/run-broker.ts");
     await runBroker(args.length > 0 ? args : ["--log.dirs", "./data"]);
   });
 
