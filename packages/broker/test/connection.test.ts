@@ -257,6 +257,45 @@ describe("connection limits", () => {
     await broker.stop();
   });
 
+  test("a client that does not read its responses is not read from either (send-buffer backpressure)", async () => {
+    // A high in-flight limit, so that only the full send buffer can stop the reading.
+    const broker = await testBroker({ "queued.max.requests": "500" });
+    const c = await WireClient.connect(broker.port);
+    await createTopic(c, "slow");
+    // Under message.max.bytes (1 MB by default).
+    const big = await produce(c, "slow", 0, batch(["r".repeat(900_000)]), { acks: 1 });
+    assert.equal(big.errorCode, ErrorCode.NONE);
+    const log = broker.broker.context!.topics.partition("slow", 0)!.log;
+    c.socket.pause();
+    // 40 fetches of the 900 kB record: far more than the kernel's socket buffers hold.
+    const ids = Array.from({ length: 40 }, () => c.nextCorrelationId());
+    const answered = Promise.all(ids.map((id) => c.expect(id)));
+    c.write(Buffer.concat(ids.map((id) => longPoll(c, "slow", 0, id))));
+    await sleep(500);
+    const produceId = c.nextCorrelationId();
+    const produced = c.expect(produceId);
+    c.write(
+      c.frame(
+        Produce,
+        7,
+        {
+          acks: 1,
+          timeoutMs: 5000,
+          topicData: [{ name: "slow", partitionData: [{ index: 0, records: batch(["x"]) }] }],
+        },
+        produceId,
+      ),
+    );
+    await sleep(500);
+    assert.equal(log.logEndOffset, 1n, "the produce behind the unread responses was not read yet");
+    c.socket.resume();
+    await answered;
+    await produced;
+    assert.equal(log.logEndOffset, 2n, "it was, once the client read its responses");
+    c.close();
+    await broker.stop();
+  });
+
   test("graceful stop answers requests in flight before closing", async () => {
     const broker = await testBroker();
     const c = await WireClient.connect(broker.port);
