@@ -22,6 +22,9 @@ import { LogDirState, parsePartitionDir, partitionKey } from "./log-dir-state.ts
 import { IndexMemory, MemoryBudget } from "./memory.ts";
 import { PartitionLog } from "./partition-log.ts";
 
+/** Logs closed at the same time by close() (each flushes and writes its index files). */
+const CLOSE_CONCURRENCY = 16;
+
 export interface LogManagerDeps {
   readonly disk?: Disk;
   readonly clock?: Clock;
@@ -267,14 +270,21 @@ export class LogManager {
     await Promise.all([...this.running]);
     await Promise.all([...this.opening.values()].map((p) => p.catch(() => {})));
     let failure: unknown = null;
-    for (const log of this.logs.values()) {
-      try {
-        await log.close();
-      } catch (e) {
-        failure ??= e;
-        this.onError(e, log);
+    // Logs close (flush, index files) a few at a time: one after another, 10 000 partitions took
+    // 8-20 s to shut down; all at once would queue 10 000 fsyncs on the thread pool.
+    const logs = [...this.logs.values()];
+    let next = 0;
+    const closer = async (): Promise<void> => {
+      for (let log = logs[next++]; log !== undefined; log = logs[next++]) {
+        try {
+          await log.close();
+        } catch (e) {
+          failure ??= e;
+          this.onError(e, log);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CLOSE_CONCURRENCY, logs.length) }, closer));
     this.logs.clear();
     for (const state of this.dirStates.values()) {
       await state.writeAll();
