@@ -1,14 +1,15 @@
-// Benchmark (not a test): group coordinator.
-//   node bench/groups.ts
-// - time for a group of 50 kafkajs consumers (one process) to stabilise: from the first join until
-//   every member's latest assignment holds one partition and together they cover all 50;
-// - OffsetCommit requests/s on one connection, 16 in flight (one partition per commit).
+// Benchmark (not a test): group coordinator (issue 5), the broker in its own process.
+//   ./node_modules/.bin/node bench/groups.ts          (BENCH_SMOKE=1: 5 members, short runs; BENCH_JSON=path)
+// - time for a group of 50 kafkajs consumers (all in this process) to stabilise: from the first
+//   join until every member's latest assignment holds one partition and together they cover all
+//   50 (a plain value: no baseline does the same work);
+// - OffsetCommit requests/s on one connection, 16 in flight (one partition per commit), as a ratio
+//   to 100 B request/response frames with 16 in flight to an echo process (bench/lib/baselines.ts),
+//   measured right before it.
 
 import { once } from "node:events";
 import { connect } from "node:net";
-import { cpus, totalmem } from "node:os";
 import kafkajs from "kafkajs";
-import { startBroker } from "../packages/broker/src/index.ts";
 import {
   decodeOffsetCommitResponse,
   encodeOffsetCommitRequest,
@@ -16,13 +17,20 @@ import {
   Writer,
   writeRequestHeader,
 } from "../packages/protocol/src/index.ts";
+import { startBrokerProcess } from "../tests/helpers/broker-process.ts";
+import { frames } from "./lib/baselines.ts";
+import { type BenchRow, machine, ratioRow, report, smoke } from "./lib/report.ts";
 
-const MEMBERS = 50;
+const MEMBERS = smoke ? 5 : 50;
+const STABILISE_MS_MAX = smoke ? 15_000 : 120_000;
+const COMMIT_SECONDS = smoke ? 0.3 : 3;
 const { Kafka, logLevel } = kafkajs;
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
 
-const broker = await startBroker({ config: { "group.initial.rebalance.delay.ms": "0" } });
-const rows: [string, string][] = [];
+const broker = await startBrokerProcess({ config: { "group.initial.rebalance.delay.ms": "0" } });
+const rows: BenchRow[] = [];
+const table: [string, string][] = [];
+let failed = false;
 try {
   const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -52,18 +60,25 @@ try {
       await c.run({ eachMessage: async () => {} });
     }),
   );
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + STABILISE_MS_MAX;
   while (stableAt === 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
     check();
   }
-  rows.push([
-    `${MEMBERS} kafkajs members stabilise`,
-    stableAt ? `${((stableAt - start) / 1000).toFixed(2)} s` : "did not stabilise in 120 s",
-  ]);
+  const stabilise = `${MEMBERS} kafkajs members stabilise`;
+  if (stableAt) {
+    const seconds = (stableAt - start) / 1000;
+    rows.push({ case: stabilise, value: seconds, unit: "s", better: "lower" });
+    table.push([stabilise, `${seconds.toFixed(2)} s`]);
+  } else {
+    failed = true;
+    table.push([stabilise, `did not stabilise in ${STABILISE_MS_MAX / 1000} s`]);
+  }
   await Promise.all(consumers.map((c) => c.disconnect()));
 
-  // OffsetCommit rate: raw pipelined requests on one connection.
+  // OffsetCommit rate: raw pipelined requests on one connection, after its baseline.
+  const frameRate = await frames(COMMIT_SECONDS);
+  const frameBase = { case: "100 B request/response frames, 16 in flight", value: frameRate, unit: "frames/s" };
   const sock = connect(broker.port, "127.0.0.1");
   await once(sock, "connect");
   sock.setNoDelay(true);
@@ -96,7 +111,7 @@ try {
   let done = 0;
   let errors = 0;
   let pending = Buffer.alloc(0);
-  const end = Date.now() + 3000;
+  const end = Date.now() + COMMIT_SECONDS * 1000;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     sock.on("data", (d: Buffer) => {
@@ -119,16 +134,22 @@ try {
   });
   const rate = done / ((performance.now() - t0) / 1000);
   sock.destroy();
-  rows.push([
-    "OffsetCommit requests/s (1 connection, 16 in flight, persisted to __consumer_offsets)",
-    `${Math.round(rate).toLocaleString("en")} (${errors} errors)`,
-  ]);
+  const commits = "OffsetCommit requests/s (1 connection, 16 in flight, persisted to __consumer_offsets)";
+  // A rate of error responses measures nothing: such a run fails rather than reporting it.
+  if (errors > 0) failed = true;
+  else rows.push({ ...ratioRow(commits, rate, "requests/s", frameBase, undefined, "higher"), note: `${done} commits` });
+  table.push([commits, `${Math.round(rate).toLocaleString("en")} (${errors} errors)`]);
+  table.push([`baseline: ${frameBase.case}`, `${Math.round(frameRate).toLocaleString("en")} frames/s`]);
+  table.push(["OffsetCommit ÷ baseline", (rate / frameRate).toFixed(3)]);
 } finally {
-  await broker.stop();
+  await broker.cleanup();
 }
+report("groups", rows);
+const m = machine();
 console.log(
-  `group benchmark — ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  `group benchmark — ${m.cores} cores, ${m.memoryGiB} GiB, ${m.cpu}, Node ${m.node}${smoke ? " (smoke)" : ""}`,
 );
 console.log("| case | result |");
 console.log("| --- | --- |");
-for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+for (const r of table) console.log(`| ${r.join(" | ")} |`);
+if (failed) process.exitCode = 1;
