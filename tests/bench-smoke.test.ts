@@ -54,6 +54,30 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^restart to ready \(ApiVersions\)/,
     /^restart until Metadata lists every partition with a leader/,
   ],
+  protocol: [
+    /^baseline: Buffer\.concat of the record bytes$/,
+    /^Produce v9 encode \(chunks, no copy\)$/,
+    /^Produce v9 decode \(zero copy\)$/,
+    /^Produce v7 encode \(contiguous\)$/,
+    /^Fetch v12 response encode \(chunks\)$/,
+    /^Fetch v12 response decode$/,
+    /^CRC32C of the record bytes \(native @node-rs\/crc32\)$/,
+    /^CRC32C of the record bytes \(pure TypeScript fallback\)$/,
+  ],
+  records: [
+    /^baseline: memcpy of \d+ [KM]iB$/,
+    /^CRC32C native @node-rs\/crc32, \d+ [KM]iB$/,
+    /^CRC32C pure TypeScript fallback, \d+ [KM]iB$/,
+    /^baseline: CRC32C of \d+ [KM]iB$/,
+    ...["none", "gzip", "snappy", "lz4", "zstd"].flatMap((codec) => [
+      new RegExp(`^${codec} batch build, \\d+ × 1 KiB records$`),
+      new RegExp(`^${codec} batch parse, \\d+ × 1 KiB records$`),
+    ]),
+  ],
+  groups: [
+    /^\d+ kafkajs members stabilise$/,
+    /^OffsetCommit requests\/s \(1 connection, 16 in flight, persisted to __consumer_offsets\)$/,
+  ],
 };
 
 test("the bench suite runs in smoke mode and every suite script reports its cases", { timeout: 120_000 }, async () => {
