@@ -475,9 +475,19 @@ async function measure(t: () => Promise<Timing>): Promise<Timing & { brokerCpuMs
 }
 
 /** Who was busy during a case, as a share of its wall-clock time (100% = one core). */
-function busy(t: Timing & { brokerCpuMs: number }): string {
+/**
+ * Who was busy during a case, as a share of its wall-clock time (100% = one core), and the broker's
+ * CPU per unit of work (per MB, or per request when `requests` is given): less sensitive to other
+ * work on the machine than the throughput is.
+ */
+function busy(t: Timing & { brokerCpuMs: number }, bytes: number, requests?: number): string {
   const pct = (ms: number): string => `${Math.round((100 * ms) / t.ms)}%`;
-  return `CPU: broker ${pct(t.brokerCpuMs)}${Number.isNaN(t.driverCpuMs) ? "" : `, driver ${pct(t.driverCpuMs)}`}`;
+  const driver = Number.isNaN(t.driverCpuMs) ? "" : `, driver ${pct(t.driverCpuMs)}`;
+  const cost =
+    requests === undefined
+      ? `${(t.brokerCpuMs / (bytes / 1e6)).toFixed(1)} ms broker CPU per MB`
+      : `${Math.round((1000 * t.brokerCpuMs) / requests)} µs broker CPU per request`;
+  return `CPU: broker ${pct(t.brokerCpuMs)}${driver}; ${cost}`;
 }
 
 /**
@@ -528,7 +538,7 @@ try {
     const mbs = bytes / 1e6 / (t.ms / 1000);
     rows.push({
       ...ratioRow(`produce 1 KiB records, 1 partition (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.45),
-      note: `${busy(t)}; ${(mbs / append).toFixed(2)}× the file append`,
+      note: `${busy(t, bytes)}; ${(mbs / append).toFixed(2)}× the file append`,
     });
   } else if (CASES.has("consume")) await produce("p1", RECORDS, 1024, false);
   if (CASES.has("produce1") && driver) {
@@ -549,7 +559,7 @@ try {
     const mbs = bytes / 1e6 / (t.ms / 1000);
     rows.push({
       ...ratioRow(`produce 1 KiB records, 8 partitions (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.45),
-      note: `${busy(t)}; ${(mbs / append).toFixed(2)}× the file append`,
+      note: `${busy(t, bytes)}; ${(mbs / append).toFixed(2)}× the file append`,
     });
   }
   if (CASES.has("consume")) {
@@ -558,7 +568,7 @@ try {
     const mbs = (Number.isNaN(t.bytes) ? bytes : t.bytes) / 1e6 / (t.ms / 1000);
     rows.push({
       ...ratioRow(`consume 1 KiB records from the page cache (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.5),
-      note: busy(t),
+      note: busy(t, Number.isNaN(t.bytes) ? bytes : t.bytes),
     });
   }
   if (CASES.has("small")) {
@@ -573,7 +583,7 @@ try {
         framesBase,
         0.5,
       ),
-      note: busy(t),
+      note: busy(t, SMALL * 100, SMALL),
     });
     if (driver) {
       const m = await bestOf(() => produce("small", SMALL, 100, true, 1), faster);
