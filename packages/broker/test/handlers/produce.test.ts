@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ErrorCode } from "@sluice/protocol";
+import { ErrorCode, Reader } from "@sluice/protocol";
 import { computeBatchCrc, LOG_OVERHEAD } from "@sluice/protocol/records/batch-header.ts";
 import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import type { RunningBroker } from "../../src/index.ts";
@@ -175,6 +175,55 @@ describe("Produce", () => {
     assert.equal(all.errorCode, ErrorCode.NOT_ENOUGH_REPLICAS);
     assert.equal(broker.broker.context!.topics.partition("strict", 0)!.log.logEndOffset, 0n, "nothing appended");
     assert.equal((await produce(c, "strict", 0, batch(["x"]), { acks: 1 })).errorCode, ErrorCode.NONE);
+  });
+
+  test("pipelined requests to one partition are appended in arrival order, idempotent and plain mixed", async () => {
+    await createTopic(c, "order");
+    // Idempotent batches take the serialised path (producer-state check), plain ones the direct one.
+    const idempotent = (v: string, seq: number): Buffer =>
+      buildRecordBatch({
+        records: [{ value: Buffer.from(v) }],
+        producerId: 4242n,
+        producerEpoch: 0,
+        baseSequence: seq,
+      });
+    const sent = [
+      idempotent("i0", 0),
+      batch(["p0"]),
+      idempotent("i1", 1),
+      batch(["p1"]),
+      batch(["p2"]),
+      idempotent("i2", 2),
+      batch(["p3"]),
+    ];
+    const values = ["i0", "p0", "i1", "p1", "p2", "i2", "p3"];
+    const ids = sent.map(() => c.nextCorrelationId());
+    const responses = Promise.all(ids.map((id) => c.expect(id)));
+    c.write(
+      Buffer.concat(
+        sent.map((records, i) =>
+          c.frame(
+            Produce,
+            7,
+            { acks: 1, timeoutMs: 5000, topicData: [{ name: "order", partitionData: [{ index: 0, records }] }] },
+            ids[i],
+          ),
+        ),
+      ),
+    );
+    const offsets = (await responses).map((frame) => {
+      const r = new Reader(frame);
+      r.readInt32("correlationId");
+      const p = Produce.decode(r, 7).responses[0]!.partitionResponses[0]!;
+      assert.equal(p.errorCode, ErrorCode.NONE);
+      return p.baseOffset;
+    });
+    assert.deepEqual(offsets, [0n, 1n, 2n, 3n, 4n, 5n, 6n], "offsets in request order");
+    const f = await fetchOne(c, "order", 0, 0n);
+    const got = decodeRecords(f.responses[0]!.partitions[0]!.records!).flatMap((b) =>
+      b.records.map((r) => Buffer.from(r.value!).toString()),
+    );
+    assert.deepEqual(got, values);
   });
 
   test("clients may not write to internal topics", async () => {
