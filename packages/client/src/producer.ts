@@ -376,6 +376,12 @@ export class Producer {
   /** Records waiting for metadata, so that later sends queue behind them (FIFO per producer). */
   private metadataBlocked = 0;
   /**
+   * The records waiting for metadata, as a chain: each is admitted only after the one sent before
+   * it. (Each awaiting its own metadata lookup let them overtake each other when a lookup was
+   * retried, e.g. after a cut connection, and records went into batches out of send() order.)
+   */
+  private metadataWaits: Promise<void> = Promise.resolve();
+  /**
    * Records of the current call still to be appended, this one included: a new batch's buffer is
    * sized for them (up to batchSize) instead of growing by doubling.
    */
@@ -537,10 +543,13 @@ export class Producer {
     const partitions = this.cluster.partitions(topic);
     if (partitions === undefined || (block && this.metadataBlocked > 0)) {
       // Sends behind one that waits for metadata wait too, so that none overtakes it.
+      const deadline = Date.now() + this.o.maxBlockMs;
       this.metadataBlocked++;
-      void this.acceptSlow(p, signal, block).finally(() => {
-        this.metadataBlocked--;
-      });
+      this.metadataWaits = this.metadataWaits.then(() =>
+        this.acceptSlow(p, signal, block, deadline).finally(() => {
+          this.metadataBlocked--;
+        }),
+      );
       return joinable;
     }
     return this.admit(p, partitions.length, signal, block, Date.now() + this.o.maxBlockMs, joinable);
@@ -605,20 +614,29 @@ export class Producer {
     return w;
   }
 
-  private async acceptSlow(p: PendingRecord, signal: AbortSignal | undefined, block: boolean): Promise<void> {
-    const deadline = Date.now() + this.o.maxBlockMs;
+  /** Admits one record once its topic's metadata is known (never rejects: failures go to its sink). */
+  private async acceptSlow(
+    p: PendingRecord,
+    signal: AbortSignal | undefined,
+    block: boolean,
+    deadline: number,
+  ): Promise<void> {
     try {
-      const partitions = await this.cluster.partitionsOf(p.topic, deadline, signal).catch((e: unknown) => {
-        if (e instanceof KafkaError && e.code === "UNKNOWN_TOPIC_OR_PARTITION")
-          throw new KafkaError(
-            "TIMEOUT",
-            `topic ${p.topic} not present in metadata after maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms`,
-            { retriable: true, cause: e },
-          );
-        throw e;
-      });
+      const known = this.cluster.partitions(p.topic);
+      const partitions =
+        known ??
+        (await this.cluster.partitionsOf(p.topic, deadline, signal).catch((e: unknown) => {
+          if (e instanceof KafkaError && e.code === "UNKNOWN_TOPIC_OR_PARTITION")
+            throw new KafkaError(
+              "TIMEOUT",
+              `topic ${p.topic} not present in metadata after maxBlockMs (max.block.ms) ${this.o.maxBlockMs} ms`,
+              { retriable: true, cause: e },
+            );
+          throw e;
+        }));
       if (this.fatalError) throw this.fatalError;
       if (this.closed) throw new ClosedError("producer");
+      if (signal?.aborted) throw new AbortedError("send() was aborted while waiting for metadata");
       this.admit(p, partitions.length, signal, block, deadline, null);
     } catch (e) {
       p.sink.fail(p.index, e as Error);

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ApiKey } from "@sluice/protocol";
 import { iterateBatches } from "@sluice/protocol/records/batch-header.ts";
 import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import { Admin } from "../src/admin.ts";
@@ -345,6 +346,34 @@ describe("producer", () => {
       Array.from({ length: 5000 }, (_, i) => String(i)),
     );
     await producer.close();
+  });
+
+  test("sends made before metadata is known keep send() order when the metadata lookup fails and is retried", async () => {
+    // Each record used to wait for metadata on its own, so after a failed lookup their retries
+    // (with jittered backoff) let later records into batches before earlier ones.
+    broker.faults.next(ApiKey.Metadata, { delayMs: 50, dropConnection: true, count: 3 });
+    const producer = new Producer({
+      bootstrapServers: broker.bootstrap,
+      lingerMs: 1,
+      batchSize: 2000,
+      retryBackoffMs: 5,
+      reconnectBackoffMs: 5,
+    });
+    const n = 3000;
+    const sent = await Promise.all(
+      Array.from({ length: n }, (_, i) => producer.send({ topic: "meta-order", value: String(i) })),
+    );
+    await producer.close();
+    broker.faults.clear();
+    assert.deepEqual(
+      sent.map((m) => Number(m.offset)),
+      Array.from({ length: n }, (_, i) => i),
+      "offsets follow send() order",
+    );
+    assert.deepEqual(
+      await valuesOf(broker, "meta-order"),
+      Array.from({ length: n }, (_, i) => String(i)),
+    );
   });
 
   test("compressionType compresses batches with gzip, snappy, lz4 and zstd", async () => {
