@@ -142,6 +142,8 @@ try {
   table.push([`baseline: ${frameBase.case}`, `${Math.round(frameRate).toLocaleString("en")} frames/s`]);
   table.push(["OffsetCommit ÷ baseline", (rate / frameRate).toFixed(3)]);
 } finally {
+  // SIGTERM first (a clean exit, so `NODE_OPTIONS=--cpu-prof` writes the broker's profile), then remove its directory.
+  await broker.stop();
   await broker.cleanup();
 }
 report("groups", rows);

@@ -18,6 +18,7 @@
 // __consumer_offsets (see persistence.ts) before it is acknowledged; `load` replays that log.
 
 import { randomUUID } from "node:crypto";
+import { storeErrorCode } from "./store-errors.ts";
 
 export type GroupState = "Empty" | "PreparingRebalance" | "CompletingRebalance" | "Stable" | "Dead";
 
@@ -299,7 +300,7 @@ export class GroupCoordinator {
       // No rebalance: the member gets its previous assignment on SyncGroup. A returning leader
       // receives the member list as usual; in Stable its SyncGroup assignments are not applied,
       // it simply gets its own assignment back (Kafka answers v9+ with skipAssignment instead).
-      void this.store.storeGroup(g);
+      this.storeGroupInBackground(g);
       return Promise.resolve(this.joinResult(g, m));
     }
     m.protocols = req.protocols;
@@ -459,7 +460,7 @@ export class GroupCoordinator {
       this.transition(g, "Empty");
       g.protocolName = null;
       g.leaderId = null;
-      void this.store.storeGroup(g);
+      this.storeGroupInBackground(g);
       return;
     }
     g.protocolName = this.selectProtocol(g);
@@ -537,17 +538,26 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * A group-metadata write nobody waits for (a static member rejoining, the group going Empty):
+   * Kafka only logs its failure; the next write of the group supersedes it.
+   */
+  private storeGroupInBackground(g: Group): void {
+    this.store.storeGroup(g).catch(() => {});
+  }
+
   private async completeSync(g: Group, assignments: { memberId: string; assignment: Uint8Array }[]): Promise<void> {
     const generation = g.generationId;
     const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
     for (const m of g.members.values()) m.assignment = given.get(m.memberId) ?? new Uint8Array(0);
     try {
       await this.store.storeGroup(g);
-    } catch {
+    } catch (e) {
       if (g.state === "CompletingRebalance" && g.generationId === generation) {
+        const errorCode = storeErrorCode(e, "group");
         for (const m of g.members.values()) {
           m.syncWaiter?.({
-            errorCode: E.UNKNOWN_SERVER_ERROR,
+            errorCode,
             protocolType: null,
             protocolName: null,
             assignment: new Uint8Array(0),
@@ -765,7 +775,13 @@ export class GroupCoordinator {
       });
     }
     if (accepted.length > 0) {
-      await this.store.storeOffsets(groupId, accepted);
+      try {
+        await this.store.storeOffsets(groupId, accepted);
+      } catch (e) {
+        // The append holding these records failed: nothing of this request is committed.
+        const code = storeErrorCode(e, "commit");
+        return codes.map((c) => (c === E.NONE ? code : c));
+      }
       for (const a of accepted) g.offsets.set(offsetKey(a.topic, a.partition), a.value);
     }
     return codes;

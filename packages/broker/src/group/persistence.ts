@@ -30,6 +30,7 @@ import { buildRecordBatch, parseControlRecord, parseRecordBatch } from "@sluice/
 import { serialAppend } from "../handlers/00-produce.ts";
 import type { TopicManager } from "../topics.ts";
 import type { CommittedOffset, Group, GroupCoordinator, GroupPersistence } from "./coordinator.ts";
+import { OffsetsPartitionMissingError } from "./store-errors.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
 
@@ -117,11 +118,49 @@ export function groupMetadataRecord(g: Group | string): { key: Buffer; value: Bu
   return { key, value };
 }
 
-/** Writes group records to the group's __consumer_offsets partition (creating the topic on first use). */
+/** Records of one request waiting for its partition's next append. */
+interface QueuedWrite {
+  readonly records: { key: Buffer; value: Buffer | null }[];
+  /** Key and value bytes, to bound a merged batch. */
+  readonly bytes: number;
+  /** A transactional commit: its own batch of its producer, never merged with others. */
+  readonly txn: { producerId: bigint; producerEpoch: number } | null;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** The writes waiting for one __consumer_offsets partition, and whether an append of it is in flight. */
+interface PartitionQueue {
+  readonly index: number;
+  waiting: QueuedWrite[];
+  inFlight: boolean;
+}
+
+/**
+ * A merged batch stops growing at this many key+value bytes or records (one request larger than
+ * that still goes, alone): well under __consumer_offsets' max.message.bytes (1 MiB in Kafka).
+ */
+const MERGED_BATCH_BYTES_MAX = 512 * 1024;
+const MERGED_BATCH_RECORDS_MAX = 4096;
+
+/**
+ * Writes group records to the group's __consumer_offsets partition (creating the topic on first use).
+ *
+ * Group commit, as Kafka's coordinator runtime does it: per partition at most one append is in flight;
+ * the records of requests arriving meanwhile wait in a FIFO queue and go out together, as one record
+ * batch, in the next append. Each request resolves when the append holding its records is written
+ * (and the high watermark moved past it), and rejects with that append's error, so a failure fails
+ * exactly the requests it held. Queue order is log order: a later request's records never land before
+ * an earlier one's. A transactional commit is a batch of its producer and is appended on its own, in
+ * its place in the queue. The append itself goes through serialAppend, so it stays ordered with the
+ * other writers of the partition (transaction markers).
+ */
 export class OffsetsTopicStore implements GroupPersistence {
   private readonly topics: TopicManager;
   private readonly partitions: number;
   private readonly segmentBytes: number;
+  private readonly queues = new Map<number, PartitionQueue>();
+  private creating: Promise<void> | null = null;
   constructor(topics: TopicManager, partitions: number, segmentBytes = 100 * 1024 * 1024) {
     this.topics = topics;
     this.partitions = partitions;
@@ -129,56 +168,101 @@ export class OffsetsTopicStore implements GroupPersistence {
   }
 
   async ensureTopic(): Promise<void> {
-    if (!this.topics.get(OFFSETS_TOPIC)) {
-      await this.topics.create(
+    if (this.topics.get(OFFSETS_TOPIC)) return;
+    // Requests racing on first use share one creation.
+    this.creating ??= this.topics
+      .create(
         OFFSETS_TOPIC,
         this.partitions,
         { "cleanup.policy": "compact", "segment.bytes": String(this.segmentBytes) },
         true,
-      );
-    }
+      )
+      .then(
+        () => {},
+        (e: unknown) => {
+          if (!this.topics.get(OFFSETS_TOPIC)) throw e;
+        },
+      )
+      .finally(() => {
+        this.creating = null;
+      });
+    await this.creating;
   }
 
-  private async append(groupId: string, records: { key: Buffer; value: Buffer | null }[]): Promise<void> {
-    await this.ensureTopic();
-    const p = this.topics.partition(OFFSETS_TOPIC, partitionFor(groupId, this.partitions));
-    if (!p) throw new Error("__consumer_offsets partition missing");
-    const batch = buildRecordBatch({ records: records.map((r) => ({ key: r.key, value: r.value })) });
-    await serialAppend(p, async () => {
-      await p.log.appendAsLeader(batch, p.leaderEpoch);
-      await p.log.updateHighWatermark(p.log.logEndOffset);
-    });
-  }
-
-  storeGroup(g: Group): Promise<void> {
-    return this.append(g.groupId, [groupMetadataRecord(g)]);
-  }
-
-  storeOffsets(
+  private async enqueue(
     groupId: string,
-    offsets: { topic: string; partition: number; value: CommittedOffset | null }[],
+    records: { key: Buffer; value: Buffer | null }[],
+    txn: QueuedWrite["txn"] = null,
   ): Promise<void> {
-    return this.append(
-      groupId,
-      offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
+    if (records.length === 0) return;
+    if (!this.topics.get(OFFSETS_TOPIC)) await this.ensureTopic();
+    const index = partitionFor(groupId, this.partitions);
+    let q = this.queues.get(index);
+    if (!q) {
+      q = { index, waiting: [], inFlight: false };
+      this.queues.set(index, q);
+    }
+    let bytes = 0;
+    for (const r of records) bytes += r.key.length + (r.value?.length ?? 0);
+    const done = new Promise<void>((resolve, reject) => {
+      q.waiting.push({ records, bytes, txn, resolve, reject });
+    });
+    if (!q.inFlight) this.appendNext(q);
+    return done;
+  }
+
+  /** Takes the next batch off the queue (the longest run of plain writes that fits, or one transactional write) and appends it. */
+  private appendNext(q: PartitionQueue): void {
+    const first = q.waiting[0];
+    if (!first) return;
+    let n = 1;
+    if (first.txn === null) {
+      let bytes = first.bytes;
+      let count = first.records.length;
+      for (; n < q.waiting.length; n++) {
+        const w = q.waiting[n]!;
+        if (
+          w.txn !== null ||
+          bytes + w.bytes > MERGED_BATCH_BYTES_MAX ||
+          count + w.records.length > MERGED_BATCH_RECORDS_MAX
+        )
+          break;
+        bytes += w.bytes;
+        count += w.records.length;
+      }
+    }
+    const taken = q.waiting.splice(0, n);
+    q.inFlight = true;
+    this.append(q.index, taken).then(
+      () => {
+        q.inFlight = false;
+        this.appendNext(q);
+        for (const w of taken) w.resolve();
+      },
+      (e: unknown) => {
+        q.inFlight = false;
+        this.appendNext(q);
+        for (const w of taken) w.reject(e);
+      },
     );
   }
 
-  /**
-   * Writes offsets committed inside a transaction as a transactional batch of the producer, so
-   * the COMMIT/ABORT marker written to this partition later decides whether they count.
-   */
-  async storeTxnOffsets(
-    groupId: string,
-    producerId: bigint,
-    producerEpoch: number,
-    offsets: { topic: string; partition: number; value: CommittedOffset }[],
-  ): Promise<void> {
-    await this.ensureTopic();
-    const p = this.topics.partition(OFFSETS_TOPIC, partitionFor(groupId, this.partitions));
-    if (!p) throw new Error("__consumer_offsets partition missing");
+  private async append(index: number, writes: QueuedWrite[]): Promise<void> {
+    const p = this.topics.partition(OFFSETS_TOPIC, index);
+    if (!p) throw new OffsetsPartitionMissingError(index);
+    const txn = writes[0]!.txn;
+    if (txn === null) {
+      const records = writes.length === 1 ? writes[0]!.records : writes.flatMap((w) => w.records);
+      const batch = buildRecordBatch({ records });
+      await serialAppend(p, async () => {
+        await p.log.appendAsLeader(batch, p.leaderEpoch);
+        await p.log.updateHighWatermark(p.log.logEndOffset);
+      });
+      return;
+    }
+    const { producerId, producerEpoch } = txn;
     const batch = buildRecordBatch({
-      records: offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
+      records: writes[0]!.records,
       transactional: true,
       producerId,
       producerEpoch,
@@ -204,8 +288,39 @@ export class OffsetsTopicStore implements GroupPersistence {
     });
   }
 
+  storeGroup(g: Group): Promise<void> {
+    return this.enqueue(g.groupId, [groupMetadataRecord(g)]);
+  }
+
+  storeOffsets(
+    groupId: string,
+    offsets: { topic: string; partition: number; value: CommittedOffset | null }[],
+  ): Promise<void> {
+    return this.enqueue(
+      groupId,
+      offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
+    );
+  }
+
+  /**
+   * Writes offsets committed inside a transaction as a transactional batch of the producer, so
+   * the COMMIT/ABORT marker written to this partition later decides whether they count.
+   */
+  storeTxnOffsets(
+    groupId: string,
+    producerId: bigint,
+    producerEpoch: number,
+    offsets: { topic: string; partition: number; value: CommittedOffset }[],
+  ): Promise<void> {
+    return this.enqueue(
+      groupId,
+      offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
+      { producerId, producerEpoch },
+    );
+  }
+
   removeGroup(groupId: string): Promise<void> {
-    return this.append(groupId, [groupMetadataRecord(groupId)]);
+    return this.enqueue(groupId, [groupMetadataRecord(groupId)]);
   }
 
   /** Replays every partition of __consumer_offsets into the coordinator. */

@@ -9,6 +9,7 @@ import { decodeTxnOffsetCommitRequest, ErrorCode, encodeTxnOffsetCommitResponse 
 import { E } from "../group/coordinator.ts";
 import { groups, offsetsStore } from "../group/handlers.ts";
 import { OFFSETS_TOPIC, partitionFor } from "../group/persistence.ts";
+import { storeErrorCode } from "../group/store-errors.ts";
 import { txns } from "../txn/handlers.ts";
 import { defineHandler } from "./types.ts";
 
@@ -52,8 +53,12 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
           },
         })),
       );
-      await offsetsStore(ctx.broker).storeTxnOffsets(req.groupId, req.producerId, req.producerEpoch, offsets);
-      g.addPendingTxnOffsets(req.producerId, req.groupId, offsets);
+      try {
+        await offsetsStore(ctx.broker).storeTxnOffsets(req.groupId, req.producerId, req.producerEpoch, offsets);
+        g.addPendingTxnOffsets(req.producerId, req.groupId, offsets);
+      } catch (e) {
+        code = storeErrorCode(e, "commit");
+      }
     }
     return {
       throttleTimeMs: 0,
