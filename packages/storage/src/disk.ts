@@ -3,6 +3,7 @@
 // is a thin wrapper on node:fs/promises; everything in this package reaches the disk through a
 // `Disk`, including the helpers at the bottom of this file.
 
+import { writeSync, writevSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -18,6 +19,13 @@ export interface DiskFile {
   write(buffer: Uint8Array, position: number): Promise<number>;
   /** Writes the buffers back to back at `position` in one call; may also be short. */
   writev(buffers: readonly Uint8Array[], position: number): Promise<number>;
+  /**
+   * The same write done on the calling thread (blocking it until the kernel has taken the bytes:
+   * the page cache, normally microseconds); returns the bytes written (may be short) or throws like
+   * writev, or returns null when this file cannot write synchronously now (the caller then uses
+   * writev). Only for small appends: a slow disk stalls the whole event loop for the call's duration.
+   */
+  writeSync(buffers: readonly Uint8Array[], position: number): number | null;
   /** Reads up to `length` bytes at `position` into `buffer[offset..]`; 0 at the end of the file. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** Makes the file's data durable (fdatasync: the size is included, other metadata is not). */
@@ -74,6 +82,13 @@ class NodeFile implements DiskFile {
       return this.fh.write(b, 0, b.byteLength, position).then(bytesWritten);
     }
     return this.fh.writev(buffers as Uint8Array[], position).then(bytesWritten);
+  }
+  writeSync(buffers: readonly Uint8Array[], position: number): number {
+    if (buffers.length === 1) {
+      const b = buffers[0]!;
+      return writeSync(this.fh.fd, b, 0, b.byteLength, position);
+    }
+    return writevSync(this.fh.fd, buffers as Uint8Array[], position);
   }
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     return (await this.fh.read(buffer, offset, length, position)).bytesRead;
@@ -153,6 +168,32 @@ async function finishWrite(
     const n = await file.writev(rest, position + written);
     if (n <= 0) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
     written += n;
+  }
+}
+
+/**
+ * writeFully on the calling thread: true once all of `buffers` is written (short writes finished
+ * synchronously too), false when the file cannot write synchronously now (nothing was written;
+ * the caller falls back to writeFully). Throws as writeFully rejects.
+ */
+export function writeFullySync(file: DiskFile, buffers: readonly Uint8Array[], position: number): boolean {
+  let total = 0;
+  for (const b of buffers) total += b.byteLength;
+  let written = 0;
+  let rest = buffers;
+  for (;;) {
+    const n = file.writeSync(rest, position + written);
+    if (n === null) {
+      // Only the first call may decline (a file either writes synchronously or it does not); past
+      // that point a declined call is a broken DiskFile.
+      if (written > 0) throw new Error("writeSync declined after a partial synchronous write");
+      return false;
+    }
+    if (n < 0) throw new Error(`write returned ${n}`);
+    if (n === 0 && written < total) throw Object.assign(new Error("write made no progress"), { code: "EIO" });
+    written += n;
+    if (written >= total) return true;
+    rest = remainingAfter(buffers, written);
   }
 }
 

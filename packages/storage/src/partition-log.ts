@@ -17,7 +17,13 @@
 // - Appends are validated synchronously, queued, and written by one writer at a time: each write
 //   round takes every queued append (up to WRITE_ROUND_BYTES_MAX), assigns offsets and writes them
 //   with one writev. So concurrent appends coalesce into one write, and a request's batches (one
-//   `records` blob) always go out in one write.
+//   `records` blob) always go out in one write. A small round (at most `syncWriteBytesMax`, 64 KiB
+//   by default) is written synchronously, on the event loop (Disk.writeSync): the bytes only go to
+//   the page cache, which takes microseconds, while a round trip through libuv's thread pool costs
+//   tens of microseconds of latency before acks=1 can be answered. The trade-off: while the kernel
+//   blocks that write (a slow or failing disk, dirty-page throttling) the whole broker stalls, not
+//   just this partition; larger rounds keep the thread pool. fsync (fsync.before.ack, flush.*)
+//   stays asynchronous, and a failed synchronous write is handled exactly as a failed async one.
 // - Mutations (write rounds, rolls, truncation, retention's removal of segments, compaction's swap)
 //   run one at a time under `mutex`. Slow work (fsync, compaction's reading and rewriting, unlinking
 //   deleted files) runs outside it.
@@ -105,12 +111,16 @@ export interface LogDeps {
   readonly indexMemory?: IndexMemory | null;
   /** Bound on the offset map of one compaction pass (bytes, estimated). */
   readonly compactionMapBytesMax?: number;
+  /** Write rounds of at most this many bytes are written synchronously (0: never); 64 KiB by default. */
+  readonly syncWriteBytesMax?: number;
 }
 
 /** Relative offsets are int32 (a BigInt constant: this is compared on every append). */
 const INT32_MAX_BIG = 2n ** 31n - 1n;
 /** Most bytes one write round takes from the append queue. */
 const WRITE_ROUND_BYTES_MAX = 16 * 1024 * 1024;
+/** Default for LogDeps.syncWriteBytesMax. */
+export const SYNC_WRITE_BYTES_MAX_DEFAULT = 64 * 1024;
 const HINTS_MAX = 16;
 const SNAPSHOTS_KEPT = 2;
 const EPOCH_CHECKPOINT = "leader-epoch-checkpoint";
@@ -199,6 +209,7 @@ export class PartitionLog extends EventEmitter {
   /** Earliest time a tombstone's delete horizon may pass (compaction is due then even if nothing is dirty). */
   private nextDeleteHorizonMs: number;
   private readonly compactionMapBytesMax: number;
+  private readonly syncWriteBytesMax: number;
 
   private constructor(dir: string, topic: string, partition: number, config: LogConfig, deps: LogDeps) {
     super();
@@ -218,6 +229,7 @@ export class PartitionLog extends EventEmitter {
     this.indexMemory = deps.indexMemory ?? null;
     this.nextDeleteHorizonMs = deps.clock.nowMs() + this.cfg["delete.retention.ms"];
     this.compactionMapBytesMax = deps.compactionMapBytesMax ?? 32 * 1024 * 1024;
+    this.syncWriteBytesMax = deps.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT;
   }
 
   /**
@@ -635,10 +647,15 @@ export class PartitionLog extends EventEmitter {
     const crc: { corrupt: Map<QueuedAppend, StorageError> | null } = { corrupt: null };
     let written: boolean;
     try {
-      written = await seg.append(chunks, appended, () => {
-        crc.corrupt = checkCrcs(run);
-        return crc.corrupt === null;
-      });
+      written = await seg.append(
+        chunks,
+        appended,
+        () => {
+          crc.corrupt = checkCrcs(run);
+          return crc.corrupt === null;
+        },
+        inWrite <= this.syncWriteBytesMax,
+      );
     } catch (e) {
       for (const it of run) it.reject(crc.corrupt?.get(it) ?? e);
       this.lastWriteError = e;

@@ -37,6 +37,7 @@ import {
   unlinkIfExists,
   writeFileDurable,
   writeFully,
+  writeFullySync,
 } from "./disk.ts";
 import { ioError, StorageError } from "./errors.ts";
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
@@ -370,15 +371,25 @@ export class LogSegment {
     chunks: readonly Uint8Array[],
     batches: readonly AppendedBatch[],
     check?: () => boolean,
+    syncWrite = false,
   ): Promise<boolean> {
     assert.ok(!this.sealed, "append to a sealed segment");
     assert.ok(this.index !== null, "the active segment keeps its indexes in memory");
     if (this.tailDirty) await this.cutTail();
     const start = this.size;
-    const write = writeFully(this.file, chunks, start);
-    const ok = check ? check() : true;
+    let ok: boolean;
     try {
-      await write;
+      if (syncWrite) {
+        // A small append written on this thread (see PartitionLog.writeRun): the check comes first,
+        // as nothing overlaps with it, so refused bytes never reach the file.
+        ok = check ? check() : true;
+        if (!ok) return false;
+        if (!writeFullySync(this.file, chunks, start)) await writeFully(this.file, chunks, start);
+      } else {
+        const write = writeFully(this.file, chunks, start);
+        ok = check ? check() : true;
+        await write;
+      }
     } catch (e) {
       this.tailDirty = true;
       await this.cutTail().catch(() => {});

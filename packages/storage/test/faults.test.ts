@@ -10,25 +10,77 @@ function storageError(code: string) {
   return (e: unknown) => e instanceof StorageError && e.code === code && e.retriable && e.cause !== undefined;
 }
 
-describe("write faults", () => {
-  for (const fault of ["EIO", "ENOSPC"] as const) {
-    test(`${fault} on write fails that append only; the log is unchanged; later appends work`, async () => {
+// Small appends are written synchronously (Disk.writeSync), larger ones through the thread pool
+// (writev): every write fault is checked on both paths.
+for (const mode of ["synchronous", "thread-pool"] as const) {
+  describe(`write faults (${mode} writes)`, () => {
+    const faultyDisk = (): FaultyDisk => {
+      const d = new FaultyDisk();
+      d.asyncWritesOnly = mode === "thread-pool";
+      return d;
+    };
+    const assertPath = (d: FaultyDisk): void => {
+      if (mode === "synchronous") assert.ok(d.syncWrites > 0, "appends took the synchronous path");
+      else assert.equal(d.syncWrites, 0, "appends took the thread-pool path");
+    };
+
+    for (const fault of ["EIO", "ENOSPC"] as const) {
+      test(`${fault} on write fails that append only; the log is unchanged; later appends work`, async () => {
+        const { dir, cleanup } = tempDir();
+        const disk = faultyDisk();
+        const { manager, log } = await openLog(dir, {}, { disk });
+        try {
+          await log.appendAsLeader(batch(["one"]), 0);
+          disk.writeFault = fault;
+          await assert.rejects(log.appendAsLeader(batch(["lost"]), 0), (e: unknown) => {
+            assert.ok(storageError("KAFKA_STORAGE_ERROR")(e));
+            assert.match((e as Error).message, new RegExp(fault));
+            return true;
+          });
+          disk.writeFault = null;
+          assertPath(disk);
+          assert.equal(log.logEndOffset, 1n);
+          assert.equal(log.sizeBytes, batch(["one"]).length, "the partial write was cut off");
+          assert.equal((await log.appendAsLeader(batch(["two"]), 0)).baseOffset, 1n);
+          assert.deepEqual(values(await readAll(log)), ["0:one", "1:two"]);
+          await manager.close();
+          const again = await openLog(dir);
+          assert.deepEqual(values(await readAll(again.log)), ["0:one", "1:two"]);
+          await again.manager.close();
+        } finally {
+          cleanup();
+        }
+      });
+    }
+
+    test("a short write is completed", async () => {
       const { dir, cleanup } = tempDir();
-      const disk = new FaultyDisk();
+      const disk = faultyDisk();
       const { manager, log } = await openLog(dir, {}, { disk });
       try {
+        disk.writeFault = "short";
+        await log.appendAsLeader(batch(["complete", "me"]), 0);
+        assertPath(disk);
+        assert.deepEqual(values(await readAll(log)), ["0:complete", "1:me"]);
+      } finally {
+        await manager.close();
+        cleanup();
+      }
+    });
+
+    test("when the cut after a failed write fails too, the garbage is removed before the next write", async () => {
+      const { dir, cleanup } = tempDir();
+      const disk = faultyDisk();
+      const { manager, log } = await openLog(dir, {}, { disk, tailCacheBytesPerLog: 0 });
+      try {
         await log.appendAsLeader(batch(["one"]), 0);
-        disk.writeFault = fault;
-        await assert.rejects(log.appendAsLeader(batch(["lost"]), 0), (e: unknown) => {
-          assert.ok(storageError("KAFKA_STORAGE_ERROR")(e));
-          assert.match((e as Error).message, new RegExp(fault));
-          return true;
-        });
+        disk.writeFault = "EIO";
+        disk.truncateFault = "EIO";
+        await assert.rejects(log.appendAsLeader(batch(["lost"]), 0), storageError("KAFKA_STORAGE_ERROR"));
         disk.writeFault = null;
-        assert.equal(log.logEndOffset, 1n);
-        assert.equal(log.sizeBytes, batch(["one"]).length, "the partial write was cut off");
+        await assert.rejects(log.appendAsLeader(batch(["blocked"]), 0), storageError("KAFKA_STORAGE_ERROR"));
+        disk.truncateFault = null;
         assert.equal((await log.appendAsLeader(batch(["two"]), 0)).baseOffset, 1n);
-        assert.deepEqual(values(await readAll(log)), ["0:one", "1:two"]);
         await manager.close();
         const again = await openLog(dir);
         assert.deepEqual(values(await readAll(again.log)), ["0:one", "1:two"]);
@@ -37,67 +89,31 @@ describe("write faults", () => {
         cleanup();
       }
     });
-  }
 
-  test("a short write is completed", async () => {
-    const { dir, cleanup } = tempDir();
-    const disk = new FaultyDisk();
-    const { manager, log } = await openLog(dir, {}, { disk });
-    try {
-      disk.writeFault = "short";
-      await log.appendAsLeader(batch(["complete", "me"]), 0);
-      assert.deepEqual(values(await readAll(log)), ["0:complete", "1:me"]);
-    } finally {
-      await manager.close();
-      cleanup();
-    }
+    test("concurrent appends around a failed write: each gets its own answer, offsets stay dense", async () => {
+      const { dir, cleanup } = tempDir();
+      const disk = faultyDisk();
+      const { manager, log } = await openLog(dir, {}, { disk });
+      try {
+        await log.appendAsLeader(batch(["first"]), 0);
+        disk.writeFault = "ENOSPC";
+        const failing = Array.from({ length: 5 }, (_, i) => log.appendAsLeader(batch([`f${i}`]), 0));
+        const settled = await Promise.allSettled(failing);
+        assert.ok(settled.every((s) => s.status === "rejected"));
+        disk.writeFault = null;
+        const ok = await Promise.all(Array.from({ length: 5 }, (_, i) => log.appendAsLeader(batch([`k${i}`]), 0)));
+        assert.deepEqual(
+          ok.map((r) => r.baseOffset),
+          [1n, 2n, 3n, 4n, 5n],
+        );
+        assert.deepEqual(values(await readAll(log)).length, 6);
+      } finally {
+        await manager.close();
+        cleanup();
+      }
+    });
   });
-
-  test("when the cut after a failed write fails too, the garbage is removed before the next write", async () => {
-    const { dir, cleanup } = tempDir();
-    const disk = new FaultyDisk();
-    const { manager, log } = await openLog(dir, {}, { disk, tailCacheBytesPerLog: 0 });
-    try {
-      await log.appendAsLeader(batch(["one"]), 0);
-      disk.writeFault = "EIO";
-      disk.truncateFault = "EIO";
-      await assert.rejects(log.appendAsLeader(batch(["lost"]), 0), storageError("KAFKA_STORAGE_ERROR"));
-      disk.writeFault = null;
-      await assert.rejects(log.appendAsLeader(batch(["blocked"]), 0), storageError("KAFKA_STORAGE_ERROR"));
-      disk.truncateFault = null;
-      assert.equal((await log.appendAsLeader(batch(["two"]), 0)).baseOffset, 1n);
-      await manager.close();
-      const again = await openLog(dir);
-      assert.deepEqual(values(await readAll(again.log)), ["0:one", "1:two"]);
-      await again.manager.close();
-    } finally {
-      cleanup();
-    }
-  });
-
-  test("concurrent appends around a failed write: each gets its own answer, offsets stay dense", async () => {
-    const { dir, cleanup } = tempDir();
-    const disk = new FaultyDisk();
-    const { manager, log } = await openLog(dir, {}, { disk });
-    try {
-      await log.appendAsLeader(batch(["first"]), 0);
-      disk.writeFault = "ENOSPC";
-      const failing = Array.from({ length: 5 }, (_, i) => log.appendAsLeader(batch([`f${i}`]), 0));
-      const settled = await Promise.allSettled(failing);
-      assert.ok(settled.every((s) => s.status === "rejected"));
-      disk.writeFault = null;
-      const ok = await Promise.all(Array.from({ length: 5 }, (_, i) => log.appendAsLeader(batch([`k${i}`]), 0)));
-      assert.deepEqual(
-        ok.map((r) => r.baseOffset),
-        [1n, 2n, 3n, 4n, 5n],
-      );
-      assert.deepEqual(values(await readAll(log)).length, 6);
-    } finally {
-      await manager.close();
-      cleanup();
-    }
-  });
-});
+}
 
 describe("fsync faults and group commit", () => {
   test("EIO on fsync with fsync.before.ack rejects the append, removes its data, and later appends work", async () => {

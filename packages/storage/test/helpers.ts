@@ -84,6 +84,10 @@ export class FaultyDisk implements Disk {
   truncateFault: Fault = null;
   target: RegExp = /\.log$/;
   writes = 0;
+  /** Writes of target files done synchronously (Disk.writeSync). */
+  syncWrites = 0;
+  /** Target files decline synchronous writes (the libuv thread-pool path only). */
+  asyncWritesOnly = false;
   syncs = 0;
   /** While set, writes / fsyncs of target files (and directory fsyncs) wait for it, to order concurrent operations. */
   writeGate: Promise<void> | null = null;
@@ -97,6 +101,7 @@ export class FaultyDisk implements Disk {
     return {
       write: (b, p) => this.doWrite(hit(), f, [b], p),
       writev: (bs, p) => this.doWrite(hit(), f, bs, p),
+      writeSync: (bs, p) => this.doWriteSync(hit(), f, bs, p),
       read: async (b, o, l, p) => {
         const n = await f.read(b, o, l, p);
         if (/\.log$/.test(path)) this.logBytesRead += n;
@@ -116,6 +121,26 @@ export class FaultyDisk implements Disk {
       close: () => f.close(),
     };
   };
+
+  /** The same faults, synchronously; declines (null: the caller writes asynchronously) while a gate is set. */
+  private doWriteSync(hit: boolean, f: DiskFile, buffers: readonly Uint8Array[], position: number): number | null {
+    if (hit && (this.writeGate || this.asyncWritesOnly)) return null;
+    if (hit) {
+      this.writes++;
+      this.syncWrites++;
+    }
+    if (hit && this.writeFault === "short") {
+      const all = Buffer.concat(buffers as Uint8Array[]);
+      this.writeFault = null;
+      return f.writeSync([all.subarray(0, Math.max(1, all.length >> 1))], position);
+    }
+    if (hit && this.writeFault) {
+      const first = buffers[0];
+      if (first && first.byteLength > 8) f.writeSync([first.subarray(0, 8)], position);
+      throw injected(this.writeFault);
+    }
+    return f.writeSync(buffers, position);
+  }
 
   private async doWrite(hit: boolean, f: DiskFile, buffers: readonly Uint8Array[], position: number): Promise<number> {
     if (hit) this.writes++;
