@@ -248,10 +248,33 @@ program
     },
   );
 
+type From =
+  | { kind: "beginning" }
+  | { kind: "end" }
+  | { kind: "offset"; offset: bigint }
+  | { kind: "time"; timestampMs: bigint };
+
+/** consume --from: beginning, end, an offset, @<epoch ms>, or an ISO date-time. */
+function parseFrom(where: string): From {
+  if (where === "beginning" || where === "end") return { kind: where };
+  if (/^\d+$/.test(where)) return { kind: "offset", offset: BigInt(where) };
+  if (/^@\d+$/.test(where)) return { kind: "time", timestampMs: BigInt(where.slice(1)) };
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(where) ? Date.parse(where) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new UsageError(
+      `--from must be beginning, end, an offset, @<epoch ms> or a date-time like 2024-05-01T12:00:00Z, got "${where}"`,
+    );
+  return { kind: "time", timestampMs: BigInt(ms) };
+}
+
 program
   .command("consume <topic>")
   .description("print records of a topic (all partitions)")
-  .option("--from <where>", "beginning, end, or an offset", "beginning")
+  .option(
+    "--from <where>",
+    "beginning, end, an offset, or a time: @<epoch ms> or an ISO date-time (the first record at or after it)",
+    "beginning",
+  )
   .option("-g, --group <id>", "consume as a member of this group (commits offsets)")
   .option("-n, --count <n>", "stop after n records", positiveInt("--count"))
   .option("-f, --follow", "keep waiting for new records", false)
@@ -267,13 +290,16 @@ program
       cmd: Command,
     ) => {
       const g = globals(cmd);
-      if (!["beginning", "end"].includes(o.from) && !/^\d+$/.test(o.from))
-        throw new UsageError(`--from must be beginning, end or an offset, got "${o.from}"`);
+      const from = parseFrom(o.from);
+      if (o.group && (from.kind === "offset" || from.kind === "time"))
+        throw new UsageError(
+          "with --group, --from is beginning or end (where members start without a committed offset); reset a group with `sluice group reset-offsets`",
+        );
       const admin = await openAdmin(g);
       const consumer = new Consumer({
         bootstrapServers: g.bootstrap,
         requestTimeoutMs: g.requestTimeout,
-        autoOffsetReset: o.from === "end" ? "latest" : "earliest",
+        autoOffsetReset: from.kind === "end" ? "latest" : "earliest",
         ...(o.group ? { groupId: o.group } : {}),
       });
       try {
@@ -281,13 +307,24 @@ program
         const ends = new Map((await admin.listOffsets(topicName, "latest")).map((e) => [e.partition, e.offset]));
         if (o.group) await consumer.subscribe([topicName]);
         else {
-          const offset = /^\d+$/.test(o.from) ? BigInt(o.from) : undefined;
+          // A time: each partition starts at its first offset with a timestamp at or after it
+          // (ListOffsets), or at its end when it has none that recent.
+          const byTime =
+            from.kind === "time"
+              ? new Map(
+                  (await admin.listOffsets(topicName, from.timestampMs)).map((e) => [
+                    e.partition,
+                    e.offset < 0n ? (ends.get(e.partition) ?? 0n) : e.offset,
+                  ]),
+                )
+              : null;
           consumer.assign(
-            d!.partitions.map((p) =>
-              offset === undefined
+            d!.partitions.map((p) => {
+              const offset = from.kind === "offset" ? from.offset : byTime?.get(p.partition);
+              return offset === undefined
                 ? { topic: topicName, partition: p.partition }
-                : { topic: topicName, partition: p.partition, offset },
-            ),
+                : { topic: topicName, partition: p.partition, offset };
+            }),
           );
         }
         let printed = 0;

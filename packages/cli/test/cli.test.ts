@@ -99,6 +99,33 @@ describe("sluice CLI", () => {
     assertOneLineError(await sluice([...b, "topic", "describe", "no-such-topic"]), 1, /UNKNOWN_TOPIC_OR_PARTITION/);
   });
 
+  test("consume --from a time starts each partition at its first record at or after it", async () => {
+    await admin.createTopics([{ name: "cli-times", numPartitions: 2 }]);
+    const p = new Producer({ bootstrapServers: broker.bootstrap });
+    await p.sendBatch(
+      [1000, 2000, 3000, 4000].flatMap((ts) =>
+        [0, 1].map((partition) => ({ topic: "cli-times", partition, value: `p${partition}-${ts}`, timestamp: ts })),
+      ),
+    );
+    await p.close();
+    const consumed = async (from: string): Promise<string[]> => {
+      const r = await sluice([...b, "consume", "cli-times", "--from", from, "--format", "%s"]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim().split("\n").filter(Boolean).sort();
+    };
+    const from3000 = ["p0-3000", "p0-4000", "p1-3000", "p1-4000"];
+    assert.deepEqual(await consumed("@3000"), from3000);
+    assert.deepEqual(await consumed("@2500"), from3000, "the first record at or after the time");
+    assert.deepEqual(await consumed("1970-01-01T00:00:03Z"), from3000);
+    assert.deepEqual(await consumed("@5000"), [], "no record that recent: from the end");
+    assertOneLineError(await sluice([...b, "consume", "cli-times", "--from", "yesterday"]), 2, /--from must be/);
+    assertOneLineError(
+      await sluice([...b, "consume", "cli-times", "--group", "g", "--from", "@3000"]),
+      2,
+      /with --group, --from is beginning or end/,
+    );
+  });
+
   test("produce from arguments and stdin, with keys and headers; consume them back in formats", async () => {
     const p1 = await sluice([...b, "produce", "cli-data", "-p", "0", "first", "second"]);
     assert.equal(p1.status, 0, p1.stderr);
