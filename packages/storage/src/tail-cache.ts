@@ -30,7 +30,9 @@ export interface CachedRead {
 }
 
 export class TailCache {
+  /** chunks[head..] are live, oldest first (dropping advances head: no shift per drop). */
   private chunks: Chunk[] = [];
+  private head = 0;
   private bytes = 0;
   private readonly maxBytes: number;
   private readonly budget: MemoryBudget | null;
@@ -42,7 +44,11 @@ export class TailCache {
 
   /** Offset of the first cached record, or null when empty. */
   get firstOffset(): bigint | null {
-    return this.chunks[0]?.firstOffset ?? null;
+    return this.chunks[this.head]?.firstOffset ?? null;
+  }
+
+  private get count(): number {
+    return this.chunks.length - this.head;
   }
 
   /**
@@ -50,7 +56,7 @@ export class TailCache {
    * hands over `bytes` and must not modify them afterwards.
    */
   add(bytes: Uint8Array, firstOffset: bigint, nextOffset: bigint): void {
-    const last = this.chunks.at(-1);
+    const last = this.count > 0 ? this.chunks[this.chunks.length - 1]! : undefined;
     if (last && last.nextOffset !== firstOffset) this.clear();
     // Keeping a view pins its whole underlying buffer (a pool slab for small Buffers, a whole request
     // for one partition's share), which is what it costs against the budget. Copying costs an
@@ -63,8 +69,8 @@ export class TailCache {
       this.clear();
       return;
     }
-    while (this.chunks.length > 0 && (this.bytes + cost > this.maxBytes || !this.reserve(cost))) this.dropOldest();
-    if (this.chunks.length === 0 && !this.reserve(cost)) return;
+    while (this.count > 0 && (this.bytes + cost > this.maxBytes || !this.reserve(cost))) this.dropOldest();
+    if (this.count === 0 && !this.reserve(cost)) return;
     this.chunks.push({ firstOffset, nextOffset, bytes: owned, cost });
     this.bytes += cost;
   }
@@ -74,19 +80,41 @@ export class TailCache {
   }
 
   private dropOldest(): void {
-    const c = this.chunks.shift();
-    if (!c) return;
+    if (this.count === 0) return;
+    const c = this.chunks[this.head]!;
+    this.chunks[this.head] = undefined as unknown as Chunk;
+    this.head++;
     this.bytes -= c.cost;
     this.budget?.release(c.cost);
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
+      // Compact once the dropped prefix is most of the array (amortised O(1) per drop).
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** Drops the chunks that start below `offset` (compaction rewrote that range). */
   dropBelow(offset: bigint): void {
-    while (this.chunks.length > 0 && this.chunks[0]!.firstOffset < offset) this.dropOldest();
+    while (this.count > 0 && this.chunks[this.head]!.firstOffset < offset) this.dropOldest();
   }
 
   clear(): void {
-    while (this.chunks.length > 0) this.dropOldest();
+    while (this.count > 0) this.dropOldest();
+  }
+
+  /** Index of the first live chunk whose nextOffset is above `offset` (chunks.length if none). */
+  private chunkAfter(offset: bigint): number {
+    let lo = this.head;
+    let hi = this.chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.chunks[mid]!.nextOffset > offset) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   /**
@@ -94,15 +122,25 @@ export class TailCache {
    * that batch is not cached. A result spanning chunks is copied into one buffer.
    */
   read(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedRead | null {
-    let i = this.chunks.findIndex((c) => c.nextOffset > fetchOffset);
-    if (i === -1 || this.chunks[i]!.firstOffset > fetchOffset) return null;
+    let i = this.chunkAfter(fetchOffset);
+    if (i === this.chunks.length || this.chunks[i]!.firstOffset > fetchOffset) return null;
     const parts: Uint8Array[] = [];
     let total = 0;
     let firstOffset = -1n;
     let nextOffset = fetchOffset;
     let started = false;
     for (; i < this.chunks.length; i++) {
-      const bytes = this.chunks[i]!.bytes;
+      const chunk = this.chunks[i]!;
+      const bytes = chunk.bytes;
+      // A chunk wholly inside the request's bounds is taken without walking its batch headers.
+      if (chunk.firstOffset >= fetchOffset && chunk.nextOffset <= maxOffset && total + bytes.byteLength <= maxBytes) {
+        if (!started) firstOffset = chunk.firstOffset;
+        started = true;
+        parts.push(bytes);
+        total += bytes.byteLength;
+        nextOffset = chunk.nextOffset;
+        continue;
+      }
       let p = 0;
       let from = -1;
       while (p + RECORD_BATCH_HEADER_BYTES <= bytes.byteLength) {
