@@ -129,7 +129,7 @@ interface QueuedWrite {
   reject(e: unknown): void;
 }
 
-/** The writes waiting for one __consumer_offsets partition, and whether an append of it is in flight. */
+/** The writes waiting for one __consumer_offsets partition, and whether an append of it is in flight (or about to start). */
 interface PartitionQueue {
   readonly index: number;
   waiting: QueuedWrite[];
@@ -207,14 +207,22 @@ export class OffsetsTopicStore implements GroupPersistence {
     const done = new Promise<void>((resolve, reject) => {
       q.waiting.push({ records, bytes, txn, resolve, reject });
     });
-    if (!q.inFlight) this.appendNext(q);
+    if (!q.inFlight) {
+      // Idle: append at the end of this turn rather than now, so that the requests dispatched
+      // together (the frames of one socket read) share the append.
+      q.inFlight = true;
+      queueMicrotask(() => this.appendNext(q));
+    }
     return done;
   }
 
   /** Takes the next batch off the queue (the longest run of plain writes that fits, or one transactional write) and appends it. */
   private appendNext(q: PartitionQueue): void {
     const first = q.waiting[0];
-    if (!first) return;
+    if (!first) {
+      q.inFlight = false;
+      return;
+    }
     let n = 1;
     if (first.txn === null) {
       let bytes = first.bytes;
@@ -235,12 +243,10 @@ export class OffsetsTopicStore implements GroupPersistence {
     q.inFlight = true;
     this.append(q.index, taken).then(
       () => {
-        q.inFlight = false;
         this.appendNext(q);
         for (const w of taken) w.resolve();
       },
       (e: unknown) => {
-        q.inFlight = false;
         this.appendNext(q);
         for (const w of taken) w.reject(e);
       },
