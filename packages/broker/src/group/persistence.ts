@@ -60,32 +60,36 @@ export function offsetCommitRecord(
   partition: number,
   v: CommittedOffset | null,
 ): { key: Buffer; value: Buffer | null } {
-  const key = withVersion(1, (w) => encodeOffsetCommitKey(w, { group: groupId, topic, partition }, 1));
-  if (v === null) return { key, value: null };
-  if (v.expireTimestampMs !== undefined) {
-    // An explicit expiry needs value version 1, as Kafka writes it (no leader epoch there).
-    const v1 = withVersion(1, (w) =>
+  // Key and value encoded back to back into one buffer (one allocation per commit on the hot path).
+  const w = new Writer(128);
+  w.writeInt16(1);
+  encodeOffsetCommitKey(w, { group: groupId, topic, partition }, 1);
+  const keyBytes = w.length;
+  if (v !== null) {
+    if (v.expireTimestampMs !== undefined) {
+      // An explicit expiry needs value version 1, as Kafka writes it (no leader epoch there).
+      w.writeInt16(1);
       encodeOffsetCommitValue(
         w,
         {
           offset: v.offset,
           metadata: v.metadata,
           commitTimestamp: v.commitTimestampMs,
-          expireTimestamp: v.expireTimestampMs!,
+          expireTimestamp: v.expireTimestampMs,
         },
         1,
-      ),
-    );
-    return { key, value: v1 };
+      );
+    } else {
+      w.writeInt16(3);
+      encodeOffsetCommitValue(
+        w,
+        { offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestamp: v.commitTimestampMs },
+        3,
+      );
+    }
   }
-  const value = withVersion(3, (w) =>
-    encodeOffsetCommitValue(
-      w,
-      { offset: v.offset, leaderEpoch: v.leaderEpoch, metadata: v.metadata, commitTimestamp: v.commitTimestampMs },
-      3,
-    ),
-  );
-  return { key, value };
+  const both = w.toBuffer();
+  return { key: both.subarray(0, keyBytes), value: v === null ? null : both.subarray(keyBytes) };
 }
 
 export function groupMetadataRecord(g: Group | string): { key: Buffer; value: Buffer | null } {
