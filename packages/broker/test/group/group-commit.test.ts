@@ -236,3 +236,56 @@ test("a failed append fails exactly the requests whose records it held; earlier 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a group-metadata write shares the append of the commits queued with it, and its failure fails SyncGroup with NOT_COORDINATOR", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-group-commit-"));
+  try {
+    const disk = new ControlledDisk();
+    const s = await open(dir, disk);
+    const joined = await s.coordinator.join({
+      groupId: GROUP,
+      memberId: "",
+      groupInstanceId: null,
+      protocolType: "consumer",
+      protocols: [{ name: "range", metadata: Buffer.from("m") }],
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      clientId: "c",
+      clientHost: "h",
+      requireKnownMemberId: false,
+    });
+    assert.equal(joined.errorCode, ErrorCode.NONE);
+    const gate = deferred();
+    const started = deferred();
+    disk.beforeWrite = async (n) => {
+      if (n === 1) {
+        started.resolve();
+        await gate.promise;
+      }
+      if (n === 2) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+    };
+    const a = commit(s.coordinator, 0, 1n);
+    await started.promise;
+    // Queued behind A: the leader's SyncGroup (its group-metadata record) and a commit, together.
+    const sync = s.coordinator.sync({
+      groupId: GROUP,
+      memberId: joined.memberId,
+      generationId: joined.generationId,
+      groupInstanceId: null,
+      protocolType: null,
+      protocolName: null,
+      assignments: [{ memberId: joined.memberId, assignment: Buffer.from("A") }],
+    });
+    const b = commit(s.coordinator, 1, 2n);
+    gate.resolve();
+    assert.deepEqual(await a, [ErrorCode.NONE]);
+    assert.equal((await sync).errorCode, ErrorCode.NOT_COORDINATOR);
+    assert.deepEqual(await b, [ErrorCode.NOT_COORDINATOR]);
+    assert.equal(disk.writes, 2, "the group-metadata record and the commit behind it were one append");
+    assert.equal(s.coordinator.fetchOffset(GROUP, TOPIC, 1), undefined);
+    s.coordinator.stop();
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
