@@ -5,7 +5,8 @@
 //   50 (a plain value: no baseline does the same work);
 // - OffsetCommit requests/s on one connection, 16 in flight (one partition per commit), as a ratio
 //   to 100 B request/response frames with 16 in flight to an echo process (bench/lib/baselines.ts),
-//   measured right before it.
+//   measured right before it; then the same against a second broker that fsyncs every append
+//   before acknowledging it (sluice.fsync.before.ack=true), against the same baseline.
 
 import { once } from "node:events";
 import { connect } from "node:net";
@@ -27,59 +28,12 @@ const COMMIT_SECONDS = smoke ? 0.3 : 3;
 const { Kafka, logLevel } = kafkajs;
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
 
-const broker = await startBrokerProcess({ config: { "group.initial.rebalance.delay.ms": "0" } });
-const rows: BenchRow[] = [];
-const table: [string, string][] = [];
-let failed = false;
-try {
-  const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: "fifty", numPartitions: MEMBERS }] });
-  await admin.disconnect();
-
-  const assignments = new Map<number, number[]>();
-  const consumers = Array.from({ length: MEMBERS }, () =>
-    kafka.consumer({ groupId: "bench-50", sessionTimeout: 30_000, rebalanceTimeout: 60_000, heartbeatInterval: 1000 }),
-  );
-  const start = performance.now();
-  let stableAt = 0;
-  const check = (): void => {
-    const all = new Set([...assignments.values()].flat());
-    const eachOne = [...assignments.values()].every((a) => a.length === 1);
-    if (assignments.size === MEMBERS && eachOne && all.size === MEMBERS && stableAt === 0) stableAt = performance.now();
-  };
-  await Promise.all(
-    consumers.map(async (c, i) => {
-      c.on(c.events.GROUP_JOIN, (e) => {
-        assignments.set(i, e.payload.memberAssignment.fifty ?? []);
-        check();
-      });
-      await c.connect();
-      await c.subscribe({ topic: "fifty" });
-      await c.run({ eachMessage: async () => {} });
-    }),
-  );
-  const deadline = Date.now() + STABILISE_MS_MAX;
-  while (stableAt === 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    check();
-  }
-  const stabilise = `${MEMBERS} kafkajs members stabilise`;
-  if (stableAt) {
-    const seconds = (stableAt - start) / 1000;
-    rows.push({ case: stabilise, value: seconds, unit: "s", better: "lower" });
-    table.push([stabilise, `${seconds.toFixed(2)} s`]);
-  } else {
-    failed = true;
-    table.push([stabilise, `did not stabilise in ${STABILISE_MS_MAX / 1000} s`]);
-  }
-  await Promise.all(consumers.map((c) => c.disconnect()));
-
-  // OffsetCommit rate: raw pipelined requests on one connection, after its baseline.
-  const frameRate = await frames(COMMIT_SECONDS);
-  const frameBase = { case: "100 B request/response frames, 16 in flight", value: frameRate, unit: "frames/s" };
-  const sock = connect(broker.port, "127.0.0.1");
+/**
+ * OffsetCommit requests/s on one raw connection to `port`, 16 in flight, each committing one
+ * partition of "fifty" for the group "bench-commits"; errors counted (a run with errors measures nothing).
+ */
+async function commitRate(port: number): Promise<{ rate: number; done: number; errors: number }> {
+  const sock = connect(port, "127.0.0.1");
   await once(sock, "connect");
   sock.setNoDelay(true);
   let correlation = 0;
@@ -134,6 +88,62 @@ try {
   });
   const rate = done / ((performance.now() - t0) / 1000);
   sock.destroy();
+  return { rate, done, errors };
+}
+
+const broker = await startBrokerProcess({ config: { "group.initial.rebalance.delay.ms": "0" } });
+const rows: BenchRow[] = [];
+const table: [string, string][] = [];
+let failed = false;
+try {
+  const kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: "fifty", numPartitions: MEMBERS }] });
+  await admin.disconnect();
+
+  const assignments = new Map<number, number[]>();
+  const consumers = Array.from({ length: MEMBERS }, () =>
+    kafka.consumer({ groupId: "bench-50", sessionTimeout: 30_000, rebalanceTimeout: 60_000, heartbeatInterval: 1000 }),
+  );
+  const start = performance.now();
+  let stableAt = 0;
+  const check = (): void => {
+    const all = new Set([...assignments.values()].flat());
+    const eachOne = [...assignments.values()].every((a) => a.length === 1);
+    if (assignments.size === MEMBERS && eachOne && all.size === MEMBERS && stableAt === 0) stableAt = performance.now();
+  };
+  await Promise.all(
+    consumers.map(async (c, i) => {
+      c.on(c.events.GROUP_JOIN, (e) => {
+        assignments.set(i, e.payload.memberAssignment.fifty ?? []);
+        check();
+      });
+      await c.connect();
+      await c.subscribe({ topic: "fifty" });
+      await c.run({ eachMessage: async () => {} });
+    }),
+  );
+  const deadline = Date.now() + STABILISE_MS_MAX;
+  while (stableAt === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    check();
+  }
+  const stabilise = `${MEMBERS} kafkajs members stabilise`;
+  if (stableAt) {
+    const seconds = (stableAt - start) / 1000;
+    rows.push({ case: stabilise, value: seconds, unit: "s", better: "lower" });
+    table.push([stabilise, `${seconds.toFixed(2)} s`]);
+  } else {
+    failed = true;
+    table.push([stabilise, `did not stabilise in ${STABILISE_MS_MAX / 1000} s`]);
+  }
+  await Promise.all(consumers.map((c) => c.disconnect()));
+
+  // OffsetCommit rate: raw pipelined requests on one connection, after its baseline.
+  const frameRate = await frames(COMMIT_SECONDS);
+  const frameBase = { case: "100 B request/response frames, 16 in flight", value: frameRate, unit: "frames/s" };
+  const { rate, done, errors } = await commitRate(broker.port);
   const commits = "OffsetCommit requests/s (1 connection, 16 in flight, persisted to __consumer_offsets)";
   // A rate of error responses measures nothing: such a run fails rather than reporting it.
   if (errors > 0) failed = true;
@@ -141,6 +151,28 @@ try {
   table.push([commits, `${Math.round(rate).toLocaleString("en")} (${errors} errors)`]);
   table.push([`baseline: ${frameBase.case}`, `${Math.round(frameRate).toLocaleString("en")} frames/s`]);
   table.push(["OffsetCommit ÷ baseline", (rate / frameRate).toFixed(3)]);
+
+  // The same against a broker that fsyncs every append before acknowledging it
+  // (sluice.fsync.before.ack=true): each append then waits for the disk, which is where sharing
+  // one append among the commits queued behind it counts most.
+  const synced = await startBrokerProcess({
+    config: { "group.initial.rebalance.delay.ms": "0", "sluice.fsync.before.ack": "true" },
+  });
+  try {
+    const syncedAdmin = new Kafka({ brokers: [synced.bootstrap], logLevel: logLevel.NOTHING }).admin();
+    await syncedAdmin.connect();
+    await syncedAdmin.createTopics({ topics: [{ topic: "fifty", numPartitions: MEMBERS }] });
+    await syncedAdmin.disconnect();
+    const s = await commitRate(synced.port);
+    const name = "OffsetCommit requests/s, fsync before each acknowledgement (sluice.fsync.before.ack=true)";
+    if (s.errors > 0) failed = true;
+    else
+      rows.push({ ...ratioRow(name, s.rate, "requests/s", frameBase, undefined, "higher"), note: `${s.done} commits` });
+    table.push([name, `${Math.round(s.rate).toLocaleString("en")} (${s.errors} errors)`]);
+  } finally {
+    await synced.stop();
+    await synced.cleanup();
+  }
 } finally {
   // SIGTERM first (a clean exit, so `NODE_OPTIONS=--cpu-prof` writes the broker's profile), then remove its directory.
   await broker.stop();
