@@ -13,8 +13,16 @@
 // - OpenMessaging-style workload: 1 topic, 16 partitions, 1 KiB records, 50 000 records/s for a
 //   fixed duration: achieved (acked) and consumed rates, end-to-end and publish (send → ack)
 //   latency percentiles.
-// Producer and consumer share this process (the load generator); the broker has its own.
+// The broker has its own process. The producer (and the closed-loop case's consumer) run in this
+// one; the fixed-rate cases' consumer runs in a third (bench/lib/latency-consumer.ts), with due and
+// delivery times on the shared epoch clock (performance.timeOrigin + now): one thread producing,
+// consuming and keeping the schedule at tens of thousands of records/s fell behind by itself.
 
+import { fork } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Admin, Connection, Consumer, Producer } from "../packages/client/src/index.ts";
 import { ApiKey, decodeProduceResponse, encodeProduceRequest } from "../packages/protocol/src/index.ts";
 import { buildRecordBatch } from "../packages/protocol/src/records/record-batch.ts";
@@ -256,6 +264,45 @@ async function closedLoopRate(topic: string, seconds: number): Promise<number> {
   return rate;
 }
 
+/** The consumer of a fixed-rate case in its own process (bench/lib/latency-consumer.ts). */
+function startConsumerProcess(
+  topic: string,
+  partitions: number,
+): { ready: Promise<void>; finish(expect: number): Promise<{ received: number; triples: Float64Array }> } {
+  const out = join(mkdtempSync(join(tmpdir(), "sluice-lat-")), "samples.f64");
+  const child = fork(fileURLToPath(new URL("./lib/latency-consumer.ts", import.meta.url)), [
+    bootstrap,
+    topic,
+    String(partitions),
+    out,
+  ]);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once("message", (m) => (m === "ready" ? resolve() : reject(new Error(`consumer said ${String(m)}`))));
+    void exited.then((code) => reject(new Error(`consumer process exited with ${code} before it was ready`)));
+  });
+  return {
+    ready,
+    async finish(expect) {
+      const done = new Promise<number>((resolve) =>
+        child.on("message", (m: { received?: number }) => {
+          if (typeof m === "object" && m !== null && typeof m.received === "number") resolve(m.received);
+        }),
+      );
+      child.send({ expect });
+      const received = await Promise.race([done, exited.then(() => -1)]);
+      const code = await exited;
+      if (received < 0 || code !== 0) throw new Error(`consumer process failed (exit code ${code})`);
+      const bytes = readFileSync(out);
+      rmSync(dirname(out), { recursive: true, force: true });
+      // Copied: a Buffer from readFileSync need not be 8-byte aligned.
+      const triples = new Float64Array(Math.floor(bytes.byteLength / 8));
+      new Uint8Array(triples.buffer).set(bytes.subarray(0, triples.byteLength));
+      return { received, triples };
+    },
+  };
+}
+
 interface FixedRateResult {
   e2e: Samples;
   fromSend: Samples;
@@ -268,8 +315,8 @@ interface FixedRateResult {
 
 /**
  * Record i is due at t0 + i/rate. The generator sends every record that is due (its due time in
- * the first 8 bytes of its value, its actual send time in the next 8), then waits for the next due
- * time; the consumer measures due → delivered. Records due in the warm-up
+ * the first 8 bytes of its value, its actual send time in the next 8, as epoch ms), then waits for
+ * the next due time; the consumer (its own process) measures due → delivered. Records due in the warm-up
  * are not counted. Achieved rate: acks received in the measured window per second.
  */
 async function fixedRate(
@@ -286,47 +333,29 @@ async function fixedRate(
     lingerMs: opts.lingerMs,
     batchSize: 1024 * 1024,
   });
-  const c = consumerOf(topic, partitions);
-  // Connections and metadata before the clock starts.
+  const consumer = startConsumerProcess(topic, partitions);
+  // Connections and metadata before the clock starts; the consumer reports once it has this record.
   await p.send({ topic, value: Buffer.alloc(RECORD_BYTES) });
-  const e2e = new Samples();
-  const fromSend = new Samples();
+  await consumer.ready;
   const publish = new Samples();
-  let received = 0;
-  let consumedInWindow = 0;
-  let stop = false;
   const t0 = performance.now() + 5;
   const measureFrom = t0 + WARMUP_SECONDS * 1000;
   const measureTo = measureFrom + seconds * 1000;
-  const draining = (async () => {
-    while (!stop)
-      for (const r of await c.poll(100)) {
-        received++;
-        const v = r.value as Uint8Array;
-        const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-        const due = view.getFloat64(0, true);
-        if (due < 0) continue; // the connection warm-up record
-        const now = performance.now();
-        if (now >= measureFrom && now < measureTo) consumedInWindow++;
-        if (due >= measureFrom) {
-          e2e.add(now - due);
-          fromSend.add(now - view.getFloat64(8, true));
-        }
-      }
-  })();
   const total = Math.round(rate * (WARMUP_SECONDS + seconds));
   const periodMs = 1000 / rate;
   let next = 0;
   let acked = 0;
   let outstanding = 0;
+  // Due and send times go out as epoch milliseconds: the consumer process shares that clock.
+  const epoch = performance.timeOrigin;
   while (next < total) {
     const now = performance.now();
     while (next < total && t0 + next * periodMs <= now && outstanding < OUTSTANDING_MAX) {
       const due = t0 + next * periodMs;
       const value = Buffer.allocUnsafe(RECORD_BYTES);
       value.fill(7, 16);
-      value.writeDoubleLE(due, 0);
-      value.writeDoubleLE(performance.now(), 8);
+      value.writeDoubleLE(epoch + due, 0);
+      value.writeDoubleLE(epoch + performance.now(), 8);
       outstanding++;
       void p.send({ topic, value }).then(() => {
         outstanding--;
@@ -343,14 +372,22 @@ async function fixedRate(
     else await new Promise((r) => setImmediate(r));
   }
   await p.flush();
-  const sent = total + 1;
-  const deadline = performance.now() + 15_000;
-  while (received < sent && performance.now() < deadline) await sleep(10);
-  stop = true;
-  await draining;
-  if (received < sent) log(`${topic}: only ${received} of ${sent} records came back`);
   await p.close();
-  await c.close();
+  const sent = total + 1;
+  const { received, triples } = await consumer.finish(sent);
+  if (received < sent) log(`${topic}: only ${received} of ${sent} records came back`);
+  const e2e = new Samples();
+  const fromSend = new Samples();
+  let consumedInWindow = 0;
+  for (let k = 0; k + 2 < triples.length; k += 3) {
+    const due = triples[k]! - epoch;
+    const at = triples[k + 1]! - epoch;
+    if (at >= measureFrom && at < measureTo) consumedInWindow++;
+    if (due >= measureFrom) {
+      e2e.add(at - due);
+      fromSend.add(at - (triples[k + 2]! - epoch));
+    }
+  }
   return { e2e, fromSend, publish, achieved: acked / seconds, consumed: consumedInWindow / seconds };
 }
 
