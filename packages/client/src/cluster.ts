@@ -91,6 +91,8 @@ export class Cluster {
   /** Topics whose metadata we keep fresh (the union of what callers asked for). */
   private readonly wanted = new Set<string>();
   private readonly connections = new Map<string, Promise<Connection>>();
+  /** The connections of `connections` that are open, for a send that need not wait on a promise. */
+  private readonly openConnections = new Map<string, Connection>();
   private readonly addressState = new Map<string, AddressState>();
   private readonly coordinators = new Map<string, BrokerAddress>();
   private refreshing: Promise<void> | null = null;
@@ -126,10 +128,13 @@ export class Cluster {
     const p = this.open(host, port);
     this.connections.set(key, p);
     p.then(
-      (c) =>
+      (c) => {
+        if (this.connections.get(key) === p) this.openConnections.set(key, c);
         c.onClose(() => {
           if (this.connections.get(key) === p) this.connections.delete(key);
-        }),
+          if (this.openConnections.get(key) === c) this.openConnections.delete(key);
+        });
+      },
       () => {
         if (this.connections.get(key) === p) this.connections.delete(key);
       },
@@ -183,6 +188,19 @@ export class Cluster {
       return this.connection(again.host, again.port, lane);
     }
     return this.connection(b.host, b.port, lane);
+  }
+
+  /**
+   * The open connection to a known broker on `lane`, or undefined when there is none yet (then
+   * connectionTo() opens it). Synchronous: a request on a live connection is written on the
+   * caller's turn, without the promise hops of connectionTo().
+   */
+  openConnectionTo(nodeId: number, lane = "data"): Connection | undefined {
+    if (this.closed) return undefined;
+    const b = this.brokers.get(nodeId);
+    if (!b) return undefined;
+    const c = this.openConnections.get(`${lane}/${b.host}:${b.port}`);
+    return c !== undefined && !c.closed ? c : undefined;
   }
 
   /** A connection to any reachable broker: known brokers first, then the bootstrap addresses. */
@@ -422,6 +440,7 @@ export class Cluster {
     this.closed = true;
     const all = [...this.connections.values()];
     this.connections.clear();
+    this.openConnections.clear();
     await Promise.all(all.map((p) => p.then((c) => c.close()).catch(() => {})));
   }
 }

@@ -392,6 +392,7 @@ export class Producer {
   private closing = false;
   private closed = false;
   private senderScheduled = false;
+  private senderMicrotask = false;
   private senderTimer: NodeJS.Timeout | null = null;
   private senderTimerAtMs = Number.POSITIVE_INFINITY;
   private metadataWanted = new Set<string>();
@@ -839,7 +840,10 @@ export class Producer {
       };
       pq.queue.push(batch);
       // A new batch needs the sender: at once if a batch before it is complete, else at linger time.
-      this.wakeSender(pq.queue.length > 1 ? 0 : this.o.lingerMs);
+      // With lingerMs 0 the sender runs on this turn (a microtask: the records appended by the same
+      // synchronous code still share the batch), not after a setImmediate hop.
+      if (this.o.lingerMs <= 0) this.wakeSenderThisTurn();
+      else this.wakeSender(pq.queue.length > 1 ? 0 : this.o.lingerMs);
     }
     batch.builder.append(p.key, p.keyBytes, p.value, p.valueBytes, p.headers, p.timestampMs);
     batch.sinks.push(p.sink);
@@ -876,6 +880,16 @@ export class Producer {
       this.senderTimerAtMs = Number.POSITIVE_INFINITY;
       this.runSender();
     }, delayMs);
+  }
+
+  /** Runs the sender in a microtask (coalesced with any pass already scheduled). */
+  private wakeSenderThisTurn(): void {
+    if (this.closed || this.senderMicrotask) return;
+    this.senderMicrotask = true;
+    queueMicrotask(() => {
+      this.senderMicrotask = false;
+      this.runSender();
+    });
   }
 
   private sendable(b: Batch, pq: PartitionQueue, now: number): boolean {
@@ -1007,7 +1021,7 @@ export class Producer {
   private async produce(node: number, batches: Batch[]): Promise<void> {
     for (const b of batches) b.attempts++;
     try {
-      const conn = await this.cluster.connectionTo(node);
+      const conn = this.cluster.openConnectionTo(node) ?? (await this.cluster.connectionTo(node));
       const byTopic = new Map<string, { index: number; records: Uint8Array }[]>();
       for (const b of batches) {
         const list = byTopic.get(b.pq.topic);

@@ -1,6 +1,7 @@
 // The producer against a real Sluice broker: each option has a test that fails without it.
 
 import assert from "node:assert/strict";
+import { Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { ApiKey } from "@sluice/protocol";
 import { iterateBatches } from "@sluice/protocol/records/batch-header.ts";
@@ -62,6 +63,42 @@ describe("producer", () => {
       "without linger, one batch each",
     );
     await eager.close();
+  });
+
+  test("with lingerMs 0 a lone send is written on the same turn; one synchronous burst shares a batch", async () => {
+    const clientId = "same-turn-probe";
+    const producer = new Producer({ bootstrapServers: broker.bootstrap, lingerMs: 0, clientId });
+    await producer.send({ topic: "same-turn", value: "warm" }); // metadata and connection in place
+    // Produce requests of this client written to any socket (request header: size, apiKey 0, version,
+    // correlation id, client id).
+    let produceWrites = 0;
+    const write = Socket.prototype.write;
+    Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+      if (chunk instanceof Uint8Array && chunk.length >= 14 + clientId.length) {
+        const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+        const idLength = b.readInt16BE(12);
+        if (b.readInt16BE(4) === ApiKey.Produce && b.toString("latin1", 14, 14 + idLength) === clientId)
+          produceWrites++;
+      }
+      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+    } as typeof write;
+    let sent: Promise<{ offset: bigint }>;
+    try {
+      sent = producer.send({ topic: "same-turn", value: "lone" });
+      // Microtasks only: no timer, setImmediate or I/O callback can run in between.
+      for (let i = 0; i < 20 && produceWrites === 0; i++) await Promise.resolve();
+    } finally {
+      Socket.prototype.write = write;
+    }
+    assert.equal(produceWrites, 1, "the Produce request was not written before the event loop turned");
+    assert.equal((await sent).offset, 1n);
+    await Promise.all(["a", "b", "c"].map((value) => producer.send({ topic: "same-turn", value })));
+    assert.deepEqual(
+      (await batchesOf(broker, "same-turn")).map(([n]) => n),
+      [1, 1, 3],
+      "sends made by one piece of synchronous code go in one batch",
+    );
+    await producer.close();
   });
 
   test("batchSize closes a batch when full, without waiting for lingerMs", async () => {
