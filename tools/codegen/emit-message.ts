@@ -176,9 +176,10 @@ export class MessageEmitter {
             return "bigint";
           case "string":
             return "string";
+          case "records":
+            return "Records";
           case "uuid":
           case "bytes":
-          case "records":
             return "Uint8Array";
           default:
             return "number";
@@ -351,7 +352,7 @@ export class MessageEmitter {
           case "string":
           case "bytes":
           case "records": {
-            const method = t.prim === "string" ? "writeString" : "writeBytes";
+            const method = t.prim === "string" ? "writeString" : t.prim === "records" ? "writeRecords" : "writeBytes";
             if (top && f.nullable) {
               return `{ const s = ${x}; ${this.nullCheck(f, "s")} ${w}.${method}(s, ${compact}); }`;
             }

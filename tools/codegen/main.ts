@@ -41,7 +41,7 @@ const IMPORTS = `import {
   sortTaggedFields,
   uuidEquals,
 } from "../primitives.ts";
-import type { Input, TaggedField } from "../primitives.ts";
+import type { Input, Records, TaggedField } from "../primitives.ts";
 
 void DecodeError;
 void EncodeError;

@@ -60,11 +60,38 @@ export class EncodeError extends Error {
 }
 
 /** Turns a decoded type into the input accepted by an encoder: every field optional (defaults apply). */
-export type Input<T> = T extends bigint | number | string | boolean | Uint8Array | null | undefined
-  ? T
-  : T extends readonly (infer U)[]
-    ? readonly Input<U>[]
-    : { readonly [K in keyof T]?: K extends "_unknownTaggedFields" ? T[K] : Input<T[K]> };
+/** Records fields also accept a RecordChunks (record batches as separate buffers, not merged). */
+export type Input<T> = T extends Uint8Array
+  ? "__records" extends keyof T
+    ? Uint8Array | RecordChunks
+    : T
+  : T extends bigint | number | string | boolean | RecordChunks | null | undefined
+    ? T
+    : T extends readonly (infer U)[]
+      ? readonly Input<U>[]
+      : { readonly [K in keyof T]?: K extends "_unknownTaggedFields" ? T[K] : Input<T[K]> };
+
+/**
+ * The type of a decoded records field: a plain Uint8Array. The optional brand only tells `Input`
+ * that an encoder also takes a RecordChunks there.
+ */
+export type Records = Uint8Array & { readonly __records?: never };
+
+/**
+ * Whole record batches given to an encoder as several buffers (e.g. the tail cache's views of
+ * consecutive appends): written back to back as one records field, without merging them first.
+ */
+export class RecordChunks {
+  readonly chunks: readonly Uint8Array[];
+  readonly byteLength: number;
+
+  constructor(chunks: readonly Uint8Array[]) {
+    this.chunks = chunks;
+    let n = 0;
+    for (const c of chunks) n += c.byteLength;
+    this.byteLength = n;
+  }
+}
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const EMPTY = new Uint8Array(0);
@@ -371,6 +398,17 @@ export class Writer {
     if (compact) this.writeUVarint(v.byteLength + 1);
     else this.writeInt32(v.byteLength);
     this.writeRaw(v);
+  }
+
+  /** A records field: like writeBytes, and a RecordChunks is written chunk by chunk (no merge). */
+  writeRecords(v: Uint8Array | RecordChunks | null, compact: boolean): void {
+    if (!(v instanceof RecordChunks)) {
+      this.writeBytes(v, compact);
+      return;
+    }
+    if (compact) this.writeUVarint(v.byteLength + 1);
+    else this.writeInt32(v.byteLength);
+    for (const c of v.chunks) this.writeRaw(c);
   }
 
   writeArrayLength(n: number | null, compact: boolean): void {

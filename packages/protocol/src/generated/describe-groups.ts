@@ -13,7 +13,7 @@ import {
   sortTaggedFields,
   uuidEquals,
 } from "../primitives.ts";
-import type { Input, TaggedField } from "../primitives.ts";
+import type { Input, Records, TaggedField } from "../primitives.ts";
 
 void DecodeError;
 void EncodeError;

@@ -13,7 +13,7 @@ import {
   sortTaggedFields,
   uuidEquals,
 } from "../primitives.ts";
-import type { Input, TaggedField } from "../primitives.ts";
+import type { Input, Records, TaggedField } from "../primitives.ts";
 
 void DecodeError;
 void EncodeError;
@@ -690,7 +690,7 @@ export interface PartitionData {
   /** The preferred read replica for the consumer to use on its next fetch request (versions 11+) */
   preferredReadReplica: number;
   /** The record data. (versions 0+) */
-  records: Uint8Array | null;
+  records: Records | null;
   /** Tagged fields this version of Sluice does not know; re-encoded unchanged. */
   _unknownTaggedFields?: TaggedField[];
 }
@@ -994,7 +994,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
   }
   {
     const s = v.records === undefined ? EMPTY_BYTES : v.records;
-    w.writeBytes(s, flexible);
+    w.writeRecords(s, flexible);
   }
   if (flexible) {
     const tagged: TaggedField[] = v._unknownTaggedFields ? [...v._unknownTaggedFields] : [];
@@ -1223,7 +1223,7 @@ export function readPartitionData(r: Reader, version: number): PartitionData {
   let snapshotId: SnapshotId = defaultSnapshotId();
   let abortedTransactions: AbortedTransaction[] | null = [];
   let preferredReadReplica: number = -1;
-  let records: Uint8Array | null = EMPTY_BYTES;
+  let records: Records | null = EMPTY_BYTES;
   partitionIndex = r.readInt32("PartitionData.partitionIndex");
   errorCode = r.readInt16("PartitionData.errorCode");
   highWatermark = r.readInt64("PartitionData.highWatermark");

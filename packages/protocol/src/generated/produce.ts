@@ -13,7 +13,7 @@ import {
   sortTaggedFields,
   uuidEquals,
 } from "../primitives.ts";
-import type { Input, TaggedField } from "../primitives.ts";
+import type { Input, Records, TaggedField } from "../primitives.ts";
 
 void DecodeError;
 void EncodeError;
@@ -52,7 +52,7 @@ export interface PartitionProduceData {
   /** The partition index. (versions 0+) */
   index: number;
   /** The record data to be produced. (versions 0+) */
-  records: Uint8Array | null;
+  records: Records | null;
   /** Tagged fields this version of Sluice does not know; re-encoded unchanged. */
   _unknownTaggedFields?: TaggedField[];
 }
@@ -156,7 +156,7 @@ export function writePartitionProduceData(w: Writer, v: Input<PartitionProduceDa
   w.writeInt32(v.index === undefined ? 0 : v.index);
   {
     const s = v.records === undefined ? EMPTY_BYTES : v.records;
-    w.writeBytes(s, flexible);
+    w.writeRecords(s, flexible);
   }
   if (flexible) {
     if (v._unknownTaggedFields === undefined) w.writeUVarint(0);
@@ -225,7 +225,7 @@ export function readTopicProduceData(r: Reader, version: number): TopicProduceDa
 export function readPartitionProduceData(r: Reader, version: number): PartitionProduceData {
   const flexible = version >= 9;
   let index: number = 0;
-  let records: Uint8Array | null = EMPTY_BYTES;
+  let records: Records | null = EMPTY_BYTES;
   index = r.readInt32("PartitionProduceData.index");
   records = r.readBytes("PartitionProduceData.records", flexible, true);
   let unknown: TaggedField[] | undefined;

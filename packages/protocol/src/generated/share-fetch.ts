@@ -13,7 +13,7 @@ import {
   sortTaggedFields,
   uuidEquals,
 } from "../primitives.ts";
-import type { Input, TaggedField } from "../primitives.ts";
+import type { Input, Records, TaggedField } from "../primitives.ts";
 
 void DecodeError;
 void EncodeError;
@@ -522,7 +522,7 @@ export interface PartitionData {
   acknowledgeErrorMessage: string | null;
   currentLeader: LeaderIdAndEpoch;
   /** The record data. (versions 0+) */
-  records: Uint8Array | null;
+  records: Records | null;
   /** The acquired records. (versions 0+) */
   acquiredRecords: AcquiredRecords[];
   /** Tagged fields this version of Sluice does not know; re-encoded unchanged. */
@@ -743,7 +743,7 @@ export function writePartitionData(w: Writer, v: Input<PartitionData>, version: 
   writeLeaderIdAndEpoch(w, v.currentLeader === undefined ? defaultLeaderIdAndEpoch() : v.currentLeader, version);
   {
     const s = v.records === undefined ? EMPTY_BYTES : v.records;
-    w.writeBytes(s, flexible);
+    w.writeRecords(s, flexible);
   }
   {
     const a0 = v.acquiredRecords === undefined ? [] : v.acquiredRecords;
@@ -877,7 +877,7 @@ export function readPartitionData(r: Reader, version: number): PartitionData {
   let acknowledgeErrorCode: number = 0;
   let acknowledgeErrorMessage: string | null = null;
   let currentLeader: LeaderIdAndEpoch = defaultLeaderIdAndEpoch();
-  let records: Uint8Array | null = EMPTY_BYTES;
+  let records: Records | null = EMPTY_BYTES;
   let acquiredRecords: AcquiredRecords[] = [];
   partitionIndex = r.readInt32("PartitionData.partitionIndex");
   errorCode = r.readInt16("PartitionData.errorCode");
