@@ -61,7 +61,7 @@ import { type LogDirState, partitionKey } from "./log-dir-state.ts";
 import type { IndexMemory, MemoryBudget } from "./memory.ts";
 import { Mutex } from "./mutex.ts";
 import { type AppendedBatch, type BatchLocation, LogSegment, type SegmentOptions, segmentFileName } from "./segment.ts";
-import { TailCache } from "./tail-cache.ts";
+import { merge, TailCache } from "./tail-cache.ts";
 import type { AbortedTxnEntry } from "./txn-index.ts";
 
 export interface AppendInfo {
@@ -91,6 +91,18 @@ export interface ReadResult {
   /** Whole batches, ready to be written to a socket; empty when nothing is available below the bound. */
   records: Buffer;
   /** Base offset of the first batch returned (may be below the fetch offset: batches are never split). */
+  firstOffset?: bigint;
+}
+
+export interface ChunkedReadResult {
+  /**
+   * Whole batches, back to back across the chunks (several when a read from the tail cache spans
+   * appends: the cache's own views, not to be modified); an empty list when nothing is available.
+   */
+  chunks: readonly Uint8Array[];
+  /** Total bytes of the chunks. */
+  byteLength: number;
+  /** Base offset of the first batch returned (absent when nothing is). */
   firstOffset?: bigint;
 }
 
@@ -913,6 +925,17 @@ export class PartitionLog extends EventEmitter {
    * [logStartOffset, logEndOffset], and CORRUPT_MESSAGE when the first batch found is corrupt.
    */
   async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
+    const r = await this.readChunks(fetchOffset, maxBytes, opts);
+    if (r.chunks.length === 0) return { records: Buffer.alloc(0) };
+    return result(merge(r.chunks), r.firstOffset!);
+  }
+
+  /**
+   * Like read, but a read served from the tail cache that spans several appends returns the cache's
+   * views of them as separate chunks instead of copying them into one buffer (for writers that
+   * take a list, such as a Fetch response's records).
+   */
+  async readChunks(fetchOffset: bigint, maxBytes: number, opts: ReadOptions = {}): Promise<ChunkedReadResult> {
     const minOneMessage = opts.minOneMessage ?? true;
     for (let attempt = 0; ; attempt++) {
       if (this.state === "closed") throw new StorageError("LOG_CLOSED", `log ${this.key} is closed`);
@@ -920,12 +943,18 @@ export class PartitionLog extends EventEmitter {
       const end = this._logEndOffset;
       if (fetchOffset < start || fetchOffset > end) throw new OffsetOutOfRangeError(fetchOffset, start, end);
       const maxOffset = opts.maxOffset !== undefined && opts.maxOffset < end ? opts.maxOffset : end;
-      if (fetchOffset >= maxOffset) return { records: Buffer.alloc(0) };
-      const cached = this.tailCache?.read(fetchOffset, maxBytes, maxOffset, minOneMessage);
-      if (cached) return result(cached.records, cached.firstOffset);
+      if (fetchOffset >= maxOffset) return NOTHING_READ;
+      const cached = this.tailCache?.readChunks(fetchOffset, maxBytes, maxOffset, minOneMessage);
+      if (cached) {
+        if (cached.chunks.length === 0) return NOTHING_READ;
+        return { chunks: cached.chunks, byteLength: cached.byteLength, firstOffset: cached.firstOffset };
+      }
       const generation = this.generation;
       const r = await this.readSegments(fetchOffset, maxBytes, maxOffset, minOneMessage);
-      if (r !== "retry" && generation === this.generation) return r;
+      if (r !== "retry" && generation === this.generation) {
+        if (r.records.length === 0) return NOTHING_READ;
+        return { chunks: [r.records], byteLength: r.records.length, firstOffset: r.firstOffset! };
+      }
       if (attempt >= 3)
         throw new StorageError("KAFKA_STORAGE_ERROR", `read of ${this.key} kept racing with truncation`);
     }
@@ -1542,6 +1571,12 @@ function maxTimestampOf(it: { readonly batches: readonly { readonly header: Reco
   for (const b of it.batches) if (b.header.maxTimestamp > max) max = b.header.maxTimestamp;
   return max;
 }
+
+/** A read that found nothing (shared and frozen). */
+const NOTHING_READ: ChunkedReadResult = Object.freeze({
+  chunks: Object.freeze([]),
+  byteLength: 0,
+});
 
 function result(records: Buffer, firstOffset: bigint): ReadResult {
   return records.length === 0 ? { records } : { records, firstOffset };

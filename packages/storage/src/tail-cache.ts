@@ -29,6 +29,14 @@ export interface CachedRead {
   readonly nextOffset: bigint;
 }
 
+/** Like CachedRead, as the cache's own views of its chunks (no merging copy; empty list when none). */
+export interface CachedChunks {
+  readonly chunks: readonly Uint8Array[];
+  readonly byteLength: number;
+  readonly firstOffset: bigint;
+  readonly nextOffset: bigint;
+}
+
 export class TailCache {
   /** chunks[head..] are live, oldest first (dropping advances head: no shift per drop). */
   private chunks: Chunk[] = [];
@@ -122,6 +130,15 @@ export class TailCache {
    * that batch is not cached. A result spanning chunks is copied into one buffer.
    */
   read(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedRead | null {
+    const r = this.readChunks(fetchOffset, maxBytes, maxOffset, minOneMessage);
+    return r === null ? null : { records: merge(r.chunks), firstOffset: r.firstOffset, nextOffset: r.nextOffset };
+  }
+
+  /**
+   * Like read, but the batches are returned as views of the cached chunks they lie in (one per
+   * append spanned), not merged. The views must not be modified.
+   */
+  readChunks(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedChunks | null {
     let i = this.chunkAfter(fetchOffset);
     if (i === this.chunks.length || this.chunks[i]!.firstOffset > fetchOffset) return null;
     const parts: Uint8Array[] = [];
@@ -154,7 +171,7 @@ export class TailCache {
         const fits = total + size <= maxBytes || (!started && minOneMessage);
         if (last >= maxOffset || !fits) {
           if (from >= 0) parts.push(bytes.subarray(from, p));
-          return finish(parts, firstOffset, nextOffset);
+          return { chunks: parts, byteLength: total, firstOffset, nextOffset };
         }
         if (!started) firstOffset = h.baseOffset;
         started = true;
@@ -165,14 +182,13 @@ export class TailCache {
       }
       if (from >= 0) parts.push(bytes.subarray(from, p));
     }
-    return finish(parts, firstOffset, nextOffset);
+    return { chunks: parts, byteLength: total, firstOffset, nextOffset };
   }
 }
 
-function finish(parts: Uint8Array[], firstOffset: bigint, nextOffset: bigint): CachedRead {
-  const records =
-    parts.length === 1
-      ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength)
-      : Buffer.concat(parts);
-  return { records, firstOffset, nextOffset };
+/** The chunks as one Buffer (a view when there is only one). */
+export function merge(parts: readonly Uint8Array[]): Buffer {
+  return parts.length === 1
+    ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength)
+    : Buffer.concat(parts);
 }
