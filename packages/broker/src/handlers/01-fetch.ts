@@ -12,7 +12,14 @@
 // at least one batch even past the size limits, so a consumer can never get stuck.
 
 import type { FetchRequest, FetchResponse, Input } from "@sluice/protocol";
-import { decodeFetchRequest, ErrorCode, encodeFetchResponse, uuidFromString, uuidToString } from "@sluice/protocol";
+import {
+  decodeFetchRequest,
+  ErrorCode,
+  encodeFetchResponse,
+  RecordChunks,
+  uuidFromString,
+  uuidToString,
+} from "@sluice/protocol";
 import type { FetchableTopicResponse, PartitionData } from "@sluice/protocol/generated/fetch.ts";
 import { OffsetOutOfRangeError } from "@sluice/storage";
 import { errorCodeOf } from "../errors.ts";
@@ -78,16 +85,18 @@ async function readPartitions(
     const limit = req.isolationLevel === READ_COMMITTED && v >= 4 ? lso : hw;
     const budget = Math.min(w.partitionMaxBytes, Math.max(0, maxBytes - total));
     try {
-      const r = await log.read(w.fetchOffset, budget, { maxOffset: limit, minOneMessage: first });
-      total += r.records.length;
-      if (r.records.length > 0) first = false;
+      // Several chunks when the read spans appends in the tail cache: written as they are (no merge).
+      const r = await log.readChunks(w.fetchOffset, budget, { maxOffset: limit, minOneMessage: first });
+      total += r.byteLength;
+      if (r.byteLength > 0) first = false;
+      const records = r.chunks.length === 1 ? r.chunks[0]! : new RecordChunks(r.chunks);
       const aborted =
-        req.isolationLevel === READ_COMMITTED && v >= 4 && r.records.length > 0
+        req.isolationLevel === READ_COMMITTED && v >= 4 && r.byteLength > 0
           ? log
               .collectAbortedTxns(w.fetchOffset, limit)
               .map((a) => ({ producerId: a.producerId, firstOffset: a.firstOffset }))
           : null;
-      t.partitions.push({ ...base, errorCode: ErrorCode.NONE, abortedTransactions: aborted, records: r.records });
+      t.partitions.push({ ...base, errorCode: ErrorCode.NONE, abortedTransactions: aborted, records });
     } catch (e) {
       const code = e instanceof OffsetOutOfRangeError ? ErrorCode.OFFSET_OUT_OF_RANGE : errorCodeOf(e);
       t.partitions.push({ ...base, errorCode: code, records: null });

@@ -39,6 +39,27 @@ describe("Fetch", () => {
     assert.deepEqual(values(p.records), ["a", "b", "c", "d", "e"]);
   });
 
+  test("a read spanning appends in the tail cache is served as its chunks, in order, in every version", async () => {
+    await createTopic(c, "fc", 1);
+    for (let i = 0; i < 4; i++) await produce(c, "fc", 0, batch([`p${i}`, `q${i}`]));
+    const log = broker.broker.context!.topics.get("fc")!.partitions[0]!.log;
+    const direct = await log.readChunks(0n, 1 << 20);
+    assert.equal(direct.chunks.length, 4, "four appends, four chunks: the handler gets a chunk list");
+    const want = [0, 1, 2, 3].flatMap((i) => [`p${i}`, `q${i}`]);
+    for (let v = 0; v <= 12; v++) {
+      const res = await c.call(Fetch, v, {
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        topics: [{ topic: "fc", partitions: [{ partition: 0, fetchOffset: 2n, partitionMaxBytes: 1 << 20 }] }],
+      });
+      const p = res.responses[0]!.partitions[0]!;
+      assert.equal(p.errorCode, ErrorCode.NONE, `v${v}`);
+      assert.deepEqual(values(p.records), want.slice(2), `v${v}`);
+    }
+  });
+
   test("a fetch from the middle of a batch returns that whole batch", async () => {
     const p = (await fetchOne(c, "f", 0, 1n)).responses[0]!.partitions[0]!;
     const batches = decodeRecords(p.records!);
