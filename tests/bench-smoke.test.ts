@@ -77,6 +77,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   groups: [
     /^\d+ kafkajs members stabilise$/,
     /^OffsetCommit requests\/s \(1 connection, 16 in flight, persisted to __consumer_offsets\)$/,
+    /^OffsetCommit requests\/s, fsync before each acknowledgement \(sluice\.fsync\.before\.ack=true\)$/,
   ],
 };
 
