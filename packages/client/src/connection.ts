@@ -35,7 +35,8 @@ interface Pending {
   readonly version: number;
   readonly resolve: (r: Reader) => void;
   readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout | null;
+  /** performance.now() by which the response must be in (Infinity without a request timeout). */
+  readonly deadline: number;
 }
 
 const CLIENT_SOFTWARE_VERSION = "0.1.0";
@@ -57,6 +58,12 @@ export class Connection {
   /** Broker's [min, max] version per API key. */
   private versions = new Map<number, [number, number]>();
   private readonly closeListeners: ((e: Error) => void)[] = [];
+  /**
+   * One timer for every request in flight, armed for the oldest one's deadline (requests are
+   * answered in order, so the oldest is the first of `pending`): a timer per request cost a
+   * setTimeout and a clearTimeout on every round trip. Left armed when the last response comes.
+   */
+  private timeoutTimer: NodeJS.Timeout | null = null;
 
   private constructor(host: string, port: number, socket: Socket, opts: ConnectionOptions) {
     this.host = host;
@@ -217,19 +224,31 @@ export class Connection {
       this.socket.uncork();
     }
     if (!expectResponse) return Promise.resolve(new Reader(new Uint8Array(0)));
+    const timeoutMs = this.opts.requestTimeoutMs;
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    if (timeoutMs > 0 && this.timeoutTimer === null)
+      this.timeoutTimer = setTimeout(() => this.checkTimeouts(), timeoutMs);
     return new Promise((resolve, reject) => {
-      const timer =
-        this.opts.requestTimeoutMs > 0
-          ? setTimeout(() => {
-              this.fail(
-                new RequestTimeoutError(
-                  `${API_SPECS_BY_KEY.get(apiKey)?.name ?? apiKey} v${version} to ${this.host}:${this.port} got no response within ${this.opts.requestTimeoutMs} ms`,
-                ),
-              );
-            }, this.opts.requestTimeoutMs)
-          : null;
-      this.pending.set(correlationId, { apiKey, version, resolve, reject, timer });
+      this.pending.set(correlationId, { apiKey, version, resolve, reject, deadline });
     });
+  }
+
+  /** Fails the connection when its oldest request is past its deadline, else waits for that deadline. */
+  private checkTimeouts(): void {
+    this.timeoutTimer = null;
+    if (this.closedError) return;
+    for (const p of this.pending.values()) {
+      if (p.deadline === Number.POSITIVE_INFINITY) return;
+      const left = p.deadline - performance.now();
+      if (left <= 0) {
+        this.fail(
+          new RequestTimeoutError(
+            `${API_SPECS_BY_KEY.get(p.apiKey)?.name ?? p.apiKey} v${p.version} to ${this.host}:${this.port} got no response within ${this.opts.requestTimeoutMs} ms`,
+          ),
+        );
+      } else this.timeoutTimer = setTimeout(() => this.checkTimeouts(), Math.ceil(left));
+      return;
+    }
   }
 
   /** Collects chunks until a whole frame is there; copies only when a frame spans chunks. */
@@ -286,7 +305,6 @@ export class Connection {
       return;
     }
     this.pending.delete(correlationId);
-    if (p.timer) clearTimeout(p.timer);
     const r = new Reader(frame);
     try {
       decodeResponseHeader(r, responseHeaderVersion(p.apiKey, p.version));
@@ -299,10 +317,9 @@ export class Connection {
   private fail(e: Error): void {
     if (this.closedError) return;
     this.closedError = e;
-    for (const p of this.pending.values()) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(e);
-    }
+    if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = null;
+    for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
     this.socket.destroy();
     for (const l of this.closeListeners.splice(0)) l(e);
