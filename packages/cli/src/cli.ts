@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { Consumer, KafkaError, Producer } from "@sluice/client";
 import { Command, CommanderError, Option } from "commander";
 import {
+  acksOf,
   checkReachable,
   collect,
   globals,
@@ -203,7 +204,7 @@ program
     ) => {
       const g = globals(cmd);
       const headers = parseKeyValues(o.header, "--header");
-      const acks = o.acks === "all" || o.acks === "-1" ? -1 : (Number(o.acks) as 0 | 1);
+      const acks = acksOf(o.acks);
       await checkReachable(g.bootstrap, reachTimeoutMs(g));
       const producer = new Producer({
         bootstrapServers: g.bootstrap,

@@ -79,6 +79,9 @@ export function bigintArg(what: string) {
   };
 }
 
+/** An --acks choice ("0", "1", "all" or "-1", as commander validated it) as the producer's acks. */
+export const acksOf = (acks: string): -1 | 0 | 1 => (acks === "all" || acks === "-1" ? -1 : (Number(acks) as 0 | 1));
+
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /**

@@ -13,6 +13,7 @@
 import { Admin, Consumer, fromJavaProperties, Producer } from "@sluice/client";
 import { type Command, Option } from "commander";
 import {
+  acksOf,
   CommandError,
   checkReachable,
   collect,
@@ -119,7 +120,7 @@ async function perfProduce(topic: string, o: PerfProduceOptions, cmd: Command): 
     throw new UsageError(`--producer-props: ${(e as Error).message}`);
   }
   await checkReachable(g.bootstrap, reachTimeoutMs(g));
-  const acks = o.acks === "all" || o.acks === "-1" ? -1 : (Number(o.acks) as 0 | 1);
+  const acks = acksOf(o.acks);
   const producer = new Producer({
     bootstrapServers: g.bootstrap,
     requestTimeoutMs: g.requestTimeout,

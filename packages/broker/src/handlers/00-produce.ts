@@ -35,6 +35,7 @@ import {
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
 import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import type { AppendInfo } from "@sluice/storage";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
 import { appendChainIdle, type PartitionState, serialAppend } from "../topics.ts";
@@ -160,14 +161,24 @@ function producePartition(
       return failure(index, ErrorCode.INVALID_RECORD, "clients may not produce control batches");
     if (b.header.producerId >= 0n || isTransactional(b.header.attributes)) plain = false;
   }
-  if (plain && appendChainIdle(p)) return appendPlain(p, index, records);
+  // Batches without a producer id: nothing to check, the log orders and coalesces the appends.
+  if (plain && appendChainIdle(p)) return appendAndAnswer(p, index, records);
   return appendChecked(p, index, records, batches, transactionalId, ctx);
 }
 
-/** Batches without a producer id: nothing to check, the log orders and coalesces the appends. */
-async function appendPlain(p: PartitionState, index: number, records: Uint8Array): Promise<PartitionResult> {
+/**
+ * Appends as leader and answers for the partition; `onAppended` (the producer state's update) runs
+ * before the high watermark moves. A failure, of the append or of `onAppended`, is the answer.
+ */
+async function appendAndAnswer(
+  p: PartitionState,
+  index: number,
+  records: Uint8Array,
+  onAppended?: (appended: AppendInfo) => void,
+): Promise<PartitionResult> {
   try {
     const appended = await p.log.appendAsLeader(records, p.leaderEpoch);
+    onAppended?.(appended);
     // The log clamps the high watermark to the end of the acknowledged appends.
     await p.log.updateHighWatermark(p.log.logEndOffset);
     return {
@@ -218,22 +229,11 @@ function appendChecked(
         return failure(index, ErrorCode[check.error], check.message);
       }
     }
-    try {
-      const appended = await p.log.appendAsLeader(records, p.leaderEpoch);
+    return appendAndAnswer(p, index, records, (appended) =>
       appended.batches.forEach((b, i) => {
         p.producers.apply(infos[i]!, b.header.baseOffset, lastOffsetOf(b.header));
-      });
-      await p.log.updateHighWatermark(p.log.logEndOffset);
-      return {
-        index,
-        errorCode: ErrorCode.NONE,
-        baseOffset: appended.baseOffset,
-        logAppendTimeMs: appended.logAppendTimeMs,
-        logStartOffset: appended.logStartOffset,
-      };
-    } catch (e) {
-      return failure(index, errorCodeOf(e), errorMessageOf(e));
-    }
+      }),
+    );
   });
 }
 
