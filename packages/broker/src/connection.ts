@@ -20,6 +20,7 @@ import {
   Writer,
   writeResponseHeader,
 } from "@sluice/protocol";
+import { readBuffers } from "@sluice/storage";
 import type { BrokerContext } from "./context.ts";
 import { type AnyHandler, CloseConnection, type RequestContext } from "./handlers/types.ts";
 
@@ -354,16 +355,27 @@ export class Connection {
     });
   }
 
-  /** Writes every ready response at the head of the queue, in order, as one corked write. */
+  /**
+   * Writes every ready response at the head of the queue, in order, as one corked write. Record
+   * data read into buffers lent by the storage read pool goes back to it once the socket has taken
+   * the bytes (the callback of the last write: writes complete in order).
+   */
   private flushReady(): void {
     if (this.closed) return;
     let corked = false;
+    let lent: Uint8Array[] | null = null;
+    // Each write is issued when the next one comes, so the last can carry the callback.
+    let held: Uint8Array | null = null;
+    const write = (b: Uint8Array): void => {
+      if (held !== null) this.socket.write(held);
+      held = b;
+    };
     // Small pieces (size prefixes, headers, small bodies) are gathered and copied into one buffer.
     let small: Uint8Array[] = [];
     let smallBytes = 0;
     const writeSmall = (): void => {
       if (smallBytes === 0) return;
-      this.socket.write(small.length === 1 ? small[0]! : Buffer.concat(small, smallBytes));
+      write(small.length === 1 ? small[0]! : Buffer.concat(small, smallBytes));
       small = [];
       smallBytes = 0;
     };
@@ -379,6 +391,7 @@ export class Connection {
       small.push(prefix);
       smallBytes += 4;
       for (const c of slot.chunks) {
+        if (c.byteLength > 0 && readBuffers.isLent(c)) (lent ??= []).push(c);
         if (c.byteLength < WRITE_AS_IS_BYTES_MIN) {
           small.push(c);
           smallBytes += c.byteLength;
@@ -389,10 +402,19 @@ export class Connection {
           corked = true;
         }
         writeSmall();
-        this.socket.write(c);
+        write(c);
       }
     }
     writeSmall();
+    if (held !== null) {
+      const done = lent;
+      if (done === null) this.socket.write(held);
+      else
+        this.socket.write(held, (err) => {
+          if (err) return; // the socket is gone; the buffers are left to the GC
+          for (const c of done) readBuffers.release(c);
+        });
+    }
     if (corked) this.socket.uncork();
     if (this.socket.writableNeedDrain) this.awaitingDrain = true;
     this.maybeResume();

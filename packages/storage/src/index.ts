@@ -8,5 +8,6 @@ export * from "./log-config.ts";
 export * from "./log-dir-state.ts";
 export * from "./log-manager.ts";
 export * from "./partition-log.ts";
+export { POOLED_READ_BYTES_MIN, ReadBufferPool, readBuffers } from "./read-buffers.ts";
 export { type BatchLocation, LogSegment, segmentFileName } from "./segment.ts";
 export * from "./txn-index.ts";

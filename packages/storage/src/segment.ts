@@ -41,6 +41,7 @@ import {
 } from "./disk.ts";
 import { ioError, StorageError } from "./errors.ts";
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
+import { readBuffers } from "./read-buffers.ts";
 import { TIME_INDEX_ENTRY_BYTES, TimeIndex } from "./time-index.ts";
 import { TxnIndex } from "./txn-index.ts";
 
@@ -485,6 +486,16 @@ export class LogSegment {
 
   // ---- reading ----------------------------------------------------------------------------------
 
+  /**
+   * Like readAt, into a buffer lent by the read pool (read-buffers.ts): the records handed to a
+   * Fetch response are views of it, and the connection gives it back once they are written.
+   */
+  private async readLent(position: number, length: number): Promise<Buffer> {
+    const buf = readBuffers.acquire(length);
+    const n = await readFully(this.file, buf, length, position);
+    return n === length ? buf : buf.subarray(0, n);
+  }
+
   async readAt(position: number, length: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
     const n = await readFully(this.file, buf, length, position);
@@ -570,7 +581,7 @@ export class LogSegment {
         limit - pos,
         Math.max(req.maxBytes, known, RECORD_BATCH_HEADER_BYTES) + (exact ? RECORD_BATCH_HEADER_BYTES : slack),
       );
-      const buf = await this.readAt(pos, want);
+      const buf = await this.readLent(pos, want);
       if (buf.length < Math.min(want, RECORD_BATCH_HEADER_BYTES)) throw this.corrupt(pos, "file shorter than expected");
       // Find the first batch whose last offset is ≥ fetchOffset.
       let p = 0;
@@ -588,6 +599,7 @@ export class LogSegment {
       if (first === null) {
         // Not in this window: continue the scan from the next header (which may lie past the window).
         if (p === 0) throw this.corrupt(pos, `${limit - pos} trailing bytes`);
+        readBuffers.release(buf);
         pos += p;
         exact = false;
         continue;
@@ -600,11 +612,14 @@ export class LogSegment {
         nextOffset: req.fetchOffset,
         nextBatchBytes: firstBytes,
       };
-      if (lastOffsetOf(first) >= req.maxOffset) return empty;
-      if (firstBytes > req.maxBytes && !req.minOneMessage) return empty;
+      if (lastOffsetOf(first) >= req.maxOffset || (firstBytes > req.maxBytes && !req.minOneMessage)) {
+        readBuffers.release(buf);
+        return empty;
+      }
       if (p + firstBytes > buf.length) {
         // The first batch does not fit in this window: read again from its start, sized for it.
         if (exact && p === 0 && want >= firstBytes) throw this.corrupt(pos, "short read");
+        readBuffers.release(buf);
         return this.readExact(pos + p, req, Math.max(firstBytes, Math.min(req.maxBytes, limit - pos - p)), limit);
       }
       return this.collect(buf, pos, p, req);
@@ -618,7 +633,7 @@ export class LogSegment {
     bytes: number,
     limit: number,
   ): Promise<SegmentRead | null> {
-    const buf = await this.readAt(position, Math.min(bytes, limit - position));
+    const buf = await this.readLent(position, Math.min(bytes, limit - position));
     return this.collect(buf, position, 0, req);
   }
 
@@ -654,12 +669,16 @@ export class LogSegment {
     }
     if (end === start && start + RECORD_BATCH_HEADER_BYTES > buf.length)
       throw this.corrupt(bufPosition + start, "file shorter than expected");
+    const nextBatchBytes = batchBytesAt(buf, end);
+    // Nothing taken: the buffer goes back now, and no view of it is handed out (a view of a
+    // buffer since lent to another read must never reach a writer that releases what it wrote).
+    if (end === start) readBuffers.release(buf);
     return {
-      records: buf.subarray(start, end),
+      records: end === start ? Buffer.alloc(0) : buf.subarray(start, end),
       firstOffset,
       endPosition: bufPosition + end,
       nextOffset,
-      nextBatchBytes: batchBytesAt(buf, end),
+      nextBatchBytes,
     };
   }
 
