@@ -14,13 +14,14 @@
 import type { Socket } from "node:net";
 import {
   API_VERSIONS_KEY,
+  ApiKey,
   ErrorCode,
   ProtocolDecodeError,
   readRequestHeader,
   Writer,
   writeResponseHeader,
 } from "@sluice/protocol";
-import { readBuffers } from "@sluice/storage";
+import { bufferPool } from "@sluice/storage";
 import type { BrokerContext } from "./context.ts";
 import { type AnyHandler, CloseConnection, type RequestContext } from "./handlers/types.ts";
 
@@ -157,7 +158,14 @@ export class Connection {
         // Allocated once half the frame is here, so that memory follows the bytes actually
         // received (at most twice them), never a size prefix alone.
         if (this.frameBytes < ASSEMBLE_BYTES_MIN || this.pendingBytes * 2 < this.frameBytes) return;
-        this.assembling = Buffer.allocUnsafe(this.frameBytes);
+        // A Produce request's frame comes from the buffer pool: its record bytes are written to
+        // the log and kept by the tail cache, which hold references (buffer-pool.ts) and give the
+        // buffer back for reuse. Other requests' bytes may be kept by what handles them (group
+        // metadata, for one) without references, so they get buffers of their own.
+        this.assembling =
+          this.peekApiKey() === ApiKey.Produce
+            ? bufferPool.acquire(this.frameBytes)
+            : Buffer.allocUnsafe(this.frameBytes);
         this.assembled = 0;
       }
       let frame: Buffer;
@@ -170,6 +178,13 @@ export class Connection {
       this.frameBytes = -1;
       this.dispatch(frame);
     }
+  }
+
+  /** The API key of the frame being received (its first two bytes; at least two are buffered). */
+  private peekApiKey(): number {
+    const head = this.pending[0]!;
+    if (head.length >= 2) return head.readInt16BE(0);
+    return (head[0]! << 8) | this.pending[1]![0]!;
   }
 
   /** Removes `n` buffered bytes from the front (n ≤ pendingBytes). */
@@ -232,14 +247,29 @@ export class Connection {
     return b;
   }
 
+  /**
+   * Handles one request. A frame from the buffer pool is given back once its handler has finished
+   * (answered or failed): whatever keeps its bytes longer has taken a reference of its own.
+   */
   private dispatch(frame: Buffer): void {
+    if (!bufferPool.isLent(frame)) {
+      void this.handleFrame(frame);
+      return;
+    }
+    const settled = this.handleFrame(frame);
+    if (settled === null) bufferPool.release(frame);
+    else void settled.finally(() => bufferPool.release(frame));
+  }
+
+  /** Decodes and handles a frame; returns the handler's promise when it answers asynchronously. */
+  private handleFrame(frame: Buffer): Promise<void> | null {
     let decoded: ReturnType<typeof readRequestHeader>;
     try {
       decoded = readRequestHeader(frame);
     } catch {
       this.broker.logger.warn({ connection: this.id }, "malformed request header; closing connection");
       this.close();
-      return;
+      return null;
     }
     const { header, body } = decoded;
     const apiKey = header.requestApiKey;
@@ -248,7 +278,7 @@ export class Connection {
     if (!handler) {
       this.broker.logger.warn({ connection: this.id, apiKey }, "unknown API key; closing connection");
       this.close();
-      return;
+      return null;
     }
     const ctx: RequestContext = {
       broker: this.broker,
@@ -266,7 +296,7 @@ export class Connection {
       if (apiKey === API_VERSIONS_KEY) {
         // KIP-511: answer in the v0 format with our range so the client can retry.
         this.respondWith(slot, handler, handler.handle(null, ctx), 0, header.correlationId, apiKey);
-        return;
+        return null;
       }
       // The response header the client expects for the version it sent (with tagged fields when
       // that version is flexible), then the error code: all a body can say for a version we
@@ -275,7 +305,7 @@ export class Connection {
       writeResponseHeader(w, apiKey, version, header.correlationId);
       w.writeInt16(ErrorCode.UNSUPPORTED_VERSION);
       this.finish(slot, w.toChunks());
-      return;
+      return null;
     }
     let request: unknown;
     try {
@@ -287,21 +317,23 @@ export class Connection {
         "malformed request; closing connection",
       );
       this.close();
-      return;
+      return null;
     }
     let result: unknown;
     try {
       result = handler.handle(request, ctx);
     } catch (e) {
       this.fail(e, handler, version);
-      return;
+      return null;
     }
     if (result instanceof Promise) {
-      result.then(
+      return result.then(
         (res) => this.respondWith(slot, handler, res, version, header.correlationId, apiKey),
         (e) => this.fail(e, handler, version),
       );
-    } else this.respondWith(slot, handler, result, version, header.correlationId, apiKey);
+    }
+    this.respondWith(slot, handler, result, version, header.correlationId, apiKey);
+    return null;
   }
 
   private respondWith(
@@ -363,7 +395,7 @@ export class Connection {
   private flushReady(): void {
     if (this.closed) return;
     let corked = false;
-    let lent: Uint8Array[] | null = null;
+    const lent: Uint8Array[] = [];
     // Each write is issued when the next one comes, so the last can carry the callback.
     let held: Uint8Array | null = null;
     const write = (b: Uint8Array): void => {
@@ -391,7 +423,7 @@ export class Connection {
       small.push(prefix);
       smallBytes += 4;
       for (const c of slot.chunks) {
-        if (c.byteLength > 0 && readBuffers.isLent(c)) (lent ??= []).push(c);
+        if (c.byteLength > 0 && bufferPool.isLent(c)) lent.push(c);
         if (c.byteLength < WRITE_AS_IS_BYTES_MIN) {
           small.push(c);
           smallBytes += c.byteLength;
@@ -407,12 +439,11 @@ export class Connection {
     }
     writeSmall();
     if (held !== null) {
-      const done = lent;
-      if (done === null) this.socket.write(held);
+      if (lent.length === 0) this.socket.write(held);
       else
         this.socket.write(held, (err) => {
           if (err) return; // the socket is gone; the buffers are left to the GC
-          for (const c of done) readBuffers.release(c);
+          for (const c of lent) bufferPool.release(c);
         });
     }
     if (corked) this.socket.uncork();

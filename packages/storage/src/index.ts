@@ -1,5 +1,7 @@
 // @sluice/storage: partition logs in segments (Kafka's on-disk layout), with recovery, retention,
 // compaction, group-commit fsync, and fault-injectable disk and clock.
+
+export { BufferPool, bufferPool, POOLED_BYTES_MIN } from "./buffer-pool.ts";
 export * from "./checkpoint.ts";
 export * from "./disk.ts";
 export * from "./errors.ts";
@@ -8,6 +10,5 @@ export * from "./log-config.ts";
 export * from "./log-dir-state.ts";
 export * from "./log-manager.ts";
 export * from "./partition-log.ts";
-export { POOLED_READ_BYTES_MIN, ReadBufferPool, readBuffers } from "./read-buffers.ts";
 export { type BatchLocation, LogSegment, segmentFileName } from "./segment.ts";
 export * from "./txn-index.ts";

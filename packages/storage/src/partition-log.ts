@@ -52,6 +52,7 @@ import {
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
 import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import { bufferPool, detach } from "./buffer-pool.ts";
 import { type CleanerHost, type CompactionResult, compactLog, completeInterruptedSwaps } from "./cleaner.ts";
 import { type Clock, type Disk, isNotFound, readWholeFile, unlinkIfExists, writeFileDurable } from "./disk.ts";
 import { ioError, OffsetOutOfRangeError, StorageError } from "./errors.ts";
@@ -61,7 +62,7 @@ import { type LogDirState, partitionKey } from "./log-dir-state.ts";
 import type { IndexMemory, MemoryBudget } from "./memory.ts";
 import { Mutex } from "./mutex.ts";
 import { type AppendedBatch, type BatchLocation, LogSegment, type SegmentOptions, segmentFileName } from "./segment.ts";
-import { merge, TailCache } from "./tail-cache.ts";
+import { TailCache } from "./tail-cache.ts";
 import type { AbortedTxnEntry } from "./txn-index.ts";
 
 export interface AppendInfo {
@@ -513,6 +514,14 @@ export class PartitionLog extends EventEmitter {
   ): Promise<AppendInfo> {
     let recordCount = 0;
     for (const b of batches) recordCount += b.header.recordCount;
+    // The bytes may be a view of a pooled request frame (buffer-pool.ts): the queued append holds
+    // a reference until it is written or refused, whatever its caller does meanwhile.
+    bufferPool.retain(records);
+    let held = true;
+    const letGo = (): void => {
+      if (held) bufferPool.release(records);
+      held = false;
+    };
     return new Promise<AppendInfo>((resolve, reject) => {
       this.queue.push({
         records,
@@ -522,8 +531,14 @@ export class PartitionLog extends EventEmitter {
         asLeader,
         logAppendTime,
         recordCount,
-        resolve,
-        reject,
+        resolve: (info) => {
+          letGo();
+          resolve(info);
+        },
+        reject: (e) => {
+          letGo();
+          reject(e);
+        },
       });
       this.scheduleWrite();
     });
@@ -927,7 +942,9 @@ export class PartitionLog extends EventEmitter {
   async read(fetchOffset: bigint, maxBytes: number, opts: ReadOptions = {}): Promise<ReadResult> {
     const r = await this.readChunks(fetchOffset, maxBytes, opts);
     if (r.chunks.length === 0) return { records: Buffer.alloc(0) };
-    return result(merge(r.chunks), r.firstOffset!);
+    // Bytes of the caller's own (copied out of pooled buffers): these readers keep what they
+    // read and never give references back.
+    return result(detach(r.chunks), r.firstOffset!);
   }
 
   /**

@@ -28,6 +28,7 @@ import {
   readBatchHeader,
 } from "@sluice/protocol/records/batch-header.ts";
 import { crc32c } from "@sluice/protocol/records/crc32c.ts";
+import { bufferPool } from "./buffer-pool.ts";
 import {
   type Disk,
   type DiskFile,
@@ -41,7 +42,6 @@ import {
 } from "./disk.ts";
 import { ioError, StorageError } from "./errors.ts";
 import { OFFSET_INDEX_ENTRY_BYTES, OffsetIndex } from "./offset-index.ts";
-import { readBuffers } from "./read-buffers.ts";
 import { TIME_INDEX_ENTRY_BYTES, TimeIndex } from "./time-index.ts";
 import { TxnIndex } from "./txn-index.ts";
 
@@ -487,11 +487,11 @@ export class LogSegment {
   // ---- reading ----------------------------------------------------------------------------------
 
   /**
-   * Like readAt, into a buffer lent by the read pool (read-buffers.ts): the records handed to a
+   * Like readAt, into a buffer lent by the buffer pool (buffer-pool.ts): the records handed to a
    * Fetch response are views of it, and the connection gives it back once they are written.
    */
   private async readLent(position: number, length: number): Promise<Buffer> {
-    const buf = readBuffers.acquire(length);
+    const buf = bufferPool.acquire(length);
     const n = await readFully(this.file, buf, length, position);
     return n === length ? buf : buf.subarray(0, n);
   }
@@ -599,7 +599,7 @@ export class LogSegment {
       if (first === null) {
         // Not in this window: continue the scan from the next header (which may lie past the window).
         if (p === 0) throw this.corrupt(pos, `${limit - pos} trailing bytes`);
-        readBuffers.release(buf);
+        bufferPool.release(buf);
         pos += p;
         exact = false;
         continue;
@@ -613,13 +613,13 @@ export class LogSegment {
         nextBatchBytes: firstBytes,
       };
       if (lastOffsetOf(first) >= req.maxOffset || (firstBytes > req.maxBytes && !req.minOneMessage)) {
-        readBuffers.release(buf);
+        bufferPool.release(buf);
         return empty;
       }
       if (p + firstBytes > buf.length) {
         // The first batch does not fit in this window: read again from its start, sized for it.
         if (exact && p === 0 && want >= firstBytes) throw this.corrupt(pos, "short read");
-        readBuffers.release(buf);
+        bufferPool.release(buf);
         return this.readExact(pos + p, req, Math.max(firstBytes, Math.min(req.maxBytes, limit - pos - p)), limit);
       }
       return this.collect(buf, pos, p, req);
@@ -672,7 +672,7 @@ export class LogSegment {
     const nextBatchBytes = batchBytesAt(buf, end);
     // Nothing taken: the buffer goes back now, and no view of it is handed out (a view of a
     // buffer since lent to another read must never reach a writer that releases what it wrote).
-    if (end === start) readBuffers.release(buf);
+    if (end === start) bufferPool.release(buf);
     return {
       records: end === start ? Buffer.alloc(0) : buf.subarray(start, end),
       firstOffset,

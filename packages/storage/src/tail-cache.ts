@@ -10,6 +10,7 @@ import {
   RECORD_BATCH_HEADER_BYTES,
   readBatchHeader,
 } from "@sluice/protocol/records/batch-header.ts";
+import { bufferPool, detach } from "./buffer-pool.ts";
 import type { MemoryBudget } from "./memory.ts";
 
 /** Node's Buffer pool slab (Buffer.poolSize is 64 KiB in Node 24; 8 KiB before). */
@@ -21,6 +22,8 @@ interface Chunk {
   readonly bytes: Uint8Array;
   /** Bytes reserved for it (a view into a shared buffer keeps that whole buffer alive). */
   readonly cost: number;
+  /** A view of a pooled buffer (buffer-pool.ts) the cache holds a reference to. */
+  readonly lent: boolean;
 }
 
 export interface CachedRead {
@@ -79,7 +82,9 @@ export class TailCache {
     }
     while (this.count > 0 && (this.bytes + cost > this.maxBytes || !this.reserve(cost))) this.dropOldest();
     if (this.count === 0 && !this.reserve(cost)) return;
-    this.chunks.push({ firstOffset, nextOffset, bytes: owned, cost });
+    const lent = bufferPool.isLent(owned);
+    if (lent) bufferPool.retain(owned);
+    this.chunks.push({ firstOffset, nextOffset, bytes: owned, cost, lent });
     this.bytes += cost;
   }
 
@@ -94,6 +99,7 @@ export class TailCache {
     this.head++;
     this.bytes -= c.cost;
     this.budget?.release(c.cost);
+    if (c.lent) bufferPool.release(c.bytes);
     if (this.head === this.chunks.length) {
       this.chunks = [];
       this.head = 0;
@@ -131,12 +137,16 @@ export class TailCache {
    */
   read(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedRead | null {
     const r = this.readChunks(fetchOffset, maxBytes, maxOffset, minOneMessage);
-    return r === null ? null : { records: merge(r.chunks), firstOffset: r.firstOffset, nextOffset: r.nextOffset };
+    if (r === null) return null;
+    // Bytes of the caller's own: these readers keep what they read without releasing it.
+    return { records: detach(r.chunks), firstOffset: r.firstOffset, nextOffset: r.nextOffset };
   }
 
   /**
    * Like read, but the batches are returned as views of the cached chunks they lie in (one per
-   * append spanned), not merged. The views must not be modified.
+   * append spanned), not merged. The views must not be modified. A view of a pooled buffer comes
+   * with a reference the caller owns (buffer-pool.ts): the connection gives it back once the
+   * socket has taken the bytes.
    */
   readChunks(fetchOffset: bigint, maxBytes: number, maxOffset: bigint, minOneMessage: boolean): CachedChunks | null {
     let i = this.chunkAfter(fetchOffset);
@@ -154,6 +164,7 @@ export class TailCache {
         if (!started) firstOffset = chunk.firstOffset;
         started = true;
         parts.push(bytes);
+        if (chunk.lent) bufferPool.retain(bytes);
         total += bytes.byteLength;
         nextOffset = chunk.nextOffset;
         continue;
@@ -170,7 +181,7 @@ export class TailCache {
         }
         const fits = total + size <= maxBytes || (!started && minOneMessage);
         if (last >= maxOffset || !fits) {
-          if (from >= 0) parts.push(bytes.subarray(from, p));
+          if (from >= 0) this.take(parts, chunk, from, p);
           return { chunks: parts, byteLength: total, firstOffset, nextOffset };
         }
         if (!started) firstOffset = h.baseOffset;
@@ -180,15 +191,15 @@ export class TailCache {
         nextOffset = last + 1n;
         p += size;
       }
-      if (from >= 0) parts.push(bytes.subarray(from, p));
+      if (from >= 0) this.take(parts, chunk, from, p);
     }
     return { chunks: parts, byteLength: total, firstOffset, nextOffset };
   }
-}
 
-/** The chunks as one Buffer (a view when there is only one). */
-export function merge(parts: readonly Uint8Array[]): Buffer {
-  return parts.length === 1
-    ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength)
-    : Buffer.concat(parts);
+  /** Adds bytes [from, to) of a chunk to a read's result, with a reference when pooled. */
+  private take(parts: Uint8Array[], chunk: Chunk, from: number, to: number): void {
+    const view = chunk.bytes.subarray(from, to);
+    if (chunk.lent) bufferPool.retain(view);
+    parts.push(view);
+  }
 }

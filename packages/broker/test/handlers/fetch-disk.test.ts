@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { ErrorCode } from "@sluice/protocol";
 import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
-import { readBuffers } from "@sluice/storage";
+import { bufferPool } from "@sluice/storage";
 import { batch, createTopic, fetchOne, produce, sleep, testBroker, WireClient } from "../helpers.ts";
 
 const BATCHES = 24;
@@ -121,7 +121,7 @@ test("concurrent fetches from disk reuse read buffers without corrupting any rec
     await broker.stop();
     broker = await testBroker({}, { logDir: dir });
     try {
-      const reusedBefore = readBuffers.reused;
+      const reusedBefore = bufferPool.reused;
       const end = BigInt(BATCHES * RECORDS_PER_BATCH);
       const expected = (partition: number): string[] =>
         Array.from({ length: Number(end) }, (_, i) => value(partition, i));
@@ -134,7 +134,7 @@ test("concurrent fetches from disk reuse read buffers without corrupting any rec
         }
       }
       for (const c of clients) c.close();
-      assert.ok(readBuffers.reused > reusedBefore, "the reads reused pooled buffers");
+      assert.ok(bufferPool.reused > reusedBefore, "the reads reused pooled buffers");
     } finally {
       await broker.stop();
     }

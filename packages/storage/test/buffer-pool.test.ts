@@ -1,20 +1,20 @@
-// The read-buffer pool: which sizes it lends, that a released buffer is lent again (and only
-// then), that releasing twice or releasing a foreign buffer does nothing, and the free-bytes cap.
+// The buffer pool: which sizes it lends, that a buffer is lent again once its last reference is
+// given back (and only then), that extra or foreign releases do nothing, and the free-bytes cap.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { POOLED_READ_BYTES_MIN, ReadBufferPool } from "../src/read-buffers.ts";
+import { BufferPool, POOLED_BYTES_MIN } from "../src/buffer-pool.ts";
 
 test("small reads are fresh buffers, not lent", () => {
-  const pool = new ReadBufferPool();
-  const b = pool.acquire(POOLED_READ_BYTES_MIN - 1);
-  assert.equal(b.length, POOLED_READ_BYTES_MIN - 1);
+  const pool = new BufferPool();
+  const b = pool.acquire(POOLED_BYTES_MIN - 1);
+  assert.equal(b.length, POOLED_BYTES_MIN - 1);
   assert.equal(pool.isLent(b), false);
   assert.equal(pool.allocated, 0);
 });
 
 test("a released buffer is lent again for a read of its class, and not before", () => {
-  const pool = new ReadBufferPool();
+  const pool = new BufferPool();
   const a = pool.acquire(1024 * 1024 + 61);
   assert.equal(a.length, 1024 * 1024 + 61);
   assert.equal(pool.isLent(a), true);
@@ -34,7 +34,7 @@ test("a released buffer is lent again for a read of its class, and not before", 
 });
 
 test("releasing twice, or a buffer the pool never lent, changes nothing", () => {
-  const pool = new ReadBufferPool();
+  const pool = new BufferPool();
   const a = pool.acquire(200 * 1024);
   pool.release(a);
   pool.release(a);
@@ -48,9 +48,31 @@ test("releasing twice, or a buffer the pool never lent, changes nothing", () => 
 });
 
 test("free buffers are capped; beyond the cap released buffers are left to the GC", () => {
-  const pool = new ReadBufferPool();
+  const pool = new BufferPool();
   const lent = Array.from({ length: 12 }, () => pool.acquire(8 * 1024 * 1024));
   for (const b of lent) pool.release(b);
   assert.ok(pool.freeBytes <= 64 * 1024 * 1024, `${pool.freeBytes} free bytes`);
   assert.ok(pool.freeBytes >= 7 * 8 * 1024 * 1024);
+});
+
+test("a buffer with several references is reused only after the last one is given back", () => {
+  const pool = new BufferPool();
+  const a = pool.acquire(300 * 1024);
+  pool.retain(a.subarray(0, 100)); // e.g. the tail cache
+  pool.retain(a.subarray(100, 200)); // e.g. a Fetch response
+  pool.release(a); // the connection's reference to the request frame
+  pool.release(a.subarray(0, 100));
+  assert.equal(pool.isLent(a), true);
+  assert.notEqual(pool.acquire(300 * 1024).buffer, a.buffer);
+  pool.release(a.subarray(100, 200));
+  assert.equal(pool.isLent(a), false);
+  assert.equal(pool.acquire(300 * 1024).buffer, a.buffer);
+});
+
+test("retaining a buffer that is back on the free list is an invariant violation", () => {
+  const pool = new BufferPool();
+  const a = pool.acquire(300 * 1024);
+  pool.release(a);
+  assert.throws(() => pool.retain(a), /invariant/);
+  pool.retain(Buffer.alloc(300 * 1024)); // not a pool buffer: ignored
 });
