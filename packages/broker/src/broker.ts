@@ -121,7 +121,9 @@ export class Broker {
       idleMs: toSafeNumber(cfg.get("connections.max.idle.ms")),
     };
     const maxConnections = cfg.int("max.connections");
-    this.server = createServer((socket: Socket) => {
+    // Accepted sockets start paused: the connection moves each one's handle into a socket whose
+    // reads it steers (frame-reader.ts) before anything is read.
+    this.server = createServer({ pauseOnConnect: true }, (socket: Socket) => {
       if (this.connections.size >= maxConnections) {
         socket.destroy();
         return;

@@ -1,6 +1,7 @@
 // One client connection: size-prefixed frames in, responses out in request order.
 //
-// Requests are decoded as soon as their frame is complete and handled concurrently; responses are
+// Frames are cut by a FrameReader, which also chooses where each socket read goes (straight into
+// a large frame's own buffer: frame-reader.ts). Requests are decoded as soon as their frame is complete and handled concurrently; responses are
 // queued in arrival order. Ready responses at the head of the queue are written once per
 // event-loop turn (setImmediate), so the answers to every request that completed in this turn go
 // out together: small ones copied into one buffer, large ones (record data) as they are, in one
@@ -14,7 +15,6 @@
 import type { Socket } from "node:net";
 import {
   API_VERSIONS_KEY,
-  ApiKey,
   ErrorCode,
   ProtocolDecodeError,
   readRequestHeader,
@@ -23,6 +23,7 @@ import {
 } from "@sluice/protocol";
 import { bufferPool } from "@sluice/storage";
 import type { BrokerContext } from "./context.ts";
+import { FrameReader, steerReads } from "./frame-reader.ts";
 import { type AnyHandler, CloseConnection, type RequestContext } from "./handlers/types.ts";
 
 export interface ConnectionLimits {
@@ -36,8 +37,6 @@ interface Slot {
   chunks: Uint8Array[] | null;
 }
 
-/** Frames at least this large are copied into their own buffer as their chunks arrive. */
-const ASSEMBLE_BYTES_MIN = 64 * 1024;
 /** Response chunks at least this large are written as they are; smaller ones are copied together. */
 const WRITE_AS_IS_BYTES_MIN = 16 * 1024;
 
@@ -49,13 +48,9 @@ export class Connection {
   private readonly broker: BrokerContext;
   private readonly handlers: ReadonlyMap<number, AnyHandler>;
   private readonly limits: ConnectionLimits;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Size of the frame being received, once its prefix is read (and dropped); -1 before. */
-  private frameBytes = -1;
-  /** The buffer a large frame is copied into as it arrives, and how much of it is filled. */
-  private assembling: Buffer | null = null;
-  private assembled = 0;
+  private readonly reader: FrameReader;
+  /** Complete frames not yet dispatched (reads already done when the in-flight limit was hit). */
+  private ready: Buffer[] = [];
   private readonly aborter = new AbortController();
   private stopped = false;
   private readonly queue: Slot[] = [];
@@ -78,15 +73,26 @@ export class Connection {
     limits: ConnectionLimits,
     onClose: (c: Connection) => void,
   ) {
-    this.socket = socket;
     this.broker = broker;
     this.handlers = handlers;
     this.limits = limits;
     this.onClose = onClose;
+    this.reader = new FrameReader({
+      requestBytesMax: limits.requestBytesMax,
+      onFrame: (f) => {
+        this.ready.push(f);
+        this.processFrames();
+      },
+      onBadSize: (size) => {
+        this.broker.logger.warn({ connection: this.id, size }, "request size out of bounds; closing connection");
+        this.close();
+      },
+    });
+    this.socket = steerReads(socket, this.reader, () => this.touch());
+    socket = this.socket;
     socket.setNoDelay(true);
     // Read once: remoteAddress is a system call (getpeername) each time it is read.
     this.clientHost = socket.remoteAddress ?? "";
-    socket.on("data", (d: Buffer) => this.onData(d));
     socket.on("drain", () => this.onDrain());
     socket.on("error", () => this.close());
     socket.on("close", () => this.close());
@@ -122,116 +128,14 @@ export class Connection {
     this.idleTimer.unref();
   }
 
-  private onData(data: Buffer): void {
-    this.touch();
-    this.pending.push(data);
-    this.pendingBytes += data.length;
-    this.processFrames();
-  }
-
-  /**
-   * Cuts complete frames off the buffered bytes and dispatches them, while fewer than
-   * `inFlightMax` requests are in flight. The size prefix is checked before the frame is
-   * buffered. A frame within one received chunk is a view of it (no copy); a large frame, once
-   * half of it has arrived, is copied into its own buffer chunk by chunk as the rest arrives (while
-   * each chunk is still in the CPU's cache); a small one spanning chunks is joined once.
-   */
+  /** Dispatches complete frames while fewer than `inFlightMax` requests are in flight. */
   private processFrames(): void {
-    while (!this.closed) {
+    while (this.ready.length > 0 && !this.closed) {
       if (this.queue.length >= this.limits.inFlightMax || this.awaitingDrain) {
         this.pauseReading();
         return;
       }
-      if (this.frameBytes < 0) {
-        if (this.pendingBytes < 4) return;
-        const head = this.pending[0]!.length >= 4 ? this.pending[0]! : this.flatten();
-        const size = head.readInt32BE(0);
-        if (size < 0 || size > this.limits.requestBytesMax) {
-          this.broker.logger.warn({ connection: this.id, size }, "request size out of bounds; closing connection");
-          this.close();
-          return;
-        }
-        this.frameBytes = size;
-        this.drop(4);
-      }
-      if (this.assembling === null && this.pendingBytes < this.frameBytes) {
-        // Allocated once half the frame is here, so that memory follows the bytes actually
-        // received (at most twice them), never a size prefix alone.
-        if (this.frameBytes < ASSEMBLE_BYTES_MIN || this.pendingBytes * 2 < this.frameBytes) return;
-        // A Produce request's frame comes from the buffer pool: its record bytes are written to
-        // the log and kept by the tail cache, which hold references (buffer-pool.ts) and give the
-        // buffer back for reuse. Other requests' bytes may be kept by what handles them (group
-        // metadata, for one) without references, so they get buffers of their own.
-        this.assembling =
-          this.peekApiKey() === ApiKey.Produce
-            ? bufferPool.acquire(this.frameBytes)
-            : Buffer.allocUnsafe(this.frameBytes);
-        this.assembled = 0;
-      }
-      let frame: Buffer;
-      if (this.assembling !== null) {
-        this.absorb(this.assembling);
-        if (this.assembled < this.assembling.length) return;
-        frame = this.assembling;
-        this.assembling = null;
-      } else frame = this.take(this.frameBytes);
-      this.frameBytes = -1;
-      this.dispatch(frame);
-    }
-  }
-
-  /** The API key of the frame being received (its first two bytes; at least two are buffered). */
-  private peekApiKey(): number {
-    const head = this.pending[0]!;
-    if (head.length >= 2) return head.readInt16BE(0);
-    return (head[0]! << 8) | this.pending[1]![0]!;
-  }
-
-  /** Removes `n` buffered bytes from the front (n ≤ pendingBytes). */
-  private drop(n: number): void {
-    let left = n;
-    while (left > 0) {
-      const c = this.pending[0]!;
-      if (c.length <= left) {
-        this.pending.shift();
-        left -= c.length;
-      } else {
-        this.pending[0] = c.subarray(left);
-        left = 0;
-      }
-    }
-    this.pendingBytes -= n;
-  }
-
-  /** The first `n` buffered bytes (n ≤ pendingBytes), removed: a view when they lie in one chunk. */
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    const c = this.pending[0]!;
-    if (c.length >= n) {
-      const out = c.subarray(0, n);
-      this.drop(n);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const head = this.pending[0]!;
-      const k = Math.min(head.length, n - filled);
-      head.copy(out, filled, 0, k);
-      filled += k;
-      this.drop(k);
-    }
-    return out;
-  }
-
-  /** Moves buffered bytes into the large frame being assembled, up to its end. */
-  private absorb(into: Buffer): void {
-    while (this.assembled < into.length && this.pendingBytes > 0) {
-      const head = this.pending[0]!;
-      const k = Math.min(head.length, into.length - this.assembled);
-      head.copy(into, this.assembled, 0, k);
-      this.assembled += k;
-      this.drop(k);
+      this.dispatch(this.ready.shift()!);
     }
   }
 
@@ -239,12 +143,6 @@ export class Connection {
     if (this.paused) return;
     this.paused = true;
     this.socket.pause();
-  }
-
-  private flatten(): Buffer {
-    const b = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [b];
-    return b;
   }
 
   /**
