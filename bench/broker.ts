@@ -18,8 +18,11 @@
 // small length-prefixed request/response frames (16 in flight, coalesced writes).
 // Broker: produce MB/s (1 KiB records, acks=1, linger 5 ms, batches up to 1 MB) to 1 and 8
 // partitions; consume MB/s of the 1-partition topic after a broker restart (so it is read through
-// the page cache, not the broker's tail cache); small produce requests/s (one 100 B record per
-// request, 16 in flight); start-up time and idle RSS.
+// the page cache, not the broker's tail cache), and again with 4 MiB fetches (context: librdkafka
+// keeps one Fetch in flight); small produce requests/s (one 100 B record per request, 16 in
+// flight), driven by librdkafka and by a raw pipelined Produce driver in this process (librdkafka
+// itself tops out near 0.2× the frame baseline, so only the raw driver can show the broker's
+// ceiling); start-up time and idle RSS.
 
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -40,12 +43,16 @@ import {
 import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { ApiKey, encodeProduceRequest, Writer, writeRequestHeader } from "../packages/protocol/src/index.ts";
+import { buildRecordBatch } from "../packages/protocol/src/records/record-batch.ts";
 import { type BrokerProcess, startBrokerProcess } from "../tests/helpers/broker-process.ts";
 import { createTopic } from "../tests/helpers/wire.ts";
 import { type BenchRow, ratioRow, report, smoke } from "./lib/report.ts";
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? (smoke ? 2000 : 100_000));
 const SMALL = smoke ? 500 : 20_000;
+/** Requests for the raw driver: it is several times faster than librdkafka here. */
+const SMALL_RAW = smoke ? 500 : 100_000;
 const SECONDS = smoke ? 0.3 : 2;
 const CASES = new Set((process.env.BENCH_CASES ?? "produce1,produce8,consume,small").split(","));
 const PROFILE_DIR = process.env.BENCH_PROFILE ?? "";
@@ -115,7 +122,7 @@ async function framePingPong(): Promise<number> {
   const frame = Buffer.alloc(104, 1);
   frame.writeInt32BE(100, 0);
   let done = 0;
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
   const end = Date.now() + SECONDS * 1000;
   const start = performance.now();
   await new Promise<void>((resolve) => {
@@ -515,9 +522,87 @@ async function produce(
 }
 
 /** Consumes `count` records of one partition from the beginning. */
-async function consume(topic: string, count: number): Promise<Timing> {
-  if (driver) return runDriver(driver, ["consume", broker.bootstrap, topic, "1", String(count), "1048576"]);
+async function consume(topic: string, count: number, partitionFetchBytes = 1024 * 1024): Promise<Timing> {
+  if (driver)
+    return runDriver(driver, ["consume", broker.bootstrap, topic, "1", String(count), String(partitionFetchBytes)]);
   return kcat(["-b", broker.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n"]);
+}
+
+/**
+ * Small produce requests from a raw pipelined driver in this process: one pre-encoded Produce v9
+ * request (acks=1, one batch of one 100 B record; only the correlation id changes), 16 in flight
+ * over one connection, as many new requests written in one write as responses arrived in one
+ * read — the frame baseline's loop with real Produce requests, so the broker, not a client
+ * library, is what is measured. Each response is checked (error code 0) by its fixed size and
+ * error-code position.
+ */
+async function rawSmallProduce(topic: string, count: number): Promise<Timing> {
+  const records = buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(100, 120) }] });
+  const w = new Writer();
+  w.writeInt32(0);
+  writeRequestHeader(w, { requestApiKey: ApiKey.Produce, requestApiVersion: 9, correlationId: 0, clientId: "raw" });
+  encodeProduceRequest(
+    w,
+    {
+      transactionalId: null,
+      acks: 1,
+      timeoutMs: 30_000,
+      topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+    },
+    9,
+  );
+  const template = w.toBuffer();
+  template.writeInt32BE(template.length - 4, 0);
+  const port = Number(broker.bootstrap.split(":")[1]);
+  const sock = connect(port, "127.0.0.1");
+  await once(sock, "connect");
+  sock.setNoDelay(true);
+  let correlation = 0;
+  const burst = (n: number): Buffer => {
+    const out = Buffer.allocUnsafe(n * template.length);
+    for (let i = 0; i < n; i++) {
+      template.copy(out, i * template.length);
+      out.writeInt32BE(correlation++, i * template.length + 8);
+    }
+    return out;
+  };
+  let pending: Buffer = Buffer.alloc(0);
+  let answered = 0;
+  let sent = 0;
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    sock.on("error", reject);
+    sock.on("data", (d: Buffer) => {
+      pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+      let p = 0;
+      let n = 0;
+      while (pending.length - p >= 4 && pending.length - p >= 4 + pending.readInt32BE(p)) {
+        const size = pending.readInt32BE(p);
+        // Produce v9 response: correlation id, header tags, topics (compact array), name, partitions,
+        // index, then the error code.
+        const frame = pending.subarray(p + 4, p + 4 + size);
+        const nameLen = frame[6]! - 1;
+        const code = frame.readInt16BE(7 + nameLen + 1 + 4);
+        if (code !== 0) return reject(new Error(`raw Produce failed with error code ${code}`));
+        p += 4 + size;
+        n++;
+      }
+      pending = pending.subarray(p);
+      answered += n;
+      if (answered >= count) return resolve();
+      const more = Math.min(n, count - sent);
+      if (more > 0) {
+        sock.write(burst(more));
+        sent += more;
+      }
+    });
+    const first = Math.min(16, count);
+    sock.write(burst(first));
+    sent += first;
+  });
+  const ms = performance.now() - start;
+  sock.destroy();
+  return { ms, driverCpuMs: Number.NaN, bytes: count * 100 };
 }
 
 async function topic(name: string, partitions: number): Promise<void> {
@@ -570,6 +655,21 @@ try {
       ...ratioRow(`consume 1 KiB records from the page cache (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.5),
       note: busy(t, Number.isNaN(t.bytes) ? bytes : t.bytes),
     });
+    if (driver) {
+      // librdkafka keeps one Fetch in flight per broker, so with one partition each round trip
+      // moves at most max.partition.fetch.bytes: the same consume with 4 MiB per fetch shows how
+      // much of the default case is that round trip rather than the broker.
+      const f = await bestOf(() => measure(() => consume("p1", p1Records, 4 * 1024 * 1024)), faster);
+      rows.push({
+        ...ratioRow(
+          `context: the same consume with max.partition.fetch.bytes=4 MiB (${driverName})`,
+          Math.round(f.bytes / 1e3 / f.ms),
+          "MB/s",
+          pumpBase,
+        ),
+        note: busy(f, f.bytes),
+      });
+    }
   }
   if (CASES.has("small")) {
     await prepare("small", false);
@@ -597,6 +697,17 @@ try {
         note: "the driver's own ceiling (mock broker in its process)",
       });
     }
+    const r = await bestOf(() => measure(() => rawSmallProduce("small", SMALL_RAW)), faster);
+    rows.push({
+      ...ratioRow(
+        "small produce requests (100 B, one per request, 16 in flight, raw pipelined Produce v9 driver)",
+        Math.round(SMALL_RAW / (r.ms / 1000)),
+        "requests/s",
+        framesBase,
+        0.5,
+      ),
+      note: busy(r, SMALL_RAW * 100, SMALL_RAW),
+    });
   }
   await collectProfile();
 } finally {
