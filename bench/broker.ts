@@ -22,7 +22,8 @@
 // keeps one Fetch in flight); small produce requests/s (one 100 B record per request, 16 in
 // flight), driven by librdkafka and by a raw pipelined Produce driver in this process (librdkafka
 // itself tops out near 0.2× the frame baseline, so only the raw driver can show the broker's
-// ceiling); start-up time and idle RSS.
+// ceiling); start-up time and idle RSS. The produce and consume cases run again with our own
+// client (Producer and Consumer in this process) driving.
 
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -43,6 +44,7 @@ import {
 import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { Consumer, Producer } from "../packages/client/src/index.ts";
 import { ApiKey, encodeProduceRequest, Writer, writeRequestHeader } from "../packages/protocol/src/index.ts";
 import { buildRecordBatch } from "../packages/protocol/src/records/record-batch.ts";
 import { type BrokerProcess, startBrokerProcess } from "../tests/helpers/broker-process.ts";
@@ -605,6 +607,62 @@ async function rawSmallProduce(topic: string, count: number): Promise<Timing> {
   return { ms, driverCpuMs: Number.NaN, bytes: count * 100 };
 }
 
+/**
+ * Our client driving the same cases, in this process: a Producer (acks=1, no idempotence, linger
+ * 5 ms, batches up to 1 MB, as the C driver) sending `count` records of `size` bytes from memory,
+ * 1,000 per sendBatch call, all calls outstanding at once (the producer's buffer.memory bounds
+ * them); the driver's CPU is this process's.
+ */
+async function clientProduce(topic: string, count: number, size: number): Promise<Timing> {
+  const p = new Producer({
+    bootstrapServers: broker.bootstrap,
+    acks: 1,
+    enableIdempotence: false,
+    compressionType: "none",
+    lingerMs: 5,
+    batchSize: 1_000_000,
+  });
+  const value = Buffer.alloc(size, 120);
+  await p.sendBatch([{ topic, value }]); // warm-up: metadata and connection
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const calls: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i += 1000) {
+    const n = Math.min(1000, count - i);
+    calls.push(p.sendBatch(Array.from({ length: n }, () => ({ topic, value }))));
+  }
+  await Promise.all(calls);
+  const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  await p.close();
+  return { ms, driverCpuMs: (used.user + used.system) / 1000, bytes: count * size };
+}
+
+/** Our Consumer reading `count` records of partition 0 from the beginning, timed from the first. */
+async function clientConsume(topic: string, count: number): Promise<Timing> {
+  const c = new Consumer({ bootstrapServers: broker.bootstrap, autoOffsetReset: "earliest", maxPollRecords: 10_000 });
+  c.assign([{ topic, partition: 0 }]);
+  let n = 0;
+  let bytes = 0;
+  let start = 0;
+  let cpu = process.cpuUsage();
+  const deadline = performance.now() + 120_000;
+  while (n < count) {
+    if (performance.now() > deadline) throw new Error(`our consumer read ${n} of ${count} records`);
+    const recs = await c.poll(1000);
+    if (recs.length === 0) continue;
+    if (n === 0) {
+      start = performance.now();
+      cpu = process.cpuUsage();
+    } else for (const r of recs) bytes += r.value?.length ?? 0;
+    n += recs.length;
+  }
+  const ms = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  await c.close();
+  return { ms, driverCpuMs: (used.user + used.system) / 1000, bytes };
+}
+
 async function topic(name: string, partitions: number): Promise<void> {
   if ((await createTopic(broker.bootstrap, name, partitions)) !== 0) throw new Error(`cannot create topic ${name}`);
 }
@@ -614,6 +672,8 @@ try {
   const bytes = RECORDS * 1024;
   await topic("p1", 1);
   await topic("p8", 8);
+  await topic("p1c", 1);
+  await topic("p8c", 8);
   await topic("small", 1);
   // The C driver sends one warm-up record before the measured ones.
   const p1Records = driver ? RECORDS + 1 : RECORDS;
@@ -626,6 +686,14 @@ try {
       note: `${busy(t, bytes)}; ${(mbs / append).toFixed(2)}× the file append`,
     });
   } else if (CASES.has("consume")) await produce("p1", RECORDS, 1024, false);
+  if (CASES.has("produce1")) {
+    const t = await bestOf(() => measure(() => clientProduce("p1c", RECORDS, 1024)), faster);
+    const mbs = bytes / 1e6 / (t.ms / 1000);
+    rows.push({
+      ...ratioRow("produce 1 KiB records, 1 partition (our client)", Math.round(mbs), "MB/s", pumpBase, 0.45),
+      note: busy(t, bytes),
+    });
+  }
   if (CASES.has("produce1") && driver) {
     const t = await bestOf(() => produce("p1", RECORDS, 1024, false, 1), faster);
     rows.push({
@@ -646,6 +714,12 @@ try {
       ...ratioRow(`produce 1 KiB records, 8 partitions (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.45),
       note: `${busy(t, bytes)}; ${(mbs / append).toFixed(2)}× the file append`,
     });
+    const c = await bestOf(() => measure(() => clientProduce("p8c", RECORDS, 1024)), faster);
+    const cmbs = bytes / 1e6 / (c.ms / 1000);
+    rows.push({
+      ...ratioRow("produce 1 KiB records, 8 partitions (our client)", Math.round(cmbs), "MB/s", pumpBase, 0.45),
+      note: busy(c, bytes),
+    });
   }
   if (CASES.has("consume")) {
     await prepare("consume", true);
@@ -654,6 +728,17 @@ try {
     rows.push({
       ...ratioRow(`consume 1 KiB records from the page cache (${driverName})`, Math.round(mbs), "MB/s", pumpBase, 0.5),
       note: busy(t, Number.isNaN(t.bytes) ? bytes : t.bytes),
+    });
+    const oc = await bestOf(() => measure(() => clientConsume("p1", p1Records)), faster);
+    rows.push({
+      ...ratioRow(
+        "consume 1 KiB records from the page cache (our client)",
+        Math.round(oc.bytes / 1e3 / oc.ms),
+        "MB/s",
+        pumpBase,
+        0.5,
+      ),
+      note: busy(oc, oc.bytes),
     });
     if (driver) {
       // librdkafka keeps one Fetch in flight per broker, so with one partition each round trip
