@@ -1,7 +1,7 @@
 // One client connection: size-prefixed frames in, responses out in request order.
 //
 // Frames are cut by a FrameReader, which also chooses where each socket read goes (straight into
-// a large frame's own buffer: frame-reader.ts). Requests are decoded as soon as their frame is complete and handled concurrently; responses are
+// a large frame's own buffer: @sluice/protocol frame-reader.ts, steer-reads.ts). Requests are decoded as soon as their frame is complete and handled concurrently; responses are
 // queued in arrival order. Ready responses at the head of the queue are written once per
 // event-loop turn (setImmediate), so the answers to every request that completed in this turn go
 // out together: small ones copied into one buffer, large ones (record data) as they are, in one
@@ -16,6 +16,7 @@ import type { Socket } from "node:net";
 import {
   API_VERSIONS_KEY,
   ErrorCode,
+  FrameReader,
   ProtocolDecodeError,
   readRequestHeader,
   Writer,
@@ -23,8 +24,8 @@ import {
 } from "@sluice/protocol";
 import { bufferPool } from "@sluice/storage";
 import type { BrokerContext } from "./context.ts";
-import { FrameReader, steerReads } from "./frame-reader.ts";
 import { type AnyHandler, CloseConnection, type RequestContext } from "./handlers/types.ts";
+import { allocateRequestFrame, steerReads } from "./steer-reads.ts";
 
 export interface ConnectionLimits {
   readonly requestBytesMax: number;
@@ -78,7 +79,8 @@ export class Connection {
     this.limits = limits;
     this.onClose = onClose;
     this.reader = new FrameReader({
-      requestBytesMax: limits.requestBytesMax,
+      frameBytesMax: limits.requestBytesMax,
+      allocate: allocateRequestFrame,
       onFrame: (f) => {
         this.ready.push(f);
         this.processFrames();

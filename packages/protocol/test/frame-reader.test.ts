@@ -1,12 +1,11 @@
 // FrameReader: the same frames however the byte stream is cut into reads (split size prefixes,
 // frames spanning many reads, several frames per read), through the steered path (reads into the
 // buffers it picks) and the fallback path (fed chunks); large frames grow their buffer as bytes
-// arrive instead of trusting a size prefix; Produce frames come from the buffer pool; a size out
-// of bounds stops the reader.
+// arrive instead of trusting a size prefix; whole frames go where `allocate` says; a size out of
+// bounds stops the reader.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { bufferPool } from "@sluice/storage";
 import { FrameReader } from "../src/frame-reader.ts";
 
 /** A frame: size prefix, then an int16 api key and `bytes - 2` bytes of a pattern. */
@@ -54,7 +53,7 @@ function collect(): { reader: FrameReader; frames: Buffer[]; bad: number[] } {
   const frames: Buffer[] = [];
   const bad: number[] = [];
   const reader = new FrameReader({
-    requestBytesMax: 8 * 1024 * 1024,
+    frameBytesMax: 8 * 1024 * 1024,
     onFrame: (f) => frames.push(Buffer.from(f)),
     onBadSize: (s) => bad.push(s),
   });
@@ -99,15 +98,37 @@ test("a large frame's buffer grows with the bytes received, not with its size pr
   assert.ok(next.length <= 1024 * 1024, `the first buffer is ${next.length} bytes`);
 });
 
-test("Produce frames of 64 KiB and more come from the buffer pool", () => {
+test("whole frames go into the buffers `allocate` gives, which sees the frame's first bytes", () => {
   const frames: Buffer[] = [];
-  const reader = new FrameReader({ requestBytesMax: 1 << 24, onFrame: (f) => frames.push(f), onBadSize: () => {} });
-  deliverSteered(reader, Buffer.concat([frame(0, 200_000, 1), frame(3, 200_000, 2), frame(0, 100, 3)]), () => 65536);
+  const heads: number[] = [];
+  const mine = new Set<ArrayBufferLike>();
+  const reader = new FrameReader({
+    frameBytesMax: 1 << 24,
+    allocate: (size, head) => {
+      heads.push((head[0]! << 8) | head[1]!);
+      const b = Buffer.allocUnsafeSlow(size);
+      mine.add(b.buffer);
+      return b;
+    },
+    onFrame: (f) => frames.push(f),
+    onBadSize: () => {},
+  });
+  deliverSteered(reader, Buffer.concat([frame(0, 200_000, 1), frame(3, 200_000, 2), frame(7, 100, 3)]), () => 65536);
   assert.equal(frames.length, 3);
-  assert.equal(bufferPool.isLent(frames[0]!), true);
-  assert.equal(bufferPool.isLent(frames[1]!), false);
-  assert.equal(bufferPool.isLent(frames[2]!), false);
-  bufferPool.release(frames[0]!);
+  assert.deepEqual(heads, [0, 3, 7]);
+  for (const f of frames) assert.ok(mine.has(f.buffer));
+});
+
+test("a frame below frameBytesMin is a bad size", () => {
+  const bad: number[] = [];
+  const reader = new FrameReader({
+    frameBytesMax: 100,
+    frameBytesMin: 4,
+    onFrame: () => {},
+    onBadSize: (s) => bad.push(s),
+  });
+  deliverFed(reader, Buffer.from([0, 0, 0, 2, 1, 1]), () => 6);
+  assert.deepEqual(bad, [2]);
 });
 
 test("a size prefix out of bounds is reported once and nothing after it is read", () => {

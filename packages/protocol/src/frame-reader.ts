@@ -1,5 +1,6 @@
-// Cuts a connection's byte stream into size-prefixed request frames, choosing the buffer each
-// socket read goes into (net.Socket's `onread`).
+// Cuts a connection's byte stream into size-prefixed Kafka frames (requests on the broker,
+// responses in the client), choosing the buffer each socket read goes into (net.Socket's
+// `onread`).
 //
 // Why: with Node's default reads, every read is a fresh 64 KiB buffer and a large frame is then
 // copied out of those into its own buffer; on loopback that path costs ~0.5 ms of CPU per MB and
@@ -11,30 +12,34 @@
 // a partial one into its own buffer), and libuv performs one read and its callback at a time, so
 // no two connections ever need the staging buffer at once.
 //
-// Memory follows the bytes actually received, never a size prefix alone: a frame's buffer starts
-// at most FRAME_BUFFER_START_BYTES and doubles as it fills. Produce frames come from the buffer
-// pool (buffer-pool.ts) so that their bytes can be kept by the log without a copy.
-
-import { Socket, type SocketConstructorOpts } from "node:net";
-import { ApiKey } from "@sluice/protocol";
-import { bufferPool } from "@sluice/storage";
+// Memory: a frame's buffer starts at most `frameBufferStartBytes` and doubles as it fills, so a
+// broker's memory follows the bytes actually received, never a size prefix alone. `allocate`
+// lets the owner choose where whole frames live (the broker takes Produce frames from its pool).
 
 /** The staging buffer's size: the most a read of size prefixes and small frames returns. */
 const STAGING_BYTES = 64 * 1024;
-/** A large frame's buffer starts at this size (or its size, if smaller) and doubles as it fills. */
-const FRAME_BUFFER_START_BYTES = 1024 * 1024;
-/** Frames at least this large, of Produce requests, come from the buffer pool. */
-const POOLED_FRAME_BYTES_MIN = 64 * 1024;
 
 const staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
 
 export interface FrameReaderOptions {
-  readonly requestBytesMax: number;
-  /** A complete frame (after its size prefix), the reader's to keep. */
+  /** Largest frame accepted; a larger size prefix is reported to onBadSize. */
+  readonly frameBytesMax: number;
+  /** Smallest frame accepted (a response holds at least its correlation id); default 0. */
+  readonly frameBytesMin?: number;
+  /** A large frame's buffer starts at this size (or the frame's, if smaller); default 1 MiB. */
+  readonly frameBufferStartBytes?: number;
+  /**
+   * The buffer for a whole frame of `size` bytes, given the frame's first bytes received so far
+   * (`head`, possibly fewer than 2); default a fresh Buffer.
+   */
+  readonly allocate?: (size: number, head: Uint8Array) => Buffer;
+  /** A complete frame (after its size prefix), the receiver's to keep. */
   readonly onFrame: (frame: Buffer) => void;
   /** A size prefix out of bounds: the stream cannot be cut any further. */
   readonly onBadSize: (size: number) => void;
 }
+
+const allocateFresh = (size: number): Buffer => Buffer.allocUnsafe(size);
 
 export class FrameReader {
   private readonly opts: FrameReaderOptions;
@@ -46,9 +51,13 @@ export class FrameReader {
   private frame: Buffer | null = null;
   private filled = 0;
   private failed = false;
+  private readonly allocate: (size: number, head: Uint8Array) => Buffer;
+  private readonly startBytes: number;
 
   constructor(opts: FrameReaderOptions) {
     this.opts = opts;
+    this.allocate = opts.allocate ?? allocateFresh;
+    this.startBytes = opts.frameBufferStartBytes ?? 1024 * 1024;
   }
 
   /** Where the next read goes: the rest of the frame being received, or the staging buffer. */
@@ -126,7 +135,7 @@ export class FrameReader {
    * the size is out of bounds.
    */
   private start(size: number, src: Buffer, p: number, to: number): number {
-    if (size < 0 || size > this.opts.requestBytesMax) {
+    if (size < (this.opts.frameBytesMin ?? 0) || size > this.opts.frameBytesMax) {
       this.failed = true;
       this.opts.onBadSize(size);
       return -1;
@@ -134,21 +143,18 @@ export class FrameReader {
     this.frameBytes = size;
     this.filled = 0;
     const here = to - p;
-    const produce = here >= 2 && src.readInt16BE(p) === ApiKey.Produce;
+    const head = src.subarray(p, Math.min(to, p + 2));
     if (size <= here) {
       // Whole in this read: copied out (the staging buffer is reused by the next read).
-      const frame = produce && size >= POOLED_FRAME_BYTES_MIN ? bufferPool.acquire(size) : Buffer.allocUnsafe(size);
+      const frame = this.allocate(size, head);
       src.copy(frame, 0, p, p + size);
       this.frame = frame;
       this.filled = size;
       this.frameProgress();
       return size;
     }
-    const initial = Math.min(size, Math.max(FRAME_BUFFER_START_BYTES, 2 * here));
-    this.frame =
-      produce && initial === size && size >= POOLED_FRAME_BYTES_MIN
-        ? bufferPool.acquire(size)
-        : Buffer.allocUnsafe(initial);
+    const initial = Math.min(size, Math.max(this.startBytes, 2 * here));
+    this.frame = initial === size ? this.allocate(size, head) : Buffer.allocUnsafe(initial);
     return 0;
   }
 
@@ -168,47 +174,4 @@ export class FrameReader {
     this.filled = 0;
     this.opts.onFrame(f);
   }
-}
-
-/**
- * Makes an accepted socket's reads go into the reader's targets and returns the socket to use.
- * Node offers `onread` only for sockets built from options, so the accepted socket's handle is
- * moved into a new Socket built with it; the accepted one (never read from: the server accepts
- * with pauseOnConnect) is destroyed without its handle, which also settles the server's count of
- * connections. Where the handle cannot be moved (a Node without it), the reader is fed the
- * default read path's chunks instead: the same frames, with one more copy.
- */
-export function steerReads(accepted: Socket, reader: FrameReader, onActivity: () => void): Socket {
-  const holder = accepted as unknown as { _handle: unknown };
-  const handle = holder._handle;
-  if (handle !== null && typeof handle === "object") {
-    let steered: Socket | null = null;
-    try {
-      steered = new Socket({
-        handle,
-        readable: true,
-        writable: true,
-        onread: {
-          buffer: () => reader.nextTarget(),
-          callback: (n: number, buf: Uint8Array) => {
-            onActivity();
-            reader.onRead(n, buf as Buffer);
-          },
-        },
-      } as unknown as SocketConstructorOpts);
-    } catch {
-      steered = null;
-    }
-    if (steered !== null) {
-      holder._handle = null;
-      accepted.destroy();
-      return steered;
-    }
-  }
-  accepted.on("data", (d: Buffer) => {
-    onActivity();
-    reader.feed(d);
-  });
-  accepted.resume();
-  return accepted;
 }
