@@ -15,6 +15,7 @@ import {
   decodeResponseHeader,
   ErrorCode,
   encodeApiVersionsRequest,
+  FrameReader,
   Reader,
   responseHeaderVersion,
   Writer,
@@ -42,6 +43,8 @@ interface Pending {
 const CLIENT_SOFTWARE_VERSION = "0.1.0";
 /** Largest response frame accepted: far above fetch.max.bytes' default, far below memory limits. */
 const RESPONSE_BYTES_MAX = 512 * 1024 * 1024;
+/** A response's buffer is allocated whole up to this size on its size prefix, larger ones grow. */
+const RESPONSE_BUFFER_START_BYTES = 8 * 1024 * 1024;
 
 export class Connection {
   readonly host: string;
@@ -50,10 +53,6 @@ export class Connection {
   private readonly opts: ConnectionOptions;
   private readonly pending = new Map<number, Pending>();
   private nextCorrelationId = 1;
-  private chunks: Buffer[] = [];
-  private chunkBytes = 0;
-  /** Size of the frame being received (after its 4-byte prefix), or -1 when not yet known. */
-  private frameBytes = -1;
   private closedError: Error | null = null;
   /** Broker's [min, max] version per API key. */
   private versions = new Map<number, [number, number]>();
@@ -71,14 +70,35 @@ export class Connection {
     this.socket = socket;
     this.opts = opts;
     socket.setNoDelay(true);
-    socket.on("data", (d: Buffer) => this.onData(d));
     socket.on("error", (e) => this.fail(new ConnectionError(`connection to ${host}:${port} failed: ${e.message}`, e)));
     socket.on("close", () => this.fail(new ConnectionError(`connection to ${host}:${port} was closed`)));
   }
 
   /** Connects and negotiates API versions. */
   static async open(host: string, port: number, opts: ConnectionOptions): Promise<Connection> {
-    const socket = connect({ port, host });
+    // Reads go straight into each response's own buffer (FrameReader, net.Socket onread): a
+    // Fetch response is not copied out of Node's 64 KiB read buffers.
+    let conn: Connection | null = null;
+    const reader = new FrameReader({
+      frameBytesMin: 4,
+      frameBytesMax: RESPONSE_BYTES_MAX,
+      frameBufferStartBytes: RESPONSE_BUFFER_START_BYTES,
+      onFrame: (f) => conn?.onFrame(f),
+      onBadSize: (size) =>
+        conn?.fail(new ConnectionError(`bad response frame size ${size} from ${host}:${port}`)) ??
+        socket.destroy(new ConnectionError(`bad response frame size ${size} from ${host}:${port}`)),
+    });
+    const socket = connect({
+      port,
+      host,
+      onread: {
+        buffer: () => reader.nextTarget(),
+        callback: (n: number, b: Uint8Array) => {
+          reader.onRead(n, b as Buffer);
+          return true; // false would pause the socket
+        },
+      },
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.destroy();
@@ -94,6 +114,7 @@ export class Connection {
       });
     });
     const c = new Connection(host, port, socket, opts);
+    conn = c;
     try {
       await c.negotiate();
     } catch (e) {
@@ -249,52 +270,6 @@ export class Connection {
       } else this.timeoutTimer = setTimeout(() => this.checkTimeouts(), Math.ceil(left));
       return;
     }
-  }
-
-  /** Collects chunks until a whole frame is there; copies only when a frame spans chunks. */
-  private onData(d: Buffer): void {
-    this.chunks.push(d);
-    this.chunkBytes += d.length;
-    for (;;) {
-      if (this.frameBytes < 0) {
-        if (this.chunkBytes < 4) return;
-        const head = this.take(4);
-        this.frameBytes = head.readInt32BE(0);
-        if (this.frameBytes < 4 || this.frameBytes > RESPONSE_BYTES_MAX) {
-          this.fail(new ConnectionError(`bad response frame size ${this.frameBytes} from ${this.host}:${this.port}`));
-          return;
-        }
-      }
-      if (this.chunkBytes < this.frameBytes) return;
-      const frame = this.take(this.frameBytes);
-      this.frameBytes = -1;
-      this.onFrame(frame);
-      if (this.closedError) return;
-    }
-  }
-
-  /** Removes and returns the first `n` buffered bytes. */
-  private take(n: number): Buffer {
-    const head = this.chunks[0]!;
-    let out: Buffer;
-    if (head.length >= n) {
-      out = head.subarray(0, n);
-      if (head.length === n) this.chunks.shift();
-      else this.chunks[0] = head.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let filled = 0;
-      while (filled < n) {
-        const c = this.chunks[0]!;
-        const k = Math.min(c.length, n - filled);
-        c.copy(out, filled, 0, k);
-        filled += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
-      }
-    }
-    this.chunkBytes -= n;
-    return out;
   }
 
   private onFrame(frame: Buffer): void {
