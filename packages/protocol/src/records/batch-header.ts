@@ -45,8 +45,19 @@ export interface RecordBatchHeader {
   recordCount: number;
 }
 
+// A DataView of the whole ArrayBuffer under the last buffer seen, reused while calls keep coming
+// for the same one (the batches of one request, small requests sharing Node's pool slab): making
+// a DataView per header read and per patch was 5 % of the broker's time on small produce requests.
+// Positions passed to it must include the buffer's byteOffset; callers bound them by the buffer.
+let viewed: ArrayBufferLike | null = null;
+let cachedView: DataView = new DataView(new ArrayBuffer(0));
+
 function view(buf: Uint8Array): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.buffer !== viewed) {
+    cachedView = new DataView(buf.buffer);
+    viewed = buf.buffer;
+  }
+  return cachedView;
 }
 
 export function readBatchHeader(buf: Uint8Array, position: number): RecordBatchHeader {
@@ -61,27 +72,28 @@ export function readBatchHeader(buf: Uint8Array, position: number): RecordBatchH
     throw new RecordsError("TRUNCATED", `record batch header at ${position} is truncated`);
   }
   const v = view(buf);
-  const magic = v.getInt8(position + 16);
+  const o = buf.byteOffset + position;
+  const magic = v.getInt8(o + 16);
   if (magic !== MAGIC_V2)
     throw new RecordsError("UNSUPPORTED_MAGIC", `record batch magic ${magic} is not supported (only v2)`);
-  const batchLength = v.getInt32(position + 8);
+  const batchLength = v.getInt32(o + 8);
   if (batchLength < RECORD_BATCH_HEADER_BYTES - LOG_OVERHEAD) {
     throw new RecordsError("CORRUPT_RECORD", `record batch length ${batchLength} is smaller than its header`);
   }
   return {
-    baseOffset: v.getBigInt64(position),
+    baseOffset: v.getBigInt64(o),
     batchLength,
-    partitionLeaderEpoch: v.getInt32(position + 12),
+    partitionLeaderEpoch: v.getInt32(o + 12),
     magic,
-    crc: v.getUint32(position + 17),
-    attributes: v.getInt16(position + 21),
-    lastOffsetDelta: v.getInt32(position + 23),
-    baseTimestamp: v.getBigInt64(position + 27),
-    maxTimestamp: v.getBigInt64(position + 35),
-    producerId: v.getBigInt64(position + 43),
-    producerEpoch: v.getInt16(position + 51),
-    baseSequence: v.getInt32(position + 53),
-    recordCount: v.getInt32(position + 57),
+    crc: v.getUint32(o + 17),
+    attributes: v.getInt16(o + 21),
+    lastOffsetDelta: v.getInt32(o + 23),
+    baseTimestamp: v.getBigInt64(o + 27),
+    maxTimestamp: v.getBigInt64(o + 35),
+    producerId: v.getBigInt64(o + 43),
+    producerEpoch: v.getInt16(o + 51),
+    baseSequence: v.getInt32(o + 53),
+    recordCount: v.getInt32(o + 57),
   };
 }
 
@@ -104,11 +116,11 @@ export function verifyBatchCrc(buf: Uint8Array, position: number, header?: Recor
 }
 
 export function patchBaseOffset(buf: Uint8Array, position: number, baseOffset: bigint): void {
-  view(buf).setBigInt64(position, baseOffset);
+  view(buf).setBigInt64(buf.byteOffset + position, baseOffset);
 }
 
 export function patchPartitionLeaderEpoch(buf: Uint8Array, position: number, epoch: number): void {
-  view(buf).setInt32(position + 12, epoch);
+  view(buf).setInt32(buf.byteOffset + position + 12, epoch);
 }
 
 /**
@@ -123,9 +135,10 @@ export function setLogAppendTime(buf: Uint8Array, position: number, timestampMs:
     throw new RecordsError("TRUNCATED", `record batch at ${position} is truncated`);
   }
   const v = view(buf);
-  v.setInt16(position + 21, h.attributes | TIMESTAMP_TYPE_BIT);
-  v.setBigInt64(position + 35, timestampMs);
-  v.setUint32(position + 17, computeBatchCrc(buf, position, h.batchLength));
+  const o = buf.byteOffset + position;
+  v.setInt16(o + 21, h.attributes | TIMESTAMP_TYPE_BIT);
+  v.setBigInt64(o + 35, timestampMs);
+  v.setUint32(o + 17, computeBatchCrc(buf, position, h.batchLength));
 }
 
 export function compressionOf(attributes: number): CompressionCodec {
