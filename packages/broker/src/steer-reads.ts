@@ -6,6 +6,9 @@ import { ApiKey } from "@sluice/protocol";
 import type { FrameReader } from "@sluice/protocol/frame-reader.ts";
 import { bufferPool } from "@sluice/storage";
 
+/** Sockets whose reads were steered, and those left on the default path (tests, metrics). */
+export const steerCounts = { steered: 0, fallback: 0 };
+
 /** Produce frames at least this large come from the buffer pool. */
 const POOLED_FRAME_BYTES_MIN = 64 * 1024;
 
@@ -31,7 +34,8 @@ export function allocateRequestFrame(size: number, head: Uint8Array): Buffer {
 export function steerReads(accepted: Socket, reader: FrameReader, onActivity: () => void): Socket {
   const holder = accepted as unknown as { _handle: unknown };
   const handle = holder._handle;
-  if (handle !== null && typeof handle === "object") {
+  // Only a plain TCP socket: a TLS socket's handle wraps the TCP one and must stay where it is.
+  if (accepted.constructor === Socket && handle !== null && typeof handle === "object") {
     let steered: Socket | null = null;
     try {
       steered = new Socket({
@@ -52,9 +56,11 @@ export function steerReads(accepted: Socket, reader: FrameReader, onActivity: ()
     if (steered !== null) {
       holder._handle = null;
       accepted.destroy();
+      steerCounts.steered++;
       return steered;
     }
   }
+  steerCounts.fallback++;
   accepted.on("data", (d: Buffer) => {
     onActivity();
     reader.feed(d);
