@@ -284,11 +284,20 @@ export const produceHandler = defineHandler<ProduceRequest, ProduceResponse>({
         const r = "log" in p ? producePartition(p, pd.index, pd.records!, req.transactionalId, ctx) : p;
         const at = partitionResponses.length;
         partitionResponses.push(r instanceof Promise ? failure(pd.index, ErrorCode.UNKNOWN_SERVER_ERROR, null) : r);
+        // A partition that fails unexpectedly is answered for itself: the request as a whole
+        // settles only once every partition has (its frame's buffer goes back to the pool then,
+        // and a partition still queued behind earlier appends has not taken its own reference).
         if (r instanceof Promise)
           pending.push(
-            r.then((res) => {
-              partitionResponses[at] = res;
-            }),
+            r.then(
+              (res) => {
+                partitionResponses[at] = res;
+              },
+              (e) => {
+                ctx.broker.logger.error({ err: e, topic: t.name, partition: pd.index }, "produce failed");
+                partitionResponses[at] = failure(pd.index, errorCodeOf(e), errorMessageOf(e));
+              },
+            ),
           );
       }
     }

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ErrorCode } from "@sluice/protocol";
-import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
+import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import { bufferPool } from "@sluice/storage";
 import { Produce } from "../apis.ts";
 import { batch, createTopic, fetchOne, produce, sleep, testBroker, WireClient } from "../helpers.ts";
@@ -105,6 +105,65 @@ test("Fetch responses queued behind a consumer that is not reading keep their by
     }
     p.close();
     slow.close();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test("a partition that fails unexpectedly does not release the frame while another partition is still appending", async () => {
+  // Partition 0's producer-state check throws (a bug, simulated); partition 1's append is slow.
+  // The request must settle only once partition 1 has appended, or its bytes would be taken
+  // from a frame buffer already reused by the next request.
+  const broker = await testBroker();
+  try {
+    const p = await WireClient.connect(broker.port);
+    await createTopic(p, "two", 2);
+    await createTopic(p, "other", 1);
+    const topics = broker.broker.context!.topics;
+    const p0 = topics.partition("two", 0)!;
+    const p1 = topics.partition("two", 1)!;
+    p0.producers.check = () => {
+      throw new Error("simulated producer-state bug");
+    };
+    const append = p1.log.appendAsLeader.bind(p1.log);
+    p1.log.appendAsLeader = async (records, epoch) => {
+      await sleep(200);
+      return append(records, epoch);
+    };
+    const idempotent = buildRecordBatch({
+      records: [{ key: null, value: Buffer.alloc(50_000, 1) }],
+      producerId: 7n,
+      producerEpoch: 0,
+      baseSequence: 0,
+    });
+    const first = p.call(Produce, 9, {
+      acks: 1,
+      timeoutMs: 5000,
+      topicData: [
+        {
+          name: "two",
+          partitionData: [
+            { index: 0, records: idempotent },
+            { index: 1, records: bigBatch(0) },
+          ],
+        },
+      ],
+    });
+    // More big frames while partition 1 waits: they reuse pool buffers once any is free.
+    const others: Promise<unknown>[] = [];
+    for (let b = 1; b < 6; b++) others.push(produce(p, "other", 0, bigBatch(b), { acks: 1 }));
+    const res = await first;
+    await Promise.all(others);
+    const parts = res.responses[0]!.partitionResponses;
+    assert.notEqual(parts.find((x) => x.index === 0)!.errorCode, ErrorCode.NONE);
+    assert.equal(parts.find((x) => x.index === 1)!.errorCode, ErrorCode.NONE);
+    const back = await fetchOne(p, "two", 1, 0n, { partitionMaxBytes: 4 * 1024 * 1024 });
+    const got = valuesOf(back.responses[0]!.partitions[0]!.records);
+    assert.deepEqual(
+      got,
+      Array.from({ length: RECORDS_PER_BATCH }, (_, i) => value(i)),
+    );
+    p.close();
   } finally {
     await broker.stop();
   }
