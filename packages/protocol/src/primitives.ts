@@ -270,7 +270,7 @@ export class Reader {
 
 const INITIAL_BYTES = 256;
 /** Byte fields at least this large are kept as separate chunks instead of being copied. */
-const CHUNK_BYTES_MIN = 4096;
+export const CHUNK_BYTES_MIN = 4096;
 
 export class Writer {
   private chunks: Uint8Array[] = [];

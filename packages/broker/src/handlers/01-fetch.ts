@@ -13,6 +13,7 @@
 
 import type { FetchRequest, FetchResponse, Input } from "@sluice/protocol";
 import {
+  CHUNK_BYTES_MIN,
   decodeFetchRequest,
   ErrorCode,
   encodeFetchResponse,
@@ -21,7 +22,7 @@ import {
   uuidToString,
 } from "@sluice/protocol";
 import type { FetchableTopicResponse, PartitionData } from "@sluice/protocol/generated/fetch.ts";
-import { OffsetOutOfRangeError } from "@sluice/storage";
+import { bufferPool, OffsetOutOfRangeError } from "@sluice/storage";
 import { errorCodeOf } from "../errors.ts";
 import type { PartitionState, TopicState } from "../topics.ts";
 import { defineHandler, type RequestContext } from "./types.ts";
@@ -89,7 +90,8 @@ async function readPartitions(
       const r = await log.readChunks(w.fetchOffset, budget, { maxOffset: limit, minOneMessage: first });
       total += r.byteLength;
       if (r.byteLength > 0) first = false;
-      const records = r.chunks.length === 1 ? r.chunks[0]! : new RecordChunks(r.chunks);
+      const chunks = r.chunks.map(ownSmall);
+      const records = chunks.length === 1 ? chunks[0]! : new RecordChunks(chunks);
       const aborted =
         req.isolationLevel === READ_COMMITTED && v >= 4 && r.byteLength > 0
           ? log
@@ -180,3 +182,15 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: result.topics };
   },
 });
+
+/**
+ * A chunk the response encoder will copy (below its CHUNK_BYTES_MIN) never reaches the socket as
+ * itself, so the connection could not give back the reference a pooled view comes with (see
+ * @sluice/storage buffer-pool.ts): such a chunk is copied here and its reference returned now.
+ */
+function ownSmall(c: Uint8Array): Uint8Array {
+  if (c.byteLength >= CHUNK_BYTES_MIN || !bufferPool.isLent(c)) return c;
+  const copy = Buffer.from(c);
+  bufferPool.release(c);
+  return copy;
+}

@@ -168,3 +168,34 @@ test("a partition that fails unexpectedly does not release the frame while anoth
     await broker.stop();
   }
 });
+
+test("small Fetch results from pooled frames give their reference back, so frame buffers keep being reused", async () => {
+  // A record chunk below the encoder's copy threshold never reaches the socket as itself; if its
+  // reference were not given back, every such read would pin its frame buffer for good and the
+  // pool would allocate a new buffer for each request.
+  const broker = await testBroker();
+  try {
+    const p = await WireClient.connect(broker.port);
+    const c = await WireClient.connect(broker.port);
+    await createTopic(p, "smalltail", 1);
+    const big = batch(Array.from({ length: 300 }, (_, k) => value(k))); // ~300 KB
+    const small = batch(["tail"]);
+    const ROUNDS = 40;
+    const allocatedBefore = bufferPool.allocated;
+    let offset = 0n;
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = await produce(p, "smalltail", 0, Buffer.concat([big, small]), { acks: 1 });
+      assert.equal(r.errorCode, ErrorCode.NONE);
+      offset = r.baseOffset + 300n; // the small batch
+      const res = await fetchOne(c, "smalltail", 0, offset);
+      assert.deepEqual(valuesOf(res.responses[0]!.partitions[0]!.records), ["tail"]);
+    }
+    const allocated = bufferPool.allocated - allocatedBefore;
+    // The 2 MiB tail cache holds ~7 of these frames; a few more are in flight.
+    assert.ok(allocated <= 15, `${allocated} buffers allocated for ${ROUNDS} requests`);
+    p.close();
+    c.close();
+  } finally {
+    await broker.stop();
+  }
+});
