@@ -313,6 +313,20 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     validate: atLeast(1),
   },
   {
+    name: "offsets.retention.check.interval.ms",
+    type: "long",
+    default: "600000",
+    doc: "Interval of the pass that expires committed offsets past offsets.retention.minutes.",
+    validate: atLeast(1),
+  },
+  {
+    name: "offset.metadata.max.bytes",
+    type: "int",
+    default: "4096",
+    doc: "Largest metadata string accepted with a committed offset (OFFSET_METADATA_TOO_LARGE beyond).",
+    validate: atLeast(0),
+  },
+  {
     name: "group.initial.rebalance.delay.ms",
     type: "int",
     default: "3000",

@@ -1,7 +1,8 @@
 // Plugs the group coordinator into the broker: its handlers, loading __consumer_offsets at start,
-// and the periodic expiry of old offsets (offsets.retention.check.interval.ms, 10 minutes).
+// and the periodic expiry of old offsets (every offsets.retention.check.interval.ms).
 
 import type { BrokerPlugin } from "../broker.ts";
+import { toSafeNumber } from "../config.ts";
 import type { BrokerContext } from "../context.ts";
 import { offsetCommitHandler } from "../handlers/08-offset-commit.ts";
 import { offsetFetchHandler } from "../handlers/09-offset-fetch.ts";
@@ -16,8 +17,6 @@ import { deleteGroupsHandler } from "../handlers/42-delete-groups.ts";
 import { offsetDeleteHandler } from "../handlers/47-offset-delete.ts";
 import { GroupCoordinator } from "./coordinator.ts";
 import { OffsetsTopicStore } from "./persistence.ts";
-
-const OFFSETS_RETENTION_CHECK_MS = 600_000;
 
 export function groupCoordinatorPlugin(): BrokerPlugin {
   let coordinator: GroupCoordinator | null = null;
@@ -50,7 +49,7 @@ export function groupCoordinatorPlugin(): BrokerPlugin {
           initialRebalanceDelayMs: cfg.int("group.initial.rebalance.delay.ms"),
           maxSize: cfg.int("group.max.size"),
           offsetsRetentionMs: cfg.int("offsets.retention.minutes") * 60_000,
-          offsetMetadataMaxBytes: 4096,
+          offsetMetadataMaxBytes: cfg.int("offset.metadata.max.bytes"),
         },
         store,
         () => ctx.clock.nowMs(),
@@ -60,9 +59,13 @@ export function groupCoordinatorPlugin(): BrokerPlugin {
       ctx.services.set("groups", coordinator);
       ctx.services.set("offsetsStore", store);
       const c = coordinator;
-      timer = setInterval(() => {
-        c.expireOffsets().catch((e) => ctx.logger.error({ err: e }, "offset expiry failed"));
-      }, OFFSETS_RETENTION_CHECK_MS);
+      timer = setInterval(
+        () => {
+          c.expireOffsets().catch((e) => ctx.logger.error({ err: e }, "offset expiry failed"));
+          // setInterval takes at most 2^31 - 1 ms (a longer delay would become 1 ms).
+        },
+        Math.min(toSafeNumber(cfg.get("offsets.retention.check.interval.ms")), 2 ** 31 - 1),
+      );
       timer.unref();
     },
     async stop() {

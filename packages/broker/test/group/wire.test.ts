@@ -374,3 +374,31 @@ describe("group coordinator over the wire", () => {
     assert.ok(!(await c.call(ListGroups, 0, {})).groups.some((g) => g.groupId === "doomed"));
   });
 });
+
+test("offset.metadata.max.bytes sets the commit metadata limit; offsets.retention.check.interval.ms is a validated config", async () => {
+  const broker = await testBroker({ "offset.metadata.max.bytes": "10", "offsets.retention.check.interval.ms": "1000" });
+  const c = await WireClient.connect(broker.port);
+  try {
+    await createTopic(c, "meta", 1);
+    const commit = async (metadata: string): Promise<number> =>
+      (
+        await c.call(OffsetCommit, 8, {
+          groupId: "meta-group",
+          generationIdOrMemberEpoch: -1,
+          memberId: "",
+          topics: [
+            { name: "meta", partitions: [{ partitionIndex: 0, committedOffset: 1n, committedMetadata: metadata }] },
+          ],
+        })
+      ).topics[0]!.partitions[0]!.errorCode;
+    assert.equal(await commit("x".repeat(10)), ErrorCode.NONE);
+    assert.equal(await commit("x".repeat(11)), ErrorCode.OFFSET_METADATA_TOO_LARGE);
+  } finally {
+    c.close();
+    await broker.stop();
+  }
+  await assert.rejects(
+    testBroker({ "offsets.retention.check.interval.ms": "0" }),
+    /offsets\.retention\.check\.interval\.ms/,
+  );
+});
