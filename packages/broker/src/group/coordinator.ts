@@ -866,10 +866,15 @@ export class GroupCoordinator {
     const codes = partitions.map((p) => (subscribed(p.topic) ? E.GROUP_SUBSCRIBED_TO_TOPIC : E.NONE));
     const removed = partitions.filter((p, i) => codes[i] === E.NONE && g.offsets.has(offsetKey(p.topic, p.partition)));
     if (removed.length > 0) {
-      await this.store.storeOffsets(
-        groupId,
-        removed.map((p) => ({ ...p, value: null })),
-      );
+      try {
+        await this.store.storeOffsets(
+          groupId,
+          removed.map((p) => ({ ...p, value: null })),
+        );
+      } catch (e) {
+        // Nothing removed: the tombstones are not in the log. Kafka answers the group's error.
+        return { errorCode: storeErrorCode(e, "group"), codes: [] };
+      }
       for (const p of removed) g.offsets.delete(offsetKey(p.topic, p.partition));
     }
     return { errorCode: E.NONE, codes };
@@ -883,11 +888,17 @@ export class GroupCoordinator {
     const g = this.groups.get(groupId);
     if (!g || g.state === "Dead") return E.GROUP_ID_NOT_FOUND;
     if (g.state !== "Empty") return E.NON_EMPTY_GROUP;
-    await this.store.storeOffsets(
-      groupId,
-      [...g.offsets.keys()].map((k) => ({ ...splitOffsetKey(k), value: null })),
-    );
-    await this.store.removeGroup(groupId);
+    try {
+      await this.store.storeOffsets(
+        groupId,
+        [...g.offsets.keys()].map((k) => ({ ...splitOffsetKey(k), value: null })),
+      );
+      await this.store.removeGroup(groupId);
+    } catch (e) {
+      // The group stays as it is in memory; whatever tombstones did land only remove what the
+      // delete was removing anyway, and the client is told to retry (Kafka's mapping).
+      return storeErrorCode(e, "group");
+    }
     this.transition(g, "Dead");
     this.groups.delete(groupId);
     return E.NONE;
@@ -905,37 +916,50 @@ export class GroupCoordinator {
     const now = BigInt(this.now());
     const retention = BigInt(this.config.offsetsRetentionMs);
     let n = 0;
+    const failures: unknown[] = [];
     for (const g of [...this.groups.values()]) {
-      let base: ((o: CommittedOffset) => bigint) | null = null;
-      let keep: Set<string> | null = null;
-      if (g.protocolType !== null && g.state === "Empty") base = () => BigInt(g.stateTimestampMs);
-      else if (g.protocolType === null) base = (o) => o.commitTimestampMs;
-      else if (g.protocolType === "consumer" && g.state === "Stable") {
-        keep = this.subscribedTopics(g);
-        if (keep !== null) base = (o) => o.commitTimestampMs;
-      }
-      if (base === null) continue;
-      const baseOf = base;
-      const expired = [...g.offsets].filter(([k, v]) => {
-        const { topic, partition } = splitOffsetKey(k);
-        if (keep?.has(topic) || this.hasPendingTxnOffset(g.groupId, topic, partition)) return false;
-        return v.expireTimestampMs !== undefined ? now >= v.expireTimestampMs : now - baseOf(v) >= retention;
-      });
-      if (expired.length > 0) {
-        await this.store.storeOffsets(
-          g.groupId,
-          expired.map(([k]) => ({ ...splitOffsetKey(k), value: null })),
-        );
-        for (const [k] of expired) g.offsets.delete(k);
-        n += expired.length;
-      }
-      if (g.state === "Empty" && g.offsets.size === 0 && !this.hasPendingTxnOffsets(g.groupId)) {
-        await this.store.removeGroup(g.groupId);
-        this.transition(g, "Dead");
-        this.groups.delete(g.groupId);
+      try {
+        n += await this.expireGroupOffsets(g, now, retention);
+      } catch (e) {
+        // A failed write to __consumer_offsets: this group is tried again at the next pass, and
+        // the other groups still expire now.
+        failures.push(e);
       }
     }
+    if (failures.length > 0) throw new AggregateError(failures, `offset expiry failed for ${failures.length} group(s)`);
     return n;
+  }
+
+  /** expireOffsets for one group; returns how many offsets it removed. */
+  private async expireGroupOffsets(g: Group, now: bigint, retention: bigint): Promise<number> {
+    let base: ((o: CommittedOffset) => bigint) | null = null;
+    let keep: Set<string> | null = null;
+    if (g.protocolType !== null && g.state === "Empty") base = () => BigInt(g.stateTimestampMs);
+    else if (g.protocolType === null) base = (o) => o.commitTimestampMs;
+    else if (g.protocolType === "consumer" && g.state === "Stable") {
+      keep = this.subscribedTopics(g);
+      if (keep !== null) base = (o) => o.commitTimestampMs;
+    }
+    if (base === null) return 0;
+    const baseOf = base;
+    const expired = [...g.offsets].filter(([k, v]) => {
+      const { topic, partition } = splitOffsetKey(k);
+      if (keep?.has(topic) || this.hasPendingTxnOffset(g.groupId, topic, partition)) return false;
+      return v.expireTimestampMs !== undefined ? now >= v.expireTimestampMs : now - baseOf(v) >= retention;
+    });
+    if (expired.length > 0) {
+      await this.store.storeOffsets(
+        g.groupId,
+        expired.map(([k]) => ({ ...splitOffsetKey(k), value: null })),
+      );
+      for (const [k] of expired) g.offsets.delete(k);
+    }
+    if (g.state === "Empty" && g.offsets.size === 0 && !this.hasPendingTxnOffsets(g.groupId)) {
+      await this.store.removeGroup(g.groupId);
+      this.transition(g, "Dead");
+      this.groups.delete(g.groupId);
+    }
+    return expired.length;
   }
 
   private hasPendingTxnOffsets(groupId: string): boolean {

@@ -62,7 +62,7 @@ class ControlledDisk implements Disk {
   fsyncDir = nodeDisk.fsyncDir;
 }
 
-async function open(dir: string, disk: Disk = nodeDisk) {
+async function open(dir: string, disk: Disk = nodeDisk, offsetsRetentionMs = 7 * 24 * 3600_000) {
   const cfg = buildConfig(new Map([["log.dirs", dir]]));
   const logs = await LogManager.open([dir], {}, { disk });
   const topics = new TopicManager(cfg, logs, new LocalMetadataStore(dir));
@@ -74,7 +74,7 @@ async function open(dir: string, disk: Disk = nodeDisk) {
       maxSessionTimeoutMs: 1_800_000,
       initialRebalanceDelayMs: 0,
       maxSize: 100,
-      offsetsRetentionMs: 7 * 24 * 3600_000,
+      offsetsRetentionMs,
       offsetMetadataMaxBytes: 4096,
     },
     store,
@@ -284,6 +284,39 @@ test("a group-metadata write shares the append of the commits queued with it, an
     assert.equal(disk.writes, 2, "the group-metadata record and the commit behind it were one append");
     assert.equal(s.coordinator.fetchOffset(GROUP, TOPIC, 1), undefined);
     s.coordinator.stop();
+    await s.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("DeleteGroups, OffsetDelete and offset expiry answer a failed __consumer_offsets write with an error code and change nothing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-group-commit-"));
+  try {
+    const disk = new ControlledDisk();
+    const s = await open(dir, disk, 50);
+    assert.deepEqual(await commit(s.coordinator, 0, 10n), [ErrorCode.NONE]);
+    assert.deepEqual(await commit(s.coordinator, 1, 11n), [ErrorCode.NONE]);
+    disk.beforeWrite = async () => {
+      throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+    };
+    // Kafka's mapping: KAFKA_STORAGE_ERROR from the append → NOT_COORDINATOR (the client retries).
+    const del = await s.coordinator.deleteOffsets(GROUP, [{ topic: TOPIC, partition: 0 }]);
+    assert.equal(del.errorCode, ErrorCode.NOT_COORDINATOR);
+    assert.equal(await s.coordinator.deleteGroup(GROUP), ErrorCode.NOT_COORDINATOR);
+    await new Promise((r) => setTimeout(r, 80)); // past the 50 ms retention
+    await assert.rejects(s.coordinator.expireOffsets(), AggregateError);
+    assert.equal(s.coordinator.fetchOffset(GROUP, TOPIC, 0)?.offset, 10n, "nothing was removed");
+    assert.equal(s.coordinator.fetchOffset(GROUP, TOPIC, 1)?.offset, 11n);
+    // Once writes work again, the same operations go through.
+    disk.beforeWrite = null;
+    assert.equal(await s.coordinator.expireOffsets(), 2);
+    assert.equal(s.coordinator.fetchOffset(GROUP, TOPIC, 0), undefined);
+    assert.equal(
+      await s.coordinator.deleteGroup(GROUP),
+      ErrorCode.GROUP_ID_NOT_FOUND,
+      "expiry removed the emptied group",
+    );
     await s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
