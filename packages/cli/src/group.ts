@@ -86,7 +86,8 @@ type ResetMode =
   | { kind: "latest" }
   | { kind: "offset"; offset: bigint }
   | { kind: "datetime"; timestampMs: bigint; text: string }
-  | { kind: "shift"; by: bigint };
+  | { kind: "shift"; by: bigint }
+  | { kind: "current" };
 
 interface ResetOptions {
   topic?: string[];
@@ -96,6 +97,8 @@ interface ResetOptions {
   toOffset?: bigint;
   toDatetime?: string;
   shiftBy?: bigint;
+  toCurrent: boolean;
+  byDuration?: string;
   execute: boolean;
   dryRun: boolean;
 }
@@ -114,11 +117,28 @@ function resetMode(o: ResetOptions): ResetMode {
     modes.push({ kind: "datetime", timestampMs: BigInt(ms), text: new Date(ms).toISOString() });
   }
   if (o.shiftBy !== undefined) modes.push({ kind: "shift", by: o.shiftBy });
+  if (o.toCurrent) modes.push({ kind: "current" });
+  if (o.byDuration !== undefined) {
+    const ms = Date.now() - durationMs(o.byDuration);
+    modes.push({ kind: "datetime", timestampMs: BigInt(ms), text: new Date(ms).toISOString() });
+  }
   if (modes.length !== 1)
     throw new UsageError(
-      `reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by (got ${modes.length})`,
+      `reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --by-duration, --shift-by, --to-current (got ${modes.length})`,
     );
   return modes[0]!;
+}
+
+/**
+ * Milliseconds of an ISO-8601 duration as Kafka's --by-duration takes it (Java's Duration.parse):
+ * PnDTnHnMn.nS, each part optional but at least one, e.g. P1D, PT30M, P1DT2H, PT0.5S.
+ */
+export function durationMs(text: string): number {
+  const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d{1,3})?)S)?)?$/i.exec(text);
+  if (m === null || m.slice(1).every((x) => x === undefined) || /T$/i.test(text))
+    throw new UsageError(`--by-duration must be an ISO-8601 duration like P1D, PT30M or P1DT2H30M, got "${text}"`);
+  const [d, h, min, sec] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x)));
+  return Math.round((((d! * 24 + h!) * 60 + min!) * 60 + sec!) * 1000);
 }
 
 interface PlanRow {
@@ -188,6 +208,10 @@ async function resetPlan(admin: Admin, groupId: string, o: ResetOptions, mode: R
             `cannot shift the offset of ${topic}-${partition}: group ${groupId} has no committed offset there`,
           );
         newOffset = clamp(cur + mode.by);
+        break;
+      case "current":
+        // Kafka: the committed offset where there is one, else the log end.
+        newOffset = cur ?? end;
         break;
     }
     return { topic, partition, current: cur, newOffset };
@@ -285,7 +309,12 @@ export function groupCommands(program: Command): void {
       "--to-datetime <iso>",
       "to the first offset with a timestamp at or after this time, e.g. 2024-05-01T12:00:00Z (log end if none)",
     )
+    .option(
+      "--by-duration <duration>",
+      "to the first offset with a timestamp at or after now minus this ISO-8601 duration (P1D, PT30M, ...)",
+    )
     .option("--shift-by <n>", "move each committed offset by n (negative: back), clamped", bigintArg("--shift-by"))
+    .option("--to-current", "to the committed offset (the log end where there is none)", false)
     .addOption(new Option("--dry-run", "only print the plan (the default)").default(false))
     .option("--execute", "apply the plan", false)
     .addHelpText(

@@ -324,6 +324,35 @@ describe("sluice CLI", () => {
       assert.deepEqual(await committed(G), { "cli-reset-0": "10", "cli-reset-1": "10" });
     });
 
+    test("--by-duration: like --to-datetime at now minus the duration", async () => {
+      // The records are from 2024: 100,000 days back is before all of them, one day back after.
+      assert.equal((await reset("--topic", "cli-reset", "--by-duration", "P100000D", "--execute")).status, 0);
+      assert.deepEqual(await committed(G), { "cli-reset-0": "0", "cli-reset-1": "0" });
+      assert.equal((await reset("--topic", "cli-reset", "--by-duration", "PT24H", "--execute")).status, 0);
+      assert.deepEqual(await committed(G), { "cli-reset-0": "10", "cli-reset-1": "10" });
+      assertOneLineError(await reset("--topic", "cli-reset", "--by-duration", "1 day"), 2, /ISO-8601 duration/);
+    });
+
+    test("--to-current keeps committed offsets and takes the log end where there is none", async () => {
+      await admin.alterConsumerGroupOffsets("cli-reset-cur", [{ topic: "cli-reset", partition: 0, offset: 2n }]);
+      const r = await sluice([...b, "group", "reset-offsets", "cli-reset-cur", "--topic", "cli-reset", "--to-current"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /cli-reset-cur\s+cli-reset\s+0\s+2\s+2/);
+      assert.match(r.stdout, /cli-reset-cur\s+cli-reset\s+1\s+-\s+10/);
+      const x = await sluice([
+        ...b,
+        "group",
+        "reset-offsets",
+        "cli-reset-cur",
+        "--topic",
+        "cli-reset",
+        "--to-current",
+        "--execute",
+      ]);
+      assert.equal(x.status, 0, x.stderr);
+      assert.deepEqual(await committed("cli-reset-cur"), { "cli-reset-0": "2", "cli-reset-1": "10" });
+    });
+
     test("wrong arguments", async () => {
       assertOneLineError(await reset("--topic", "cli-reset"), 2, /needs exactly one of --to-earliest/);
       assertOneLineError(await reset("--topic", "cli-reset", "--to-earliest", "--to-latest"), 2, /got 2/);
