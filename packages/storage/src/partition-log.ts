@@ -301,6 +301,11 @@ export class PartitionLog extends EventEmitter {
     return this.segments.length;
   }
 
+  /** Base offset of the active segment (the one appends go to). */
+  get activeSegmentBaseOffset(): bigint {
+    return this.active.baseOffset;
+  }
+
   segmentBaseOffsets(): bigint[] {
     return this.segments.map((s) => s.baseOffset);
   }

@@ -39,6 +39,7 @@ import type { AppendInfo } from "@sluice/storage";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
 import { appendChainIdle, type PartitionState, serialAppend } from "../topics.ts";
+import { snapshotOnNewSegment } from "../txn/producer-snapshots.ts";
 import type { ProducerBatchInfo } from "../txn/producer-state.ts";
 import { CloseConnection, defineHandler, type RequestContext } from "./types.ts";
 
@@ -229,11 +230,12 @@ function appendChecked(
         return failure(index, ErrorCode[check.error], check.message);
       }
     }
-    return appendAndAnswer(p, index, records, (appended) =>
+    return appendAndAnswer(p, index, records, (appended) => {
       appended.batches.forEach((b, i) => {
         p.producers.apply(infos[i]!, b.header.baseOffset, lastOffsetOf(b.header));
-      }),
-    );
+      });
+      snapshotOnNewSegment(p, appended.lastOffset + 1n, ctx.broker.logger);
+    });
   });
 }
 

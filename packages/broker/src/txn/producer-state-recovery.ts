@@ -1,5 +1,6 @@
 // Rebuilds a partition's producer state from its log: load the latest snapshot (written at clean
-// shutdown) and replay the batches after it; without a usable snapshot, replay the whole log.
+// shutdown and as segments roll: producer-snapshots.ts) and replay the batches after it; without a
+// usable snapshot, replay the whole log.
 // Only batch headers are needed, except for control batches, whose marker type is read.
 
 import {
