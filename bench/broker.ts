@@ -45,10 +45,10 @@ import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Consumer, Producer } from "../packages/client/src/index.ts";
-import { ApiKey, encodeProduceRequest, Writer, writeRequestHeader } from "../packages/protocol/src/index.ts";
+import { ApiKey, encodeProduceRequest } from "../packages/protocol/src/index.ts";
 import { buildRecordBatch } from "../packages/protocol/src/records/record-batch.ts";
 import { type BrokerProcess, startBrokerProcess } from "../tests/helpers/broker-process.ts";
-import { createTopic } from "../tests/helpers/wire.ts";
+import { createTopic, requestFrame } from "../tests/helpers/wire.ts";
 import { type BenchRow, ratioRow, report, smoke } from "./lib/report.ts";
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? (smoke ? 2000 : 100_000));
@@ -540,23 +540,19 @@ async function consume(topic: string, count: number, partitionFetchBytes = 1024 
  */
 async function rawSmallProduce(topic: string, count: number): Promise<Timing> {
   const records = buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(100, 120) }] });
-  const w = new Writer();
-  w.writeInt32(0);
-  writeRequestHeader(w, { requestApiKey: ApiKey.Produce, requestApiVersion: 9, correlationId: 0, clientId: "raw" });
-  encodeProduceRequest(
-    w,
-    {
-      transactionalId: null,
-      acks: 1,
-      timeoutMs: 30_000,
-      topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
-    },
-    9,
+  const template = requestFrame(ApiKey.Produce, 9, 0, "raw", (w) =>
+    encodeProduceRequest(
+      w,
+      {
+        transactionalId: null,
+        acks: 1,
+        timeoutMs: 30_000,
+        topicData: [{ name: topic, partitionData: [{ index: 0, records }] }],
+      },
+      9,
+    ),
   );
-  const template = w.toBuffer();
-  template.writeInt32BE(template.length - 4, 0);
-  const port = Number(broker.bootstrap.split(":")[1]);
-  const sock = connect(port, "127.0.0.1");
+  const sock = connect(broker.port, "127.0.0.1");
   await once(sock, "connect");
   sock.setNoDelay(true);
   let correlation = 0;

@@ -11,14 +11,9 @@
 import { once } from "node:events";
 import { connect } from "node:net";
 import kafkajs from "kafkajs";
-import {
-  decodeOffsetCommitResponse,
-  encodeOffsetCommitRequest,
-  Reader,
-  Writer,
-  writeRequestHeader,
-} from "../packages/protocol/src/index.ts";
+import { decodeOffsetCommitResponse, encodeOffsetCommitRequest, Reader } from "../packages/protocol/src/index.ts";
 import { startBrokerProcess } from "../tests/helpers/broker-process.ts";
+import { requestFrame } from "../tests/helpers/wire.ts";
 import { frames } from "./lib/baselines.ts";
 import { type BenchRow, machine, ratioRow, report, smoke } from "./lib/report.ts";
 
@@ -37,31 +32,26 @@ async function commitRate(port: number): Promise<{ rate: number; done: number; e
   await once(sock, "connect");
   sock.setNoDelay(true);
   let correlation = 0;
-  const request = (): Buffer => {
-    const w = new Writer();
-    writeRequestHeader(w, { requestApiKey: 8, requestApiVersion: 8, correlationId: correlation++, clientId: "bench" });
-    encodeOffsetCommitRequest(
-      w,
-      {
-        groupId: "bench-commits",
-        generationIdOrMemberEpoch: -1,
-        memberId: "",
-        topics: [
-          {
-            name: "fifty",
-            partitions: [
-              { partitionIndex: correlation % MEMBERS, committedOffset: BigInt(correlation), committedMetadata: "" },
-            ],
-          },
-        ],
-      },
-      8,
+  const request = (): Buffer =>
+    requestFrame(8, 8, correlation++, "bench", (w) =>
+      encodeOffsetCommitRequest(
+        w,
+        {
+          groupId: "bench-commits",
+          generationIdOrMemberEpoch: -1,
+          memberId: "",
+          topics: [
+            {
+              name: "fifty",
+              partitions: [
+                { partitionIndex: correlation % MEMBERS, committedOffset: BigInt(correlation), committedMetadata: "" },
+              ],
+            },
+          ],
+        },
+        8,
+      ),
     );
-    const body = w.toBuffer();
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(body.length);
-    return Buffer.concat([size, body]);
-  };
   let done = 0;
   let errors = 0;
   let pending = Buffer.alloc(0);

@@ -21,15 +21,27 @@ function parseBootstrap(bootstrap: string): { host: string; port: number } {
   return { host: bootstrap.slice(0, i), port: Number(bootstrap.slice(i + 1)) };
 }
 
-/** Sends one request on a fresh connection and returns the response body (after the v0 header). */
-function roundTrip(bootstrap: string, apiKey: number, version: number, body: (w: Writer) => void): Promise<Reader> {
-  const { host, port } = parseBootstrap(bootstrap);
+/** A whole request frame: size prefix, request header, then the body `body` writes. */
+export function requestFrame(
+  apiKey: number,
+  version: number,
+  correlationId: number,
+  clientId: string,
+  body: (w: Writer) => void,
+): Buffer {
   const w = new Writer();
   w.writeInt32(0);
-  writeRequestHeader(w, { requestApiKey: apiKey, requestApiVersion: version, correlationId: 1, clientId: "interop" });
+  writeRequestHeader(w, { requestApiKey: apiKey, requestApiVersion: version, correlationId, clientId });
   body(w);
   const frame = w.toBuffer();
   frame.writeInt32BE(frame.length - 4, 0);
+  return frame;
+}
+
+/** Sends one request on a fresh connection and returns the response body (after the v0 header). */
+function roundTrip(bootstrap: string, apiKey: number, version: number, body: (w: Writer) => void): Promise<Reader> {
+  const { host, port } = parseBootstrap(bootstrap);
+  const frame = requestFrame(apiKey, version, 1, "interop", body);
   return new Promise((resolve, reject) => {
     const socket = connect(port, host, () => socket.write(frame));
     let buf = Buffer.alloc(0);

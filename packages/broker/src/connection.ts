@@ -1,8 +1,9 @@
 // One client connection: size-prefixed frames in, responses out in request order.
 //
 // Frames are cut by a FrameReader, which also chooses where each socket read goes (straight into
-// a large frame's own buffer: @sluice/protocol frame-reader.ts, steer-reads.ts). Requests are decoded as soon as their frame is complete and handled concurrently; responses are
-// queued in arrival order. Ready responses at the head of the queue are written once per
+// a large frame's own buffer: @sluice/protocol frame-reader.ts, steer-reads.ts). Requests are
+// decoded as soon as their frame is complete and handled concurrently; responses are queued in
+// arrival order. Ready responses at the head of the queue are written once per
 // event-loop turn (setImmediate), so the answers to every request that completed in this turn go
 // out together: small ones copied into one buffer, large ones (record data) as they are, in one
 // corked write — a loopback socket write costs far more than copying a few hundred bytes.
@@ -90,14 +91,15 @@ export class Connection {
         this.close();
       },
     });
-    this.socket = steerReads(socket, this.reader, () => this.touch());
-    socket = this.socket;
-    socket.setNoDelay(true);
+    // The socket to use from here on (the accepted one's handle may have moved into another).
+    const s = steerReads(socket, this.reader, () => this.touch());
+    this.socket = s;
+    s.setNoDelay(true);
     // Read once: remoteAddress is a system call (getpeername) each time it is read.
-    this.clientHost = socket.remoteAddress ?? "";
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", () => this.close());
-    socket.on("close", () => this.close());
+    this.clientHost = s.remoteAddress ?? "";
+    s.on("drain", () => this.onDrain());
+    s.on("error", () => this.close());
+    s.on("close", () => this.close());
     this.touch();
   }
 

@@ -9,9 +9,6 @@ import { bufferPool } from "@sluice/storage";
 /** Sockets whose reads were steered, and those left on the default path (tests, metrics). */
 export const steerCounts = { steered: 0, fallback: 0 };
 
-/** Produce frames at least this large come from the buffer pool. */
-const POOLED_FRAME_BYTES_MIN = 64 * 1024;
-
 /**
  * Where a whole request frame lives: a Produce request of 64 KiB or more in a buffer from the
  * pool (its record bytes are then kept by the log and the tail cache, which hold references:
@@ -20,7 +17,8 @@ const POOLED_FRAME_BYTES_MIN = 64 * 1024;
  */
 export function allocateRequestFrame(size: number, head: Uint8Array): Buffer {
   const produce = head.length >= 2 && ((head[0]! << 8) | head[1]!) === ApiKey.Produce;
-  return produce && size >= POOLED_FRAME_BYTES_MIN ? bufferPool.acquire(size) : Buffer.allocUnsafe(size);
+  // The pool itself hands out fresh buffers below its POOLED_BYTES_MIN (64 KiB).
+  return produce ? bufferPool.acquire(size) : Buffer.allocUnsafe(size);
 }
 
 /**

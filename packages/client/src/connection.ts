@@ -84,9 +84,11 @@ export class Connection {
       frameBytesMax: RESPONSE_BYTES_MAX,
       frameBufferStartBytes: RESPONSE_BUFFER_START_BYTES,
       onFrame: (f) => conn?.onFrame(f),
-      onBadSize: (size) =>
-        conn?.fail(new ConnectionError(`bad response frame size ${size} from ${host}:${port}`)) ??
-        socket.destroy(new ConnectionError(`bad response frame size ${size} from ${host}:${port}`)),
+      onBadSize: (size) => {
+        const e = new ConnectionError(`bad response frame size ${size} from ${host}:${port}`);
+        if (conn) conn.fail(e);
+        else socket.destroy(e);
+      },
     });
     const socket = connect({
       port,

@@ -81,20 +81,7 @@ export class FrameReader {
 
   /** The default read path's chunks (when reads cannot be steered): the same as reads into targets. */
   feed(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length && !this.failed) {
-      const f = this.frame;
-      if (f !== null && this.filled < f.length) {
-        const k = Math.min(f.length - this.filled, chunk.length - off);
-        chunk.copy(f, this.filled, off, off + k);
-        this.filled += k;
-        off += k;
-        this.frameProgress();
-      } else {
-        this.consume(chunk, off, chunk.length);
-        return;
-      }
-    }
+    this.consume(chunk, 0, chunk.length);
   }
 
   /** Cuts frames out of src[from, to): complete ones are copied out, a partial one into its buffer. */

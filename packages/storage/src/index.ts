@@ -1,7 +1,7 @@
 // @sluice/storage: partition logs in segments (Kafka's on-disk layout), with recovery, retention,
 // compaction, group-commit fsync, and fault-injectable disk and clock.
 
-export { BufferPool, bufferPool, POOLED_BYTES_MIN } from "./buffer-pool.ts";
+export { BufferPool, bufferPool, detach, POOLED_BYTES_MIN } from "./buffer-pool.ts";
 export * from "./checkpoint.ts";
 export * from "./disk.ts";
 export * from "./errors.ts";

@@ -490,16 +490,12 @@ export class LogSegment {
    * Like readAt, into a buffer lent by the buffer pool (buffer-pool.ts): the records handed to a
    * Fetch response are views of it, and the connection gives it back once they are written.
    */
-  private async readLent(position: number, length: number): Promise<Buffer> {
-    const buf = bufferPool.acquire(length);
-    const n = await readFully(this.file, buf, length, position);
-    return n === length ? buf : buf.subarray(0, n);
+  private readLent(position: number, length: number): Promise<Buffer> {
+    return this.readInto(bufferPool.acquire(length), position, length);
   }
 
-  async readAt(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
-    const n = await readFully(this.file, buf, length, position);
-    return n === length ? buf : buf.subarray(0, n);
+  readAt(position: number, length: number): Promise<Buffer> {
+    return this.readInto(Buffer.allocUnsafe(length), position, length);
   }
 
   private corrupt(position: number, why: string, cause?: unknown): StorageError {

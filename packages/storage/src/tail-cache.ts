@@ -163,8 +163,7 @@ export class TailCache {
       if (chunk.firstOffset >= fetchOffset && chunk.nextOffset <= maxOffset && total + bytes.byteLength <= maxBytes) {
         if (!started) firstOffset = chunk.firstOffset;
         started = true;
-        parts.push(bytes);
-        if (chunk.lent) bufferPool.retain(bytes);
+        this.take(parts, chunk, bytes);
         total += bytes.byteLength;
         nextOffset = chunk.nextOffset;
         continue;
@@ -181,7 +180,7 @@ export class TailCache {
         }
         const fits = total + size <= maxBytes || (!started && minOneMessage);
         if (last >= maxOffset || !fits) {
-          if (from >= 0) this.take(parts, chunk, from, p);
+          if (from >= 0) this.take(parts, chunk, bytes.subarray(from, p));
           return { chunks: parts, byteLength: total, firstOffset, nextOffset };
         }
         if (!started) firstOffset = h.baseOffset;
@@ -191,14 +190,13 @@ export class TailCache {
         nextOffset = last + 1n;
         p += size;
       }
-      if (from >= 0) this.take(parts, chunk, from, p);
+      if (from >= 0) this.take(parts, chunk, bytes.subarray(from, p));
     }
     return { chunks: parts, byteLength: total, firstOffset, nextOffset };
   }
 
-  /** Adds bytes [from, to) of a chunk to a read's result, with a reference when pooled. */
-  private take(parts: Uint8Array[], chunk: Chunk, from: number, to: number): void {
-    const view = chunk.bytes.subarray(from, to);
+  /** Adds a view of a chunk to a read's result, with a reference when the chunk is pooled. */
+  private take(parts: Uint8Array[], chunk: Chunk, view: Uint8Array): void {
     if (chunk.lent) bufferPool.retain(view);
     parts.push(view);
   }

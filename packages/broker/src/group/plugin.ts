@@ -59,13 +59,11 @@ export function groupCoordinatorPlugin(): BrokerPlugin {
       ctx.services.set("groups", coordinator);
       ctx.services.set("offsetsStore", store);
       const c = coordinator;
-      timer = setInterval(
-        () => {
-          c.expireOffsets().catch((e) => ctx.logger.error({ err: e }, "offset expiry failed"));
-          // setInterval takes at most 2^31 - 1 ms (a longer delay would become 1 ms).
-        },
-        Math.min(toSafeNumber(cfg.get("offsets.retention.check.interval.ms")), 2 ** 31 - 1),
-      );
+      // setInterval takes at most 2^31 - 1 ms (a longer delay would become 1 ms).
+      const everyMs = Math.min(toSafeNumber(cfg.get("offsets.retention.check.interval.ms")), 2 ** 31 - 1);
+      timer = setInterval(() => {
+        c.expireOffsets().catch((e) => ctx.logger.error({ err: e }, "offset expiry failed"));
+      }, everyMs);
       timer.unref();
     },
     async stop() {

@@ -22,7 +22,7 @@ import {
   uuidToString,
 } from "@sluice/protocol";
 import type { FetchableTopicResponse, PartitionData } from "@sluice/protocol/generated/fetch.ts";
-import { bufferPool, OffsetOutOfRangeError } from "@sluice/storage";
+import { detach, OffsetOutOfRangeError } from "@sluice/storage";
 import { errorCodeOf } from "../errors.ts";
 import type { PartitionState, TopicState } from "../topics.ts";
 import { defineHandler, type RequestContext } from "./types.ts";
@@ -189,8 +189,5 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
  * @sluice/storage buffer-pool.ts): such a chunk is copied here and its reference returned now.
  */
 function ownSmall(c: Uint8Array): Uint8Array {
-  if (c.byteLength >= CHUNK_BYTES_MIN || !bufferPool.isLent(c)) return c;
-  const copy = Buffer.from(c);
-  bufferPool.release(c);
-  return copy;
+  return c.byteLength >= CHUNK_BYTES_MIN ? c : detach([c]);
 }

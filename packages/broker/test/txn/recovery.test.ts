@@ -43,6 +43,17 @@ async function send(c: WireClient, topic: string, records: Buffer, transactional
   return r.responses[0]!.partitionResponses[0]!;
 }
 
+/** A new idempotent producer's id (InitProducerId without a transactional id). */
+async function idempotentProducerId(c: WireClient): Promise<bigint> {
+  const r = await c.call(InitProducerId, 4, {
+    transactionalId: null,
+    transactionTimeoutMs: 60_000,
+    producerId: -1n,
+    producerEpoch: -1,
+  });
+  return r.producerId;
+}
+
 async function start(dir: string): Promise<{ b: RunningBroker; c: WireClient }> {
   const b = await testBroker({}, { logDir: dir });
   brokers.push(b);
@@ -56,14 +67,7 @@ test("after a crash, producer state comes from the last snapshot plus the log ta
   let { b, c } = await start(dir);
   await createTopic(c, "idem", 1);
   await createTopic(c, "txn", 1);
-  const pid = (
-    await c.call(InitProducerId, 4, {
-      transactionalId: null,
-      transactionTimeoutMs: 60_000,
-      producerId: -1n,
-      producerEpoch: -1,
-    })
-  ).producerId;
+  const pid = await idempotentProducerId(c);
   const a = await send(c, "idem", batch(["a0", "a1"], pid, 0));
   assert.equal(a.errorCode, ErrorCode.NONE);
   c.close();
@@ -127,14 +131,7 @@ test("producer state snapshots are taken as segments roll, and a crash recovers 
   dirs.push(dir, crashed);
   const { c } = await start(dir);
   await createTopic(c, "rolling", 1, { "segment.bytes": "2048" });
-  const pid = (
-    await c.call(InitProducerId, 4, {
-      transactionalId: null,
-      transactionTimeoutMs: 60_000,
-      producerId: -1n,
-      producerEpoch: -1,
-    })
-  ).producerId;
+  const pid = await idempotentProducerId(c);
   const value = "x".repeat(600);
   const sent: { seq: number; baseOffset: bigint }[] = [];
   for (let seq = 0; seq < 20; seq++) {

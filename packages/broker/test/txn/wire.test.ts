@@ -318,21 +318,23 @@ describe("idempotence and transactions over the wire", () => {
       topics: [{ name: "tx", partitions: [{ partitionIndex: 0, committedOffset: 1n }] }],
     });
     const p = await initTxn(c, "offsets-txn");
-    const notAdded = await c.call(TxnOffsetCommit, 3, {
-      transactionalId: "offsets-txn",
-      groupId: group,
-      producerId: p.producerId,
-      producerEpoch: p.producerEpoch,
-      generationId: -1,
-      memberId: "",
-      groupInstanceId: null,
-      topics: [
-        {
-          name: "tx",
-          partitions: [{ partitionIndex: 0, committedOffset: 9n, committedLeaderEpoch: -1, committedMetadata: "" }],
-        },
-      ],
-    });
+    const txnCommit = (committedMetadata: string) =>
+      c.call(TxnOffsetCommit, 3, {
+        transactionalId: "offsets-txn",
+        groupId: group,
+        producerId: p.producerId,
+        producerEpoch: p.producerEpoch,
+        generationId: -1,
+        memberId: "",
+        groupInstanceId: null,
+        topics: [
+          {
+            name: "tx",
+            partitions: [{ partitionIndex: 0, committedOffset: 9n, committedLeaderEpoch: -1, committedMetadata }],
+          },
+        ],
+      });
+    const notAdded = await txnCommit("");
     assert.equal(notAdded.topics[0]?.partitions[0]?.errorCode, ErrorCode.INVALID_TXN_STATE, "AddOffsetsToTxn first");
     const added = await c.call(AddOffsetsToTxn, 3, {
       transactionalId: "offsets-txn",
@@ -341,23 +343,7 @@ describe("idempotence and transactions over the wire", () => {
       groupId: group,
     });
     assert.equal(added.errorCode, ErrorCode.NONE);
-    const tc = await c.call(TxnOffsetCommit, 3, {
-      transactionalId: "offsets-txn",
-      groupId: group,
-      producerId: p.producerId,
-      producerEpoch: p.producerEpoch,
-      generationId: -1,
-      memberId: "",
-      groupInstanceId: null,
-      topics: [
-        {
-          name: "tx",
-          partitions: [
-            { partitionIndex: 0, committedOffset: 9n, committedLeaderEpoch: -1, committedMetadata: "in-txn" },
-          ],
-        },
-      ],
-    });
+    const tc = await txnCommit("in-txn");
     assert.equal(tc.topics[0]?.partitions[0]?.errorCode, ErrorCode.NONE);
     const fetch = async (requireStable: boolean, version = 7) => {
       const r =
