@@ -953,6 +953,28 @@ export class PartitionLog extends EventEmitter {
   }
 
   /**
+   * Calls `visit` for every batch from the one holding `from` up to the log end, in order, reading
+   * `readBytes` at a time: the replay that rebuilds state from a log (group and transaction
+   * coordinators, producer state). `visit` may be async; the next batch waits for it.
+   */
+  async forEachBatch(
+    from: bigint,
+    visit: (records: Buffer, position: number, header: RecordBatchHeader) => void | Promise<void>,
+    readBytes = 4 * 1024 * 1024,
+  ): Promise<void> {
+    let offset = from;
+    while (offset < this._logEndOffset) {
+      const r = await this.read(offset, readBytes);
+      if (r.records.length === 0) break;
+      for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
+        offset = lastOffsetOf(header) + 1n;
+        const pending = visit(r.records, position, header);
+        if (pending) await pending;
+      }
+    }
+  }
+
+  /**
    * Like read, but a read served from the tail cache that spans several appends returns the cache's
    * views of them as separate chunks instead of copying them into one buffer (for writers that
    * take a list, such as a Fetch response's records).

@@ -25,7 +25,7 @@ import {
   decodeOffsetCommitValue,
   encodeOffsetCommitValue,
 } from "@sluice/protocol/generated/coordinator/offset-commit-value.ts";
-import { isControlBatch, isTransactional, iterateBatches } from "@sluice/protocol/records/batch-header.ts";
+import { isControlBatch, isTransactional } from "@sluice/protocol/records/batch-header.ts";
 import { buildRecordBatch, parseControlRecord, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { serialAppend } from "../handlers/00-produce.ts";
 import type { TopicManager } from "../topics.ts";
@@ -338,32 +338,23 @@ export class OffsetsTopicStore implements GroupPersistence {
     const t = this.topics.get(OFFSETS_TOPIC);
     if (!t) return;
     for (const p of t.partitions) {
-      let offset = p.log.logStartOffset;
-      while (offset < p.log.logEndOffset) {
-        const r = await p.log.read(offset, 4 * 1024 * 1024);
-        if (r.records.length === 0) break;
-        for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
-          offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
-          const parsed = parseRecordBatch(r.records, position);
-          if (isControlBatch(header.attributes)) {
-            const rec = parsed.records[0];
-            if (rec)
-              coordinator.completeTxnOffsets(
-                header.producerId,
-                parseControlRecord(rec.key, rec.value).type === "COMMIT",
-              );
-            continue;
-          }
-          if (isTransactional(header.attributes)) {
-            for (const rec of parsed.records)
-              if (rec.key !== null) applyTxnRecord(coordinator, header.producerId, rec.key, rec.value);
-            continue;
-          }
-          for (const rec of parsed.records) {
-            if (rec.key !== null) applyRecord(coordinator, rec.key, rec.value);
-          }
+      await p.log.forEachBatch(p.log.logStartOffset, (records, position, header) => {
+        const parsed = parseRecordBatch(records, position);
+        if (isControlBatch(header.attributes)) {
+          const rec = parsed.records[0];
+          if (rec)
+            coordinator.completeTxnOffsets(header.producerId, parseControlRecord(rec.key, rec.value).type === "COMMIT");
+          return;
         }
-      }
+        if (isTransactional(header.attributes)) {
+          for (const rec of parsed.records)
+            if (rec.key !== null) applyTxnRecord(coordinator, header.producerId, rec.key, rec.value);
+          return;
+        }
+        for (const rec of parsed.records) {
+          if (rec.key !== null) applyRecord(coordinator, rec.key, rec.value);
+        }
+      });
     }
   }
 }

@@ -3,17 +3,10 @@
 // usable snapshot, replay the whole log.
 // Only batch headers are needed, except for control batches, whose marker type is read.
 
-import {
-  isControlBatch,
-  isTransactional,
-  iterateBatches,
-  lastOffsetOf,
-} from "@sluice/protocol/records/batch-header.ts";
+import { isControlBatch, isTransactional, lastOffsetOf } from "@sluice/protocol/records/batch-header.ts";
 import { parseControlRecord, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import type { PartitionLog } from "@sluice/storage";
 import type { ProducerStateManager } from "./producer-state.ts";
-
-const READ_BYTES = 4 * 1024 * 1024;
 
 export async function rebuildProducerState(log: PartitionLog, producers: ProducerStateManager): Promise<void> {
   let from = log.logStartOffset;
@@ -26,32 +19,26 @@ export async function rebuildProducerState(log: PartitionLog, producers: Produce
       producers.clear();
     }
   }
-  let offset = from;
-  while (offset < log.logEndOffset) {
-    const r = await log.read(offset, READ_BYTES);
-    if (r.records.length === 0) break;
-    for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
-      const last = lastOffsetOf(header);
-      if (last >= offset && header.producerId >= 0n) {
-        const info = {
-          producerId: header.producerId,
-          producerEpoch: header.producerEpoch,
-          baseSequence: header.baseSequence,
-          lastOffsetDelta: header.lastOffsetDelta,
-          isTransactional: isTransactional(header.attributes),
-          isControl: isControlBatch(header.attributes),
-          maxTimestampMs: header.maxTimestamp,
-        };
-        if (info.isControl) {
-          const rec = parseRecordBatch(r.records, position).records[0];
-          const marker = rec ? parseControlRecord(rec.key, rec.value) : null;
-          const aborted = marker ? producers.apply(info, header.baseOffset, last, marker) : null;
-          // The index entry may have been lost in a crash between the marker and its index write.
-          if (aborted)
-            await log.appendAbortedTxn({ ...aborted, lastStableOffset: producers.lastStableOffset(last + 1n) });
-        } else producers.apply(info, header.baseOffset, last);
-      }
-      offset = last + 1n;
+  await log.forEachBatch(from, (records, position, header) => {
+    const last = lastOffsetOf(header);
+    if (last < from || header.producerId < 0n) return;
+    const info = {
+      producerId: header.producerId,
+      producerEpoch: header.producerEpoch,
+      baseSequence: header.baseSequence,
+      lastOffsetDelta: header.lastOffsetDelta,
+      isTransactional: isTransactional(header.attributes),
+      isControl: isControlBatch(header.attributes),
+      maxTimestampMs: header.maxTimestamp,
+    };
+    if (!info.isControl) {
+      producers.apply(info, header.baseOffset, last);
+      return;
     }
-  }
+    const rec = parseRecordBatch(records, position).records[0];
+    const marker = rec ? parseControlRecord(rec.key, rec.value) : null;
+    const aborted = marker ? producers.apply(info, header.baseOffset, last, marker) : null;
+    // The index entry may have been lost in a crash between the marker and its index write.
+    if (aborted) return log.appendAbortedTxn({ ...aborted, lastStableOffset: producers.lastStableOffset(last + 1n) });
+  });
 }

@@ -2,7 +2,7 @@
 // transactional id (records in Kafka's TransactionLog schemas, see txn-log-records.ts), and the
 // marker writer that puts COMMIT/ABORT control batches into the partitions of a transaction.
 
-import { isControlBatch, iterateBatches, lastOffsetOf } from "@sluice/protocol/records/batch-header.ts";
+import { isControlBatch } from "@sluice/protocol/records/batch-header.ts";
 import { buildControlBatch, buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import type { GroupCoordinator } from "../group/coordinator.ts";
 import { OFFSETS_TOPIC, partitionFor } from "../group/persistence.ts";
@@ -53,18 +53,12 @@ export class TxnStateStore implements TxnLog {
     const t = this.topics.get(TXN_TOPIC);
     if (!t) return out;
     for (const p of t.partitions) {
-      let offset = p.log.logStartOffset;
-      while (offset < p.log.logEndOffset) {
-        const r = await p.log.read(offset, 4 * 1024 * 1024);
-        if (r.records.length === 0) break;
-        for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
-          offset = lastOffsetOf(header) + 1n;
-          if (isControlBatch(header.attributes)) continue;
-          for (const rec of parseRecordBatch(r.records, position).records) {
-            if (rec.key !== null) out.set(decodeTxnKey(rec.key), decodeTxnValue(rec.value));
-          }
+      await p.log.forEachBatch(p.log.logStartOffset, (records, position, header) => {
+        if (isControlBatch(header.attributes)) return;
+        for (const rec of parseRecordBatch(records, position).records) {
+          if (rec.key !== null) out.set(decodeTxnKey(rec.key), decodeTxnValue(rec.value));
         }
-      }
+      });
     }
     return out;
   }

@@ -15,7 +15,7 @@ import { test } from "node:test";
 import { ErrorCode, Reader } from "@sluice/protocol";
 import { decodeOffsetCommitKey } from "@sluice/protocol/generated/coordinator/offset-commit-key.ts";
 import { decodeOffsetCommitValue } from "@sluice/protocol/generated/coordinator/offset-commit-value.ts";
-import { isTransactional, iterateBatches } from "@sluice/protocol/records/batch-header.ts";
+import { isTransactional } from "@sluice/protocol/records/batch-header.ts";
 import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { type Disk, type DiskFile, LogManager, nodeDisk } from "@sluice/storage";
 import { buildConfig } from "../../src/config.ts";
@@ -93,24 +93,18 @@ interface LogBatch {
 async function logBatches(topics: TopicManager): Promise<LogBatch[]> {
   const p = topics.partition(OFFSETS_TOPIC, partitionFor(GROUP, PARTITIONS))!;
   const out: LogBatch[] = [];
-  let offset = p.log.logStartOffset;
-  while (offset < p.log.logEndOffset) {
-    const r = await p.log.read(offset, 4 * 1024 * 1024);
-    if (r.records.length === 0) break;
-    for (const { position, header } of iterateBatches(r.records, { allowPartialTail: true })) {
-      offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
-      const records = parseRecordBatch(r.records, position).records.map((rec) => {
-        const kr = new Reader(rec.key!);
-        const k = decodeOffsetCommitKey(kr, kr.readInt16("v"));
-        const vr = new Reader(rec.value!);
-        const v = decodeOffsetCommitValue(vr, vr.readInt16("v"));
-        assert.equal(k.group, GROUP);
-        assert.equal(k.topic, TOPIC);
-        return { partition: k.partition, offset: v.offset };
-      });
-      out.push({ transactional: isTransactional(header.attributes), records });
-    }
-  }
+  await p.log.forEachBatch(p.log.logStartOffset, (buf, position, header) => {
+    const records = parseRecordBatch(buf, position).records.map((rec) => {
+      const kr = new Reader(rec.key!);
+      const k = decodeOffsetCommitKey(kr, kr.readInt16("v"));
+      const vr = new Reader(rec.value!);
+      const v = decodeOffsetCommitValue(vr, vr.readInt16("v"));
+      assert.equal(k.group, GROUP);
+      assert.equal(k.topic, TOPIC);
+      return { partition: k.partition, offset: v.offset };
+    });
+    out.push({ transactional: isTransactional(header.attributes), records });
+  });
   return out;
 }
 
