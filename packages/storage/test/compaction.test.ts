@@ -3,11 +3,12 @@
 // touched, and a crash-safe swap.
 
 import assert from "node:assert/strict";
-import { cpSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { DELETE_HORIZON_BIT, iterateBatches } from "@sluice/protocol/records/batch-header.ts";
 import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
+import { copyCrashImage } from "../../../tests/helpers/crash-image.ts";
 import { StorageError } from "../src/errors.ts";
 import { FaultyDisk, keyed, ManualClock, openLog, readAll, tempDir, values } from "./helpers.ts";
 
@@ -246,7 +247,7 @@ describe("compaction", () => {
       const swapName = readdirSync(join(dir, "live", "t-0")).find((n) => n.endsWith(".log.swap"));
       assert.ok(swapName, "the swap file is left behind");
       const crashed = join(dir, "crashed");
-      cpSync(join(dir, "live"), crashed, { recursive: true });
+      await copyCrashImage(join(dir, "live"), crashed);
       const swapped = values(readFileSync(join(crashed, "t-0", swapName)));
       // The first group is the first segment alone (two do not fit in segment.bytes).
       const swapLast = Number(live.log.segmentBaseOffsets()[1]!) - 1;

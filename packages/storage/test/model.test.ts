@@ -3,12 +3,13 @@
 // in-memory model of the log: an array of (value, timestamp) by offset plus batch boundaries.
 
 import assert from "node:assert/strict";
-import { cpSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { iterateBatches, lastOffsetOf } from "@sluice/protocol/records/batch-header.ts";
 import { decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import fc from "fast-check";
+import { copyCrashImage } from "../../../tests/helpers/crash-image.ts";
 import type { LogConfig } from "../src/log-config.ts";
 import { batch, ManualClock, type Opened, openLog, tempDir } from "./helpers.ts";
 
@@ -87,7 +88,7 @@ test("the log behaves like its model under random operations", { timeout: 120_00
               } else {
                 // A crash: what the open log left on disk (page cache included) becomes the next dir.
                 const next = join(dir, `g${++generation}`);
-                cpSync(logDir, next, { recursive: true });
+                await copyCrashImage(logDir, next);
                 await o.manager.close();
                 rmSync(logDir, { recursive: true, force: true });
                 logDir = next;

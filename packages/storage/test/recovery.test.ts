@@ -2,20 +2,15 @@
 // dir while the log is open (what a killed process leaves behind); crash.test.ts does it for real.
 
 import assert from "node:assert/strict";
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { copyCrashImage } from "../../../tests/helpers/crash-image.ts";
 import { StorageError } from "../src/errors.ts";
 import { CLEAN_SHUTDOWN_FILE } from "../src/log-dir-state.ts";
 import { batch, FaultyDisk, type Opened, openLog, readAll, tempDir, values } from "./helpers.ts";
 
 const seg0 = (dir: string) => join(dir, "t-0", "00000000000000000000.log");
-
-/** Copies the live log dir (page cache included) as a crash would leave it. */
-function crashCopy(dir: string, to: string): string {
-  cpSync(dir, to, { recursive: true });
-  return to;
-}
 
 async function fill(o: Opened, n: number, size = 40): Promise<void> {
   for (let i = 0; i < n; i++) await o.log.appendAsLeader(batch([`v${i}`.padEnd(size, ".")]), 0);
@@ -27,7 +22,7 @@ describe("unclean shutdown", () => {
     const live = await openLog(join(dir, "live"));
     try {
       await fill(live, 5, 2);
-      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      const crashed = await copyCrashImage(join(dir, "live"), join(dir, "crashed"));
       truncateSync(seg0(crashed), statSync(seg0(crashed)).size - 5);
       const again = await openLog(crashed);
       assert.equal(again.log.logEndOffset, 4n);
@@ -48,7 +43,7 @@ describe("unclean shutdown", () => {
     const live = await openLog(join(dir, "live"));
     try {
       await fill(live, 3, 2);
-      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      const crashed = await copyCrashImage(join(dir, "live"), join(dir, "crashed"));
       const bytes = readFileSync(seg0(crashed));
       bytes[bytes.length - 3]! ^= 0xff;
       writeFileSync(seg0(crashed), Buffer.concat([bytes, Buffer.alloc(100, 7)]));
@@ -74,7 +69,7 @@ describe("unclean shutdown", () => {
         starts.push(live.log.sizeBytes);
         await live.log.appendAsLeader(batch([`v${i}:`.padEnd(kib * 1024, "x")]), 0);
       }
-      const whole = crashCopy(join(dir, "live"), join(dir, "whole"));
+      const whole = await copyCrashImage(join(dir, "live"), join(dir, "whole"));
       const again = await openLog(whole, config);
       assert.equal(again.log.logEndOffset, BigInt(sizes.length));
       assert.deepEqual(
@@ -83,7 +78,7 @@ describe("unclean shutdown", () => {
       );
       await again.manager.close();
       // A flipped byte inside batch 8 (well past the first chunks): batches 0..7 stay.
-      const bad = crashCopy(join(dir, "live"), join(dir, "bad"));
+      const bad = await copyCrashImage(join(dir, "live"), join(dir, "bad"));
       const bytes = readFileSync(seg0(bad));
       bytes[starts[8]! + 5000]! ^= 0xff;
       writeFileSync(seg0(bad), bytes);
@@ -110,7 +105,7 @@ describe("unclean shutdown", () => {
       const flushedSegments = live.log.segmentCount;
       assert.ok(flushedSegments >= 4);
       await fill(live, 40);
-      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      const crashed = await copyCrashImage(join(dir, "live"), join(dir, "crashed"));
       const disk = new FaultyDisk();
       const again = await openLog(crashed, cfg, { disk });
       assert.equal(again.log.logEndOffset, 140n);
@@ -119,7 +114,7 @@ describe("unclean shutdown", () => {
       await again.manager.close();
 
       // Corrupt a batch in an unflushed, non-last segment: that segment is cut there, later ones go.
-      const crashed2 = crashCopy(join(dir, "live"), join(dir, "crashed2"));
+      const crashed2 = await copyCrashImage(join(dir, "live"), join(dir, "crashed2"));
       const bases = live.log.segmentBaseOffsets();
       const victim = bases[bases.length - 2]!;
       const path = join(crashed2, "t-0", `${victim.toString().padStart(20, "0")}.log`);
@@ -142,7 +137,7 @@ describe("unclean shutdown", () => {
     try {
       await fill(live, 20);
       await live.manager.checkpoint();
-      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      const crashed = await copyCrashImage(join(dir, "live"), join(dir, "crashed"));
       writeFileSync(join(crashed, "recovery-point-offset-checkpoint"), "garbage\n");
       const again = await openLog(crashed, { "segment.bytes": 500 });
       assert.equal(again.log.logEndOffset, 20n);
@@ -244,7 +239,7 @@ describe("indexes", () => {
       for (let i = 0; i < 40; i++)
         await live.log.appendAsLeader(batch([`v${i}`.padEnd(60, ".")], { timestamp: BigInt(1000 + i) }), 0);
       const index = (d: string, suffix: string) => join(d, "t-0", `00000000000000000000${suffix}`);
-      const crashed = crashCopy(join(dir, "live"), join(dir, "crashed"));
+      const crashed = await copyCrashImage(join(dir, "live"), join(dir, "crashed"));
       for (const suffix of [".index", ".timeindex"])
         assert.equal(
           existsSync(index(crashed, suffix)) ? statSync(index(crashed, suffix)).size : 0,

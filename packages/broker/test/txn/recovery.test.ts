@@ -5,12 +5,13 @@
 // still holds the last stable offset back.
 
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { ErrorCode } from "@sluice/protocol";
 import { buildRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import { copyCrashImage } from "../../../../tests/helpers/crash-image.ts";
 import type { RunningBroker } from "../../src/index.ts";
 import { Produce } from "../apis.ts";
 import { AddPartitionsToTxn, InitProducerId } from "../group/group-apis.ts";
@@ -97,7 +98,7 @@ test("after a crash, producer state comes from the last snapshot plus the log ta
   const t = await send(c, "txn", batch(["open"], init.producerId, 0, true), "open-at-crash");
   assert.equal(t.errorCode, ErrorCode.NONE);
   // The crash image: what is on disk now, with no shutdown snapshot for the tail.
-  cpSync(dir, crashed, { recursive: true });
+  await copyCrashImage(dir, crashed);
   c.close();
 
   const restarted = await start(crashed);
@@ -141,7 +142,7 @@ test("producer state snapshots are taken as segments roll, and a crash recovers 
   }
   await new Promise((r) => setTimeout(r, 200)); // the snapshot files are written in the background
   // The crash image: no clean shutdown, so any snapshot in it was taken at a roll.
-  cpSync(dir, crashed, { recursive: true });
+  await copyCrashImage(dir, crashed);
   c.close();
   const files = readdirSync(join(crashed, "rolling-0"));
   const snapshots = files.filter((f) => f.endsWith(".snapshot")).map((f) => BigInt(f.slice(0, 20)));
