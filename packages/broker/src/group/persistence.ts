@@ -123,12 +123,27 @@ export function groupMetadataRecord(g: Group | string): { key: Buffer; value: Bu
 }
 
 /** Records of one request waiting for its partition's next append. */
+/**
+ * Offsets committed inside a transaction. `verify` and `onAppended` run inside the partition's
+ * serial append step, the one the coordinator's COMMIT/ABORT markers also go through: the write
+ * lands only while the transaction is still ongoing (never after its marker, where it would be a
+ * transactional batch of no transaction, holding the partition's LSO), and the group learns of
+ * the pending offsets before any marker can complete them.
+ */
+export interface TxnWrite {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  /** An error to refuse the write with (nothing is appended), or null to append it. */
+  verify(): Error | null;
+  onAppended(): void;
+}
+
 interface QueuedWrite {
   readonly records: { key: Buffer; value: Buffer | null }[];
   /** Key and value bytes, to bound a merged batch. */
   readonly bytes: number;
   /** A transactional commit: its own batch of its producer, never merged with others. */
-  readonly txn: { producerId: bigint; producerEpoch: number } | null;
+  readonly txn: TxnWrite | null;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -279,6 +294,8 @@ export class OffsetsTopicStore implements GroupPersistence {
       baseSequence: -1,
     });
     await serialAppend(p, async () => {
+      const refused = txn.verify();
+      if (refused !== null) throw refused;
       const info = await p.log.appendAsLeader(batch, p.leaderEpoch);
       const h = info.batches[0]!.header;
       p.producers.apply(
@@ -294,6 +311,7 @@ export class OffsetsTopicStore implements GroupPersistence {
         info.baseOffset,
         info.lastOffset,
       );
+      txn.onAppended();
       await p.log.updateHighWatermark(p.log.logEndOffset);
     });
   }
@@ -318,15 +336,20 @@ export class OffsetsTopicStore implements GroupPersistence {
    */
   storeTxnOffsets(
     groupId: string,
-    producerId: bigint,
-    producerEpoch: number,
+    txn: TxnWrite,
     offsets: { topic: string; partition: number; value: CommittedOffset }[],
   ): Promise<void> {
     return this.enqueue(
       groupId,
       offsets.map((o) => offsetCommitRecord(groupId, o.topic, o.partition, o.value)),
-      { producerId, producerEpoch },
+      txn,
     );
+  }
+
+  /** The writes waiting for partition `index`, and whether one is being appended (for tests). */
+  queueDepth(index: number): { waiting: number; appending: boolean } {
+    const q = this.queues.get(index);
+    return { waiting: q?.waiting.length ?? 0, appending: q?.inFlight ?? false };
   }
 
   removeGroup(groupId: string): Promise<void> {

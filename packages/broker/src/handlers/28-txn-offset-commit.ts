@@ -13,6 +13,15 @@ import { storeErrorCode } from "../group/store-errors.ts";
 import { txns } from "../txn/handlers.ts";
 import { defineHandler } from "./types.ts";
 
+/** The transaction was no longer ongoing when the write's turn to be appended came. */
+class TxnOffsetsRefused extends Error {
+  readonly errorCode: number;
+  constructor(errorCode: number) {
+    super(`transactional offsets refused with error code ${errorCode}`);
+    this.errorCode = errorCode;
+  }
+}
+
 export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>({
   apiKey: 28,
   name: "TxnOffsetCommit",
@@ -23,19 +32,21 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
   async handle(req, ctx) {
     const g = groups(ctx.broker);
     const partition = partitionFor(req.groupId, ctx.broker.config.int("offsets.topic.num.partitions"));
-    let code: number = ErrorCode.NONE;
-    const m = txns(ctx.broker).get(req.transactionalId);
-    if (!m || m.producerId !== req.producerId) code = ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    else if (m.producerEpoch !== req.producerEpoch)
-      code = ctx.apiVersion >= 3 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH;
-    else if (
-      !txns(ctx.broker).isPartOfOngoingTransaction(req.transactionalId, req.producerId, req.producerEpoch, {
-        topic: OFFSETS_TOPIC,
-        partition,
-      })
-    ) {
-      code = ErrorCode.INVALID_TXN_STATE;
-    } else if (ctx.apiVersion >= 3) {
+    const txnCode = (): number => {
+      const m = txns(ctx.broker).get(req.transactionalId);
+      if (!m || m.producerId !== req.producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
+      if (m.producerEpoch !== req.producerEpoch)
+        return ctx.apiVersion >= 3 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH;
+      const ongoing = txns(ctx.broker).isPartOfOngoingTransaction(
+        req.transactionalId,
+        req.producerId,
+        req.producerEpoch,
+        { topic: OFFSETS_TOPIC, partition },
+      );
+      return ongoing ? ErrorCode.NONE : ErrorCode.INVALID_TXN_STATE;
+    };
+    let code = txnCode();
+    if (code === ErrorCode.NONE && ctx.apiVersion >= 3) {
       const v = g.validateTxnCommit(req.groupId, req.memberId, req.generationId, req.groupInstanceId);
       if (v !== E.NONE) code = v;
     }
@@ -54,10 +65,23 @@ export const txnOffsetCommitHandler = defineHandler<TxnOffsetCommitRequest, TxnO
         })),
       );
       try {
-        await offsetsStore(ctx.broker).storeTxnOffsets(req.groupId, req.producerId, req.producerEpoch, offsets);
-        g.addPendingTxnOffsets(req.producerId, req.groupId, offsets);
+        // The transaction is checked again where the write is appended: it may have ended (EndTxn,
+        // or the coordinator's timeout abort) while this write waited behind others.
+        await offsetsStore(ctx.broker).storeTxnOffsets(
+          req.groupId,
+          {
+            producerId: req.producerId,
+            producerEpoch: req.producerEpoch,
+            verify: () => {
+              const now = txnCode();
+              return now === ErrorCode.NONE ? null : new TxnOffsetsRefused(now);
+            },
+            onAppended: () => g.addPendingTxnOffsets(req.producerId, req.groupId, offsets),
+          },
+          offsets,
+        );
       } catch (e) {
-        code = storeErrorCode(e, "commit");
+        code = e instanceof TxnOffsetsRefused ? e.errorCode : storeErrorCode(e, "commit");
       }
     }
     return {

@@ -141,7 +141,7 @@ test("concurrent commits to one partition share appends, land in request order, 
       if (i === TXN_AT) {
         // A transactional commit in the middle of the queue: a batch of its producer, on its own.
         results.push(
-          s.store.storeTxnOffsets(GROUP, 7n, 0, [
+          s.store.storeTxnOffsets(GROUP, { producerId: 7n, producerEpoch: 0, verify: () => null, onAppended() {} }, [
             {
               topic: TOPIC,
               partition: 0,

@@ -11,8 +11,11 @@ import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record
 import pino from "pino";
 import { Broker } from "../../src/broker.ts";
 import { buildConfig } from "../../src/config.ts";
+import { offsetsStore } from "../../src/group/handlers.ts";
+import { OFFSETS_TOPIC, partitionFor } from "../../src/group/persistence.ts";
 import type { RunningBroker } from "../../src/index.ts";
 import { defaultPlugins } from "../../src/plugins.ts";
+import { serialAppend } from "../../src/topics.ts";
 import { Produce } from "../apis.ts";
 import {
   AddOffsetsToTxn,
@@ -118,6 +121,14 @@ function values(records: Uint8Array | null): { offset: bigint; value: string | n
       control: (b.header.attributes & 0x20) !== 0,
     })),
   );
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(2);
+  }
 }
 
 describe("idempotence and transactions over the wire", () => {
@@ -369,6 +380,95 @@ describe("idempotence and transactions over the wire", () => {
     assert.deepEqual(await fetch(false), [ErrorCode.NONE, 1n], "without require_stable: the last committed offset");
     assert.equal(await endTxn(c, "offsets-txn", p, true), ErrorCode.NONE);
     assert.deepEqual(await fetch(true), [ErrorCode.NONE, 9n]);
+  });
+
+  test("a TxnOffsetCommit still waiting to be appended when its transaction ends is refused, and nothing lands after the marker", async () => {
+    const group = "txn-race";
+    const n = b.broker.context!.config.int("offsets.topic.num.partitions");
+    const index = partitionFor(group, n);
+    let other = 0;
+    while (partitionFor(`txn-race-other-${other}`, n) !== index) other++;
+    const p = await initTxn(c, "race-txn");
+    const added = await c.call(AddOffsetsToTxn, 3, {
+      transactionalId: "race-txn",
+      producerId: p.producerId,
+      producerEpoch: p.producerEpoch,
+      groupId: group,
+    });
+    assert.equal(added.errorCode, ErrorCode.NONE);
+    const offsetsPartition = b.broker.context!.topics.partition(OFFSETS_TOPIC, index)!;
+    // Hold the group's __consumer_offsets partition: a plain commit of another group takes the
+    // partition's write queue and waits; the transactional commit queues behind it; then EndTxn
+    // writes its marker (it goes straight to the partition's append chain, ahead of the commit).
+    let release!: () => void;
+    const held = serialAppend(offsetsPartition, () => new Promise<void>((r) => (release = r)));
+    // One connection per request left waiting (a connection answers in request order), one to look.
+    const [c2, c3, c4] = await Promise.all([
+      WireClient.connect(b.port),
+      WireClient.connect(b.port),
+      WireClient.connect(b.port),
+    ]);
+    try {
+      const plain = c2.call(OffsetCommit, 8, {
+        groupId: `txn-race-other-${other}`,
+        generationIdOrMemberEpoch: -1,
+        memberId: "",
+        topics: [{ name: "tx", partitions: [{ partitionIndex: 0, committedOffset: 3n }] }],
+      });
+      const store = offsetsStore(b.broker.context!);
+      await until(() => store.queueDepth(index).appending, "the plain commit is being appended");
+      let txnDone = false;
+      const txnCommit = c3
+        .call(TxnOffsetCommit, 3, {
+          transactionalId: "race-txn",
+          groupId: group,
+          producerId: p.producerId,
+          producerEpoch: p.producerEpoch,
+          generationId: -1,
+          memberId: "",
+          groupInstanceId: null,
+          topics: [
+            {
+              name: "tx",
+              partitions: [{ partitionIndex: 1, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: "" }],
+            },
+          ],
+        })
+        .finally(() => {
+          txnDone = true;
+        });
+      await until(() => store.queueDepth(index).waiting === 1, "the transactional commit waits behind it");
+      const ended = endTxn(c, "race-txn", p, true);
+      // PrepareCommit is recorded right before the markers are queued.
+      let state: string | undefined;
+      for (let i = 0; i < 2000 && state !== "PrepareCommit"; i++) {
+        if (i > 0) await sleep(5);
+        const d = await c4.call(DescribeTransactions, 0, { transactionalIds: ["race-txn"] });
+        state = d.transactionStates[0]?.transactionState;
+      }
+      assert.equal(state, "PrepareCommit", "EndTxn has queued its markers");
+      assert.equal(txnDone, false, "the transactional commit is still waiting");
+      release();
+      await held;
+      assert.equal((await plain).topics[0]?.partitions[0]?.errorCode, ErrorCode.NONE);
+      assert.equal(await ended, ErrorCode.NONE);
+      const tc = await txnCommit;
+      assert.equal(tc.topics[0]?.partitions[0]?.errorCode, ErrorCode.INVALID_TXN_STATE);
+      // Nothing transactional is left open in the partition, and the group has no pending offset.
+      const log = offsetsPartition.log;
+      assert.equal(offsetsPartition.producers.lastStableOffset(log.logEndOffset), log.logEndOffset);
+      const fetched = await c.call(OffsetFetch, 8, {
+        groups: [{ groupId: group, topics: [{ name: "tx", partitionIndexes: [1] }] }],
+        requireStable: true,
+      });
+      const x = fetched.groups[0]!.topics[0]!.partitions[0]!;
+      assert.deepEqual([x.errorCode, x.committedOffset], [ErrorCode.NONE, -1n]);
+    } finally {
+      release?.();
+      c2.close();
+      c3.close();
+      c4.close();
+    }
   });
 
   test("DescribeTransactions, ListTransactions (state, producer id, duration filters) and DescribeProducers", async () => {
