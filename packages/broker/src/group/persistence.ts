@@ -27,8 +27,10 @@ import {
 } from "@sluice/protocol/generated/coordinator/offset-commit-value.ts";
 import { isControlBatch, isTransactional } from "@sluice/protocol/records/batch-header.ts";
 import { buildRecordBatch, parseControlRecord, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import type { Logger } from "pino";
 import { serialAppend } from "../handlers/00-produce.ts";
 import type { TopicManager } from "../topics.ts";
+import { snapshotOnNewSegment } from "../txn/producer-snapshots.ts";
 import type { CommittedOffset, Group, GroupCoordinator, GroupPersistence } from "./coordinator.ts";
 import { OffsetsPartitionMissingError } from "./store-errors.ts";
 
@@ -178,12 +180,14 @@ export class OffsetsTopicStore implements GroupPersistence {
   private readonly topics: TopicManager;
   private readonly partitions: number;
   private readonly segmentBytes: number;
+  private readonly logger: Logger | undefined;
   private readonly queues = new Map<number, PartitionQueue>();
   private creating: Promise<void> | null = null;
-  constructor(topics: TopicManager, partitions: number, segmentBytes = 100 * 1024 * 1024) {
+  constructor(topics: TopicManager, partitions: number, segmentBytes = 100 * 1024 * 1024, logger?: Logger) {
     this.topics = topics;
     this.partitions = partitions;
     this.segmentBytes = segmentBytes;
+    this.logger = logger;
   }
 
   async ensureTopic(): Promise<void> {
@@ -312,6 +316,7 @@ export class OffsetsTopicStore implements GroupPersistence {
         info.lastOffset,
       );
       txn.onAppended();
+      snapshotOnNewSegment(p, info.lastOffset + 1n, this.logger);
       await p.log.updateHighWatermark(p.log.logEndOffset);
     });
   }

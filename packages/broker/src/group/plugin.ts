@@ -41,6 +41,7 @@ export function groupCoordinatorPlugin(): BrokerPlugin {
         ctx.topics,
         cfg.int("offsets.topic.num.partitions"),
         cfg.int("offsets.topic.segment.bytes"),
+        ctx.logger,
       );
       coordinator = new GroupCoordinator(
         {

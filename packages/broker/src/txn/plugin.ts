@@ -48,7 +48,7 @@ export function transactionsPlugin(): BrokerPlugin {
           transactionalIdExpirationMs: cfg.int("transactional.id.expiration.ms"),
         },
         store,
-        new LogMarkerWriter(ctx.topics, () => ctx.services.get("groups") as GroupCoordinator | undefined),
+        new LogMarkerWriter(ctx.topics, () => ctx.services.get("groups") as GroupCoordinator | undefined, ctx.logger),
         ids,
         ctx.clock,
       );

@@ -21,7 +21,7 @@ const snapshotSegment = new WeakMap<PartitionState, bigint>();
  * step, after applying that step's change to the producer state; `nextOffset` is the offset after
  * the step's append.
  */
-export function snapshotOnNewSegment(p: PartitionState, nextOffset: bigint, logger: Logger): void {
+export function snapshotOnNewSegment(p: PartitionState, nextOffset: bigint, logger: Logger | undefined): void {
   const segment = p.log.activeSegmentBaseOffset;
   const last = snapshotSegment.get(p);
   if (last === undefined) {
@@ -34,6 +34,6 @@ export function snapshotOnNewSegment(p: PartitionState, nextOffset: bigint, logg
   const data = p.producers.toSnapshot();
   p.log.writeProducerSnapshot(nextOffset, data).catch((e: unknown) => {
     // Only recovery time is at stake: without it, recovery replays from an older snapshot.
-    logger.warn({ err: e, topic: p.topic, partition: p.partition }, "producer state snapshot failed");
+    logger?.warn({ err: e, topic: p.topic, partition: p.partition }, "producer state snapshot failed");
   });
 }

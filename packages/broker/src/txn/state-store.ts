@@ -4,10 +4,12 @@
 
 import { isControlBatch } from "@sluice/protocol/records/batch-header.ts";
 import { buildControlBatch, buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import type { Logger } from "pino";
 import type { GroupCoordinator } from "../group/coordinator.ts";
 import { OFFSETS_TOPIC, partitionFor } from "../group/persistence.ts";
 import { serialAppend } from "../handlers/00-produce.ts";
 import type { TopicManager } from "../topics.ts";
+import { snapshotOnNewSegment } from "./producer-snapshots.ts";
 import type { MarkerWriter, TopicPartition, TxnLog, TxnLogValue } from "./transaction-coordinator.ts";
 import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue } from "./txn-log-records.ts";
 
@@ -67,9 +69,11 @@ export class TxnStateStore implements TxnLog {
 export class LogMarkerWriter implements MarkerWriter {
   private readonly topics: TopicManager;
   private readonly groups: () => GroupCoordinator | undefined;
-  constructor(topics: TopicManager, groups: () => GroupCoordinator | undefined) {
+  private readonly logger: Logger | undefined;
+  constructor(topics: TopicManager, groups: () => GroupCoordinator | undefined, logger?: Logger) {
     this.topics = topics;
     this.groups = groups;
+    this.logger = logger;
   }
 
   async writeMarkers(
@@ -109,6 +113,8 @@ export class LogMarkerWriter implements MarkerWriter {
               ...aborted,
               lastStableOffset: p.producers.lastStableOffset(p.log.logEndOffset),
             });
+          // A marker changes producer state too: the first one in a new segment takes its snapshot.
+          snapshotOnNewSegment(p, info.lastOffset + 1n, this.logger);
           await p.log.updateHighWatermark(p.log.logEndOffset);
         });
       }),

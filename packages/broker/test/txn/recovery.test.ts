@@ -14,7 +14,7 @@ import { buildRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { copyCrashImage } from "../../../../tests/helpers/crash-image.ts";
 import type { RunningBroker } from "../../src/index.ts";
 import { Produce } from "../apis.ts";
-import { AddPartitionsToTxn, InitProducerId } from "../group/group-apis.ts";
+import { AddPartitionsToTxn, EndTxn, InitProducerId } from "../group/group-apis.ts";
 import { createTopic, fetchOne, testBroker, WireClient } from "../helpers.ts";
 
 const dirs: string[] = [];
@@ -158,4 +158,65 @@ test("producer state snapshots are taken as segments roll, and a crash recovers 
   assert.equal((await send(rc, "rolling", batch([value], pid, 25))).errorCode, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER);
   const next = await send(rc, "rolling", batch([value], pid, 20));
   assert.deepEqual([next.errorCode, next.baseOffset], [ErrorCode.NONE, 20n]);
+});
+
+test("a transaction marker that is the first producer-state change in a new segment takes the snapshot", {
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pstate-marker-"));
+  const crashed = mkdtempSync(join(tmpdir(), "pstate-marker-crash-"));
+  dirs.push(dir, crashed);
+  const { c } = await start(dir);
+  await createTopic(c, "marked", 1, { "segment.bytes": "2048" });
+  const init = await c.call(InitProducerId, 4, {
+    transactionalId: "marker-roll",
+    transactionTimeoutMs: 600_000,
+    producerId: -1n,
+    producerEpoch: -1,
+  });
+  const add = await c.call(AddPartitionsToTxn, 3, {
+    v3AndBelowTransactionalId: "marker-roll",
+    v3AndBelowProducerId: init.producerId,
+    v3AndBelowProducerEpoch: init.producerEpoch,
+    v3AndBelowTopics: [{ name: "marked", partitions: [0] }],
+  });
+  assert.equal(add.resultsByTopicV3AndBelow[0]?.resultsByPartition[0]?.partitionErrorCode, ErrorCode.NONE);
+  const value = "x".repeat(600);
+  const t = await send(c, "marked", batch([value], init.producerId, 0, true), "marker-roll");
+  assert.equal(t.errorCode, ErrorCode.NONE);
+  // Plain batches (no producer state) until the log has rolled: the marker then opens the new segment's producer-state changes.
+  let last = 0n;
+  for (let i = 0; i < 4; i++) last = (await send(c, "marked", batch([value], -1n, -1))).baseOffset;
+  const segments = () =>
+    readdirSync(join(dir, "marked-0"))
+      .filter((f) => f.endsWith(".log"))
+      .map((f) => BigInt(f.slice(0, 20)));
+  assert.ok(segments().length >= 2, "the log rolled");
+  assert.ok(
+    segments().every((base) => base <= last),
+    "no segment starts after the plain batches",
+  );
+  const ended = await c.call(EndTxn, 3, {
+    transactionalId: "marker-roll",
+    producerId: init.producerId,
+    producerEpoch: init.producerEpoch,
+    committed: true,
+  });
+  assert.equal(ended.errorCode, ErrorCode.NONE);
+  const markerOffset = last + 1n;
+  const snapshotNamed = `${String(markerOffset + 1n).padStart(20, "0")}.snapshot`;
+  for (let i = 0; i < 100 && !readdirSync(join(dir, "marked-0")).includes(snapshotNamed); i++)
+    await new Promise((r) => setTimeout(r, 20)); // written in the background
+  assert.ok(
+    readdirSync(join(dir, "marked-0")).includes(snapshotNamed),
+    `a snapshot after the marker: ${readdirSync(join(dir, "marked-0")).join(", ")}`,
+  );
+  // A crash now recovers from that snapshot: the committed transaction holds nothing back.
+  await copyCrashImage(dir, crashed);
+  c.close();
+  const restarted = await start(crashed);
+  const rc = (await fetchOne(restarted.c, "marked", 0, 0n, { isolationLevel: 1 })).responses[0]!.partitions[0]!;
+  assert.equal(rc.highWatermark, markerOffset + 1n);
+  assert.equal(rc.lastStableOffset, rc.highWatermark, "no transaction is open after recovery");
+  assert.deepEqual(rc.abortedTransactions ?? [], []);
 });
