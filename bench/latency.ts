@@ -339,12 +339,15 @@ interface FixedRateResult {
 
 /** Rows with the CPU each process used in a fixed-rate case's measured window. */
 function cpuRows(label: string, cores: FixedRateResult["cores"]): BenchRow[] {
-  return (["generator", "consumer", "broker"] as const).map((who) => ({
-    case: `${label}: CPU of the ${who} process`,
-    value: cores[who],
-    unit: "cores",
-    better: "lower" as const,
-  }));
+  // Other processes' CPU comes from /proc: without it (not Linux) there are no such rows.
+  return (["generator", "consumer", "broker"] as const)
+    .filter((who) => Number.isFinite(cores[who]))
+    .map((who) => ({
+      case: `${label}: CPU of the ${who} process`,
+      value: cores[who],
+      unit: "cores",
+      better: "lower" as const,
+    }));
 }
 
 /** CPU seconds (user + system) used so far by process `pid` (Linux /proc; NaN elsewhere). */

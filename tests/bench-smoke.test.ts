@@ -15,6 +15,12 @@ import { run } from "./helpers/broker-process.ts";
 const ROOT = resolve(import.meta.dirname, "..");
 
 /** The cases each suite script must report (a pattern per case). */
+/** latency.ts reads the consumer's and the broker's CPU from /proc, so those rows are Linux-only. */
+const OTHER_PROCESS_CPU = (label: string): RegExp[] =>
+  process.platform === "linux"
+    ? [new RegExp(`^${label}: CPU of the consumer process$`), new RegExp(`^${label}: CPU of the broker process$`)]
+    : [];
+
 const EXPECTED: Record<string, RegExp[]> = {
   baselines: [
     /^loopback socket pump \(1 MiB writes\)$/,
@@ -33,6 +39,8 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^e2e latency at 50 % of max rate p50/,
     /^e2e latency at 50 % of max rate p99 /,
     /^e2e latency at 50 % of max rate p99\.9/,
+    /^e2e at 50 % of max: CPU of the generator process$/,
+    ...OTHER_PROCESS_CPU("e2e at 50 % of max"),
     /^achieved rate at 50 % of max/,
     /^OMB 16 partitions, 1 KiB, \d+ records\/s: achieved rate$/,
     /^OMB consumed rate$/,
@@ -41,6 +49,8 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^OMB e2e latency p99\.9$/,
     /^OMB publish latency p50$/,
     /^OMB publish latency p99$/,
+    /^OMB: CPU of the generator process$/,
+    ...OTHER_PROCESS_CPU("OMB"),
   ],
   scale: [
     /^empty broker start-to-ready/,
