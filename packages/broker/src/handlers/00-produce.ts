@@ -31,6 +31,8 @@ import {
   isTransactional,
   iterateBatches,
   lastOffsetOf,
+  readBatchHeader,
+  setMaxTimestamp,
   timestampTypeOf,
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
@@ -139,6 +141,35 @@ function validateRecords(
 
 type PartitionResult = Input<PartitionProduceResponse>;
 
+/**
+ * Kafka's broker recomputes a CreateTime batch's maxTimestamp from its records (LogValidator);
+ * this broker trusts the header, which the time index, ListOffsets by time and retention.ms are
+ * built from, except where it is plainly wrong: below the batch's first timestamp (sarama 1.22
+ * writes -1). Such a batch's CRC is checked, its records decoded, and maxTimestamp and CRC
+ * rewritten in the request's own buffer; `batches` gets the new headers. Returns the error that
+ * refuses the partition's data, or null.
+ */
+function fixMaxTimestamps(p: PartitionState, batches: BatchPosition[], records: Uint8Array): unknown {
+  if (p.log.config["message.timestamp.type"] !== "CreateTime") return null; // the log stamps them
+  for (let i = 0; i < batches.length; i++) {
+    const { header, position } = batches[i]!;
+    if (header.maxTimestamp >= header.baseTimestamp || timestampTypeOf(header.attributes) !== 0) continue;
+    try {
+      const parsed = parseRecordBatch(records, position, {
+        verifyCrc: true,
+        maxDecompressedBytes: Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024),
+      });
+      let max = -1n;
+      for (const r of parsed.records) if (r.timestamp > max) max = r.timestamp;
+      setMaxTimestamp(records, position, max);
+      batches[i] = { position, header: readBatchHeader(records, position) };
+    } catch (e) {
+      return e;
+    }
+  }
+  return null;
+}
+
 function producePartition(
   p: PartitionState,
   index: number,
@@ -154,6 +185,8 @@ function producePartition(
     return failure(index, code, errorMessageOf(e));
   }
   if (batches.length === 0) return failure(index, ErrorCode.CORRUPT_MESSAGE, "no record batch");
+  const fixed = fixMaxTimestamps(p, batches, records);
+  if (fixed !== null) return failure(index, errorCodeOf(fixed), errorMessageOf(fixed));
   const invalid = validateRecords(p, batches, records, ctx);
   if (invalid) return { ...failure(index, invalid.errorCode, invalid.message), recordErrors: invalid.recordErrors };
   let plain = true;

@@ -4,12 +4,26 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ErrorCode } from "@sluice/protocol";
-import { buildRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import {
+  type CompressionCodec,
+  computeBatchCrc,
+  iterateBatches,
+  readBatchHeader,
+} from "@sluice/protocol/records/batch-header.ts";
+import { buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import type { RunningBroker } from "../../src/index.ts";
 import { DeleteRecords, ListOffsets, OffsetForLeaderEpoch } from "../apis.ts";
 import { batch, createTopic, fetchOne, produce, testBroker, WireClient } from "../helpers.ts";
 
 const T0 = 1_700_000_000_000n;
+
+/** The batch as sarama 1.22 writes it: maxTimestamp -1 (its CRC made valid again). */
+function withBadMaxTimestamp(b: Buffer): Buffer {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setBigInt64(35, -1n);
+  v.setUint32(17, computeBatchCrc(b, 0, readBatchHeader(b, 0).batchLength));
+  return b;
+}
 
 describe("ListOffsets, OffsetForLeaderEpoch, DeleteRecords", () => {
   let broker: RunningBroker;
@@ -66,6 +80,28 @@ describe("ListOffsets, OffsetForLeaderEpoch, DeleteRecords", () => {
   test("max timestamp (-3, v7+) finds the record with the largest timestamp", async () => {
     const p = await list(-3n, 7);
     assert.deepEqual([p.offset, p.timestamp], [2n, T0 + 5000n]);
+  });
+
+  test("a batch whose maxTimestamp is below its first timestamp (sarama 1.22 writes -1) gets the records' max, with a valid CRC, as Kafka recomputes it", async () => {
+    await createTopic(c, "o-max", 1);
+    const records = (ts: bigint[], compression: CompressionCodec) =>
+      withBadMaxTimestamp(
+        buildRecordBatch({ records: ts.map((t, i) => ({ value: Buffer.from(`r${i}`), timestamp: t })), compression }),
+      );
+    assert.equal((await produce(c, "o-max", 0, records([T0 + 1000n, T0 + 4000n, T0 + 2000n], 0))).errorCode, 0);
+    assert.equal((await produce(c, "o-max", 0, records([T0 + 6000n, T0 + 5000n], 1))).errorCode, 0);
+    const found = await list(T0 + 3000n, 7, 0, "o-max");
+    assert.deepEqual([found.offset, found.timestamp], [1n, T0 + 4000n], "the first batch's real max");
+    const later = await list(T0 + 5500n, 7, 0, "o-max");
+    assert.deepEqual([later.offset, later.timestamp], [3n, T0 + 6000n], "a compressed batch too");
+    const stored = (await fetchOne(c, "o-max", 0, 0n)).responses[0]!.partitions[0]!.records!;
+    const headers = [...iterateBatches(stored)].map((b) => b.header.maxTimestamp);
+    assert.deepEqual(headers, [T0 + 4000n, T0 + 6000n]);
+    for (const b of iterateBatches(stored)) parseRecordBatch(stored, b.position, { verifyCrc: true });
+    // A bad CRC is still refused rather than rewritten over.
+    const corrupt = records([T0 + 7000n], 0);
+    corrupt[corrupt.length - 1]! ^= 0xff;
+    assert.equal((await produce(c, "o-max", 0, corrupt)).errorCode, ErrorCode.CORRUPT_MESSAGE);
   });
 
   test("v0 answers with old-style offsets", async () => {

@@ -129,6 +129,19 @@ export function patchPartitionLeaderEpoch(buf: Uint8Array, position: number, epo
  * batch (as Kafka's DefaultRecordBatch does).
  */
 export function setLogAppendTime(buf: Uint8Array, position: number, timestampMs: bigint): void {
+  rewriteMaxTimestamp(buf, position, timestampMs, true);
+}
+
+/**
+ * Sets a CreateTime batch's maxTimestamp (its records' largest timestamp, as the broker computed
+ * it) and recomputes the CRC: Kafka's broker does the same (LogValidator), so a client that wrote
+ * a wrong one (sarama 1.22, Debian's, always writes -1) still gets a correct time index.
+ */
+export function setMaxTimestamp(buf: Uint8Array, position: number, timestampMs: bigint): void {
+  rewriteMaxTimestamp(buf, position, timestampMs, false);
+}
+
+function rewriteMaxTimestamp(buf: Uint8Array, position: number, timestampMs: bigint, logAppendTime: boolean): void {
   const h = readBatchHeader(buf, position);
   // A CRC over a cut-off batch would be silently wrong: refuse instead.
   if (position + batchTotalBytes(h) > buf.byteLength) {
@@ -136,7 +149,7 @@ export function setLogAppendTime(buf: Uint8Array, position: number, timestampMs:
   }
   const v = view(buf);
   const o = buf.byteOffset + position;
-  v.setInt16(o + 21, h.attributes | TIMESTAMP_TYPE_BIT);
+  if (logAppendTime) v.setInt16(o + 21, h.attributes | TIMESTAMP_TYPE_BIT);
   v.setBigInt64(o + 35, timestampMs);
   v.setUint32(o + 17, computeBatchCrc(buf, position, h.batchLength));
 }
