@@ -35,6 +35,12 @@ layer's API table; CI fails when it is stale. Do not edit by hand.
   (${servedCount} of ${API_SPECS.length} APIs). For every API it serves, the whole spec range is served, from v0,
   because librdkafka 2.0 enables features only when old versions are advertised, kafkajs uses only
   non-flexible versions and @platformatic/kafka only flexible ones.
+- **Message formats**: the log stores record batches (magic v2) only. Produce v0–v2 may carry
+  message sets of formats v0/v1 (sarama's default config, kafka-python with an old
+  \`api_version\`): they are converted up to v2, CRCs checked, as Kafka 3.x does. Fetch v0–v1
+  answers in format v0 and v2–v3 in format v1, converted down (control records and headers
+  dropped). A batch's maxTimestamp below its first timestamp (sarama 1.22 writes -1) is recomputed
+  from its records.
 
 | key | API | protocol layer versions | flexible from | broker serves |
 | ---: | --- | --- | --- | --- |

@@ -128,6 +128,47 @@ print(json.dumps({"sent": sent, "got": got}))
     }
   });
 
+  test("with api_version (0, 10, 1) it produces message format v1 (none, gzip, lz4) and fetches v1; as (0, 9) it fetches format v0", async () => {
+    const out = (await py(
+      `
+import sys, json
+from kafka import KafkaProducer, KafkaConsumer, TopicPartition
+b = sys.argv[1]
+offsets = []
+for codec in [None, "gzip", "lz4"]:
+    p = KafkaProducer(bootstrap_servers=b, api_version=(0, 10, 1), compression_type=codec)
+    fs = [p.send("kp-old", key=b"k%d" % i, value=(codec or "none").encode() + b"-%d" % i, timestamp_ms=1600000000000 + i, partition=0) for i in range(5)]
+    p.flush()
+    offsets += [f.get(10).offset for f in fs]
+    p.close()
+read = {}
+for version in [(0, 10, 1), (0, 9)]:
+    c = KafkaConsumer(bootstrap_servers=b, api_version=version, consumer_timeout_ms=1500)
+    c.assign([TopicPartition("kp-old", 0)])
+    c.seek_to_beginning()
+    read[".".join(map(str, version))] = [[m.offset, m.key.decode(), m.value.decode(), m.timestamp] for m in c]
+    c.close()
+print(json.dumps({"offsets": offsets, "read": read}))
+`,
+      broker.bootstrap,
+    )) as { offsets: number[]; read: Record<string, [number, string, string, number | null][]> };
+    assert.deepEqual(
+      out.offsets,
+      Array.from({ length: 15 }, (_, i) => i),
+    );
+    const expected = (withTimestamps: boolean) =>
+      ["none", "gzip", "lz4"].flatMap((codec, k) =>
+        [0, 1, 2, 3, 4].map((i) => [
+          k * 5 + i,
+          `k${i}`,
+          `${codec}-${i}`,
+          withTimestamps ? 1_600_000_000_000 + i : null,
+        ]),
+      );
+    assert.deepEqual(out.read["0.10.1"], expected(true));
+    assert.deepEqual(out.read["0.9"], expected(false), "format v0 has no timestamps (None)");
+  });
+
   test("end and beginning offsets, offsets_for_times and seek", async () => {
     const out = (await py(
       `

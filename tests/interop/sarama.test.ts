@@ -83,6 +83,37 @@ describe("sarama", { skip }, () => {
     assert.deepEqual(await scenario("offsets"), { newest: 8, oldest: 0, at: 5, after: -1 });
   });
 
+  test("sarama's default config (Kafka 0.8.2: message format v0, Produce v0, Fetch v0) and Kafka 0.10.0 (format v1 with timestamps, Fetch v2) produce and read back through the broker's format conversions", async () => {
+    const out = (await scenario("legacy")) as Record<
+      string,
+      number[] | { offset: number; key: string; value: string; timestamp: number }[]
+    >;
+    const expected = (round: number) =>
+      ["none", "gzip", "snappy"].flatMap((codec) =>
+        [0, 1, 2, 3, 4].map((i) => ({
+          key: `r${round}-${codec}-${i}`,
+          value: `value ${i}`,
+          // Format v0 has no timestamps; v1 keeps the producer's.
+          timestamp: round === 0 ? -1 : 1_650_000_000_000 + i * 1000,
+        })),
+      );
+    assert.deepEqual(
+      out.sent0,
+      Array.from({ length: 15 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      out.sent1,
+      Array.from({ length: 15 }, (_, i) => 15 + i),
+    );
+    const strip = (rows: unknown) =>
+      (rows as { offset: number; key: string; value: string; timestamp: number }[]).map((r, i) => {
+        assert.equal(r.offset, i);
+        return { key: r.key, value: r.value, timestamp: r.timestamp };
+      });
+    assert.deepEqual(strip(out.got0), expected(0), "the v0 consumer reads the v0 producer's messages");
+    assert.deepEqual(strip(out.got1), [...expected(0), ...expected(1)], "the v1 consumer reads both");
+  });
+
   test("two ConsumerGroup members share the partitions and commit what they marked; the admin lists and describes the group", async () => {
     const out = await scenario("group");
     assert.deepEqual(out, {

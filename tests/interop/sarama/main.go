@@ -269,6 +269,69 @@ func group(addr string) {
 		"committed": offs})
 }
 
+// legacy: sarama's own default config (Kafka 0.8.2: Produce v0 with message format v0, Fetch v0),
+// then Kafka 0.10.0 (Produce v2 with format v1 and timestamps, Fetch v2); each reads back what both
+// wrote, through the broker's conversions to and from its v2 batches.
+func legacy(addr string) {
+	type got struct {
+		Offset    int64  `json:"offset"`
+		Key       string `json:"key"`
+		Value     string `json:"value"`
+		Timestamp int64  `json:"timestamp"`
+	}
+	result := map[string]interface{}{}
+	versions := []sarama.KafkaVersion{sarama.NewConfig().Version, sarama.V0_10_0_0}
+	for round, version := range versions {
+		cfg := sarama.NewConfig()
+		cfg.Version = version
+		cfg.Producer.Return.Successes = true
+		cfg.Producer.Partitioner = sarama.NewManualPartitioner
+		var offsets []int64
+		for _, codec := range []sarama.CompressionCodec{sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy} {
+			cfg.Producer.Compression = codec
+			p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+			must(err)
+			var msgs []*sarama.ProducerMessage
+			for i := 0; i < 5; i++ {
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: "sar-legacy", Partition: 0,
+					Key:       sarama.StringEncoder(fmt.Sprintf("r%d-%s-%d", round, codec, i)),
+					Value:     sarama.StringEncoder(fmt.Sprintf("value %d", i)),
+					Timestamp: time.Unix(1650000000, 0).Add(time.Duration(i) * time.Second)})
+			}
+			must(p.SendMessages(msgs))
+			for _, m := range msgs {
+				offsets = append(offsets, m.Offset)
+			}
+			must(p.Close())
+		}
+		c, err := sarama.NewConsumer([]string{addr}, cfg)
+		must(err)
+		pc, err := c.ConsumePartition("sar-legacy", 0, sarama.OffsetOldest)
+		must(err)
+		var received []got
+		timeout := time.After(20 * time.Second)
+		for len(received) < 15*(round+1) {
+			select {
+			case m := <-pc.Messages():
+				ts := int64(-1)
+				if !m.Timestamp.IsZero() && m.Timestamp.Unix() > 0 {
+					ts = m.Timestamp.UnixNano() / int64(time.Millisecond)
+				}
+				received = append(received, got{m.Offset, string(m.Key), string(m.Value), ts})
+			case e := <-pc.Errors():
+				must(e)
+			case <-timeout:
+				must(fmt.Errorf("round %d: only %d messages consumed", round, len(received)))
+			}
+		}
+		must(pc.Close())
+		must(c.Close())
+		result[fmt.Sprintf("sent%d", round)] = offsets
+		result[fmt.Sprintf("got%d", round)] = received
+	}
+	out(result)
+}
+
 func main() {
 	if len(os.Args) != 3 {
 		must(fmt.Errorf("usage: %s bootstrap scenario", os.Args[0]))
@@ -282,6 +345,8 @@ func main() {
 		offsets(os.Args[1])
 	case "group":
 		group(os.Args[1])
+	case "legacy":
+		legacy(os.Args[1])
 	default:
 		must(fmt.Errorf("unknown scenario %q", os.Args[2]))
 	}

@@ -1,5 +1,6 @@
-// Produce (key 0), versions 0–11 (record batches of magic v2 only: older message formats are
-// refused with UNSUPPORTED_FOR_MESSAGE_FORMAT).
+// Produce (key 0), versions 0–11. The log stores record batches of magic v2 only: a legacy message
+// set (magic v0/v1) in a v0–v2 request is converted to one v2 batch (Kafka 3.x's up-conversion);
+// in a v3+ request, where Kafka allows only v2, it is INVALID_RECORD (Kafka's ProduceRequest check).
 // v1+: throttle time. v2+: logAppendTimeMs. v3+: transactionalId. v5+: logStartOffset.
 // v8+: recordErrors and errorMessage. v9+: flexible. v10+: currentLeader / nodeEndpoints (tagged).
 // acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise); acks=0 gets no response, and if any
@@ -36,7 +37,8 @@ import {
   timestampTypeOf,
 } from "@sluice/protocol/records/batch-header.ts";
 import { RecordsError } from "@sluice/protocol/records/errors.ts";
-import { parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
+import { isLegacyMessageSet, readLegacyMessageSet } from "@sluice/protocol/records/legacy.ts";
+import { buildRecordBatch, parseRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import type { AppendInfo } from "@sluice/storage";
 import { toSafeNumber } from "../config.ts";
 import { errorCodeOf, errorMessageOf } from "../errors.ts";
@@ -141,6 +143,12 @@ function validateRecords(
 
 type PartitionResult = Input<PartitionProduceResponse>;
 
+/** A legacy message set as one v2 batch with the wrappers' codec (or none), CRCs checked. */
+function upConvert(p: PartitionState, records: Uint8Array): Uint8Array {
+  const set = readLegacyMessageSet(records, Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024));
+  return buildRecordBatch({ records: set.records, compression: set.compression });
+}
+
 /**
  * Kafka's broker recomputes a CreateTime batch's maxTimestamp from its records (LogValidator);
  * this broker trusts the header, which the time index, ListOffsets by time and retention.ms are
@@ -179,6 +187,17 @@ function producePartition(
 ): PartitionResult | Promise<PartitionResult> {
   let batches: BatchPosition[];
   try {
+    // Message formats v0/v1 (only Produce v0-v2 may carry them) become one v2 batch, as Kafka
+    // 3.x converts them; the log stores v2 only.
+    if (isLegacyMessageSet(records)) {
+      if (ctx.apiVersion >= 3)
+        return failure(
+          index,
+          ErrorCode.INVALID_RECORD,
+          `Produce v${ctx.apiVersion} carries record batches of magic 2 only`,
+        );
+      records = upConvert(p, records);
+    }
     batches = [...iterateBatches(records)];
   } catch (e) {
     const code = e instanceof RecordsError ? errorCodeOf(e) : ErrorCode.CORRUPT_MESSAGE;

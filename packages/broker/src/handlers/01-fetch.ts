@@ -22,6 +22,7 @@ import {
   uuidToString,
 } from "@sluice/protocol";
 import type { FetchableTopicResponse, PartitionData } from "@sluice/protocol/generated/fetch.ts";
+import { downConvertBatches } from "@sluice/protocol/records/legacy.ts";
 import { detach, OffsetOutOfRangeError } from "@sluice/storage";
 import { errorCodeOf } from "../errors.ts";
 import type { PartitionState, TopicState } from "../topics.ts";
@@ -90,8 +91,15 @@ async function readPartitions(
       const r = await log.readChunks(w.fetchOffset, budget, { maxOffset: limit, minOneMessage: first });
       total += r.byteLength;
       if (r.byteLength > 0) first = false;
-      const chunks = r.chunks.map(ownSmall);
-      const records = chunks.length === 1 ? chunks[0]! : new RecordChunks(chunks);
+      let records: Uint8Array | RecordChunks;
+      if (v <= 3) {
+        // Fetch v0-v3 clients read only message formats v0/v1 (v2+ requests carry v1): converted
+        // down from the stored v2 batches, as Kafka 3.x does.
+        records = r.byteLength === 0 ? new Uint8Array(0) : downConvertBatches(detach(r.chunks), v <= 1 ? 0 : 1);
+      } else {
+        const chunks = r.chunks.map(ownSmall);
+        records = chunks.length === 1 ? chunks[0]! : new RecordChunks(chunks);
+      }
       const aborted =
         req.isolationLevel === READ_COMMITTED && v >= 4 && r.byteLength > 0
           ? log

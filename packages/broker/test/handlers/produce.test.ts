@@ -4,10 +4,19 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ErrorCode, Reader } from "@sluice/protocol";
 import { computeBatchCrc, LOG_OVERHEAD } from "@sluice/protocol/records/batch-header.ts";
+import {
+  encodeMessage,
+  encodeWrapperMessage,
+  isLegacyMessageSet,
+  readLegacyMessages,
+} from "@sluice/protocol/records/legacy.ts";
 import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import type { RunningBroker } from "../../src/index.ts";
-import { ApiVersions, Produce } from "../apis.ts";
+import { ApiVersions, Fetch, Produce } from "../apis.ts";
 import { batch, createTopic, fetchOne, produce, testBroker, WireClient } from "../helpers.ts";
+
+const T = 1_650_000_000_000n;
+const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
 describe("Produce", () => {
   let broker: RunningBroker;
@@ -113,10 +122,70 @@ describe("Produce", () => {
     );
   });
 
-  test("an old message format (magic 1) is UNSUPPORTED_FOR_MESSAGE_FORMAT", async () => {
-    const b = batch(["old"]);
-    b.writeInt8(1, 16);
-    assert.equal((await produce(c, "p", 0, b, { version: 2 })).errorCode, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT);
+  test("legacy message sets (v0, v1, compressed) in Produce v0-v2 are stored as v2 batches; Fetch v0-v3 reads them back as v0/v1 messages", async () => {
+    await createTopic(c, "legacy", 1);
+    const text = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString());
+    const v0 = concat([
+      encodeMessage(0n, 0, 0, -1n, Buffer.from("k0"), Buffer.from("plain v0")),
+      encodeMessage(1n, 0, 0, -1n, null, Buffer.from("no key")),
+    ]);
+    assert.equal((await produce(c, "legacy", 0, v0, { version: 0 })).errorCode, ErrorCode.NONE);
+    const inner = concat([
+      encodeMessage(0n, 1, 0, T + 1n, Buffer.from("k2"), Buffer.from("gzip v1 a")),
+      encodeMessage(1n, 1, 0, T + 2n, Buffer.from("k3"), null),
+    ]);
+    const wrapped = encodeWrapperMessage(1n, 1, 1, T + 2n, inner);
+    const r = await produce(c, "legacy", 0, wrapped, { version: 2 });
+    assert.deepEqual([r.errorCode, r.baseOffset], [ErrorCode.NONE, 2n]);
+    // Stored as v2 (a v4+ Fetch sees batches), the second with the wrapper's codec.
+    const stored = (await fetchOne(c, "legacy", 0, 0n)).responses[0]!.partitions[0]!.records!;
+    const batches = decodeRecords(stored);
+    assert.deepEqual(
+      batches.map((b) => [b.header.magic, b.header.attributes & 7, b.records.length]),
+      [
+        [2, 0, 2],
+        [2, 1, 2],
+      ],
+    );
+    assert.deepEqual(
+      batches[1]!.records.map((x) => x.timestamp),
+      [T + 1n, T + 2n],
+    );
+    for (const [version, magic] of [
+      [1, 0],
+      [3, 1],
+    ] as const) {
+      const res = await c.call(Fetch, version, {
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 0,
+        maxBytes: 1 << 20,
+        topics: [{ topic: "legacy", partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+      });
+      const records = res.responses[0]!.partitions[0]!.records!;
+      assert.ok(isLegacyMessageSet(records), `Fetch v${version} answers with legacy messages`);
+      const read = readLegacyMessages(records);
+      assert.deepEqual(
+        read.map((m) => [m.offset, m.magic, text(m.key), text(m.value), m.timestamp]),
+        [
+          [0n, magic, "k0", "plain v0", -1n],
+          [1n, magic, null, "no key", -1n],
+          [2n, magic, "k2", "gzip v1 a", magic === 1 ? T + 1n : -1n],
+          [3n, magic, "k3", null, magic === 1 ? T + 2n : -1n],
+        ],
+      );
+    }
+  });
+
+  test("a legacy message set with a bad CRC is CORRUPT_MESSAGE; in a v3+ request it is INVALID_RECORD", async () => {
+    await createTopic(c, "legacy-bad", 1);
+    const bad = encodeMessage(0n, 1, 0, T, null, Buffer.from("flipped"));
+    bad[bad.length - 1]! ^= 1;
+    assert.equal((await produce(c, "legacy-bad", 0, bad, { version: 2 })).errorCode, ErrorCode.CORRUPT_MESSAGE);
+    const good = encodeMessage(0n, 1, 0, T, null, Buffer.from("v1 in v3"));
+    assert.equal((await produce(c, "legacy-bad", 0, good, { version: 3 })).errorCode, ErrorCode.INVALID_RECORD);
+    const p = (await fetchOne(c, "legacy-bad", 0, 0n)).responses[0]!.partitions[0]!;
+    assert.equal(p.highWatermark, 0n, "nothing was appended");
   });
 
   test("a batch over message.max.bytes is MESSAGE_TOO_LARGE; a topic's max.message.bytes overrides it", async () => {
