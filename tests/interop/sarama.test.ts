@@ -7,17 +7,17 @@
 // DescribeGroups, OffsetFetch).
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type BrokerProcess, hasCommand, run, startBrokerProcess } from "../helpers/broker-process.ts";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.ts";
+import { buildGoProgram, hasGoPackage, runGoScenario } from "../helpers/go.ts";
 
-const GOPATH = "/usr/share/gocode";
 const SOURCE = fileURLToPath(new URL("./sarama/main.go", import.meta.url));
 const skip =
-  (!hasCommand("go", ["version"]) || !existsSync(join(GOPATH, "src/github.com/Shopify/sarama"))) &&
+  !hasGoPackage("github.com/Shopify/sarama") &&
   "golang-go and golang-github-shopify-sarama-dev are not installed (CI installs them with apt-get)";
 
 describe("sarama", { skip }, () => {
@@ -27,9 +27,7 @@ describe("sarama", { skip }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "sluice-sarama-"));
     binary = join(dir, "sarama-interop");
-    const env = { ...process.env, GO111MODULE: "off", GOPATH, GOCACHE: join(dir, "cache"), GOFLAGS: "" };
-    const built = await run("go", ["build", "-o", binary, SOURCE], { timeoutMs: 240_000, env });
-    assert.equal(built.status, 0, `go build failed:\n${built.stderr}`);
+    await buildGoProgram(SOURCE, binary, join(dir, "cache"));
     broker = await startBrokerProcess();
   });
   after(async () => {
@@ -37,11 +35,7 @@ describe("sarama", { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function scenario(name: string): Promise<Record<string, unknown>> {
-    const r = await run(binary, [broker.bootstrap, name], { timeoutMs: 90_000 });
-    assert.equal(r.status, 0, `sarama ${name} failed:\n${r.stderr}\n${r.stdout}`);
-    return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-  }
+  const scenario = (name: string) => runGoScenario(binary, broker.bootstrap, name);
 
   test("ClusterAdmin creates, describes, grows and deletes a topic; a duplicate is refused", async () => {
     const out = await scenario("admin");
