@@ -68,6 +68,50 @@ describe("kcat", { skip }, () => {
     }
   });
 
+  test("librdkafka without ApiVersions (broker.version.fallback 0.9.0 / 0.10.0: message formats v0 / v1) produces and consumes through the format conversions", async () => {
+    for (const [fallback, topic, hasTimestamps] of [
+      ["0.9.0", "kc-v0", false],
+      ["0.10.0", "kc-v1", true],
+    ] as const) {
+      const legacy = ["-X", "api.version.request=false", "-X", `broker.version.fallback=${fallback}`];
+      const lines = Array.from({ length: 20 }, (_, i) => `k${i}:v${i}`);
+      const produced = await run(
+        "kcat",
+        ["-b", broker.bootstrap, ...legacy, "-P", "-t", topic, "-p", "0", "-K:", "-z", "gzip"],
+        { input: `${lines.join("\n")}\n` },
+      );
+      assert.equal(produced.status, 0, produced.stderr);
+      for (const args of [legacy, []]) {
+        const consumed = await run("kcat", [
+          "-b",
+          broker.bootstrap,
+          ...args,
+          "-C",
+          "-t",
+          topic,
+          "-p",
+          "0",
+          "-e",
+          "-q",
+          "-f",
+          "%o|%k|%s|%T\\n",
+        ]);
+        assert.equal(consumed.status, 0, consumed.stderr);
+        const rows = consumed.stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split("|"));
+        assert.deepEqual(
+          rows.map((r) => r.slice(0, 3)),
+          lines.map((l, i) => [String(i), ...l.split(":")]),
+          `${fallback}, consumed ${args.length ? "the same way" : "with ApiVersions"}`,
+        );
+        // Format v0 has no timestamps (kcat prints 0 through the legacy path, -1 through v2).
+        for (const r of rows) assert.equal(Number(r[3]) > 1_000_000_000_000, hasTimestamps, `timestamp ${r[3]}`);
+      }
+    }
+  });
+
   test("lists brokers and topics with kcat -L", async () => {
     const md = await run("kcat", ["-b", broker.bootstrap, "-L", "-J"]);
     assert.equal(md.status, 0, md.stderr);
