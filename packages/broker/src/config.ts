@@ -227,6 +227,13 @@ export const BROKER_CONFIGS: readonly ConfigDef[] = [
     topicConfig: "message.timestamp.difference.max.ms",
   },
   {
+    name: "log.message.downconversion.enable",
+    type: "boolean",
+    default: "true",
+    doc: "Whether Fetch v0-v3 (clients of message formats v0/v1) get the log's batches converted down; if false they get UNSUPPORTED_VERSION.",
+    topicConfig: "message.downconversion.enable",
+  },
+  {
     name: "log.retention.check.interval.ms",
     type: "long",
     default: "300000",

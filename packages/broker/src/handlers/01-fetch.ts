@@ -84,6 +84,10 @@ async function readPartitions(
       t.partitions.push({ ...base, errorCode: code, records: null });
       continue;
     }
+    if (v <= 3 && !downConversionEnabled(p, ctx)) {
+      t.partitions.push({ ...base, errorCode: ErrorCode.UNSUPPORTED_VERSION, records: null });
+      continue;
+    }
     const limit = req.isolationLevel === READ_COMMITTED && v >= 4 ? lso : hw;
     const budget = Math.min(w.partitionMaxBytes, Math.max(0, maxBytes - total));
     try {
@@ -196,6 +200,12 @@ export const fetchHandler = defineHandler<FetchRequest, FetchResponse>({
  * itself, so the connection could not give back the reference a pooled view comes with (see
  * @sluice/storage buffer-pool.ts): such a chunk is copied here and its reference returned now.
  */
+/** message.downconversion.enable (topic) or log.message.downconversion.enable (broker). */
+function downConversionEnabled(p: PartitionState, ctx: RequestContext): boolean {
+  const topic = ctx.broker.topics.get(p.topic)?.record.configs["message.downconversion.enable"];
+  return (topic ?? ctx.broker.config.get("log.message.downconversion.enable")) !== "false";
+}
+
 function ownSmall(c: Uint8Array): Uint8Array {
   return c.byteLength >= CHUNK_BYTES_MIN ? c : detach([c]);
 }

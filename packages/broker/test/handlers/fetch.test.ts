@@ -192,6 +192,23 @@ describe("Fetch", () => {
     }
   });
 
+  test("message.downconversion.enable=false: Fetch v0-v3 of that topic is UNSUPPORTED_VERSION, v4+ reads it", async () => {
+    await createTopic(c, "no-down", 1, { "message.downconversion.enable": "false" });
+    await produce(c, "no-down", 0, batch(["x"]));
+    for (const v of [0, 3, 4]) {
+      const res = await c.call(Fetch, v, {
+        replicaId: -1,
+        maxWaitMs: 0,
+        minBytes: 1,
+        maxBytes: 1 << 20,
+        topics: [{ topic: "no-down", partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
+      });
+      const p = res.responses[0]!.partitions[0]!;
+      assert.equal(p.errorCode, v <= 3 ? ErrorCode.UNSUPPORTED_VERSION : ErrorCode.NONE, `v${v}`);
+      assert.deepEqual(valuesOf(v, p.records), v <= 3 ? [] : ["x"]);
+    }
+  });
+
   test("an unknown topic id is UNKNOWN_TOPIC_ID (v13+)", async () => {
     const res = await c.call(Fetch, 13, {
       replicaId: -1,
