@@ -115,7 +115,7 @@ function validateRecords(
     try {
       parsed = parseRecordBatch(records, b.position, {
         verifyCrc: true,
-        maxDecompressedBytes: Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024),
+        maxDecompressedBytes: decompressionBound(p),
       });
     } catch (e) {
       return { errorCode: errorCodeOf(e), message: errorMessageOf(e), recordErrors: [] };
@@ -143,9 +143,14 @@ function validateRecords(
 
 type PartitionResult = Input<PartitionProduceResponse>;
 
+/** How far a client's compressed records may expand when the broker decodes them (a bomb's bound). */
+function decompressionBound(p: PartitionState): number {
+  return Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024);
+}
+
 /** A legacy message set as one v2 batch with the wrappers' codec (or none), CRCs checked. */
 function upConvert(p: PartitionState, records: Uint8Array): Uint8Array {
-  const set = readLegacyMessageSet(records, Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024));
+  const set = readLegacyMessageSet(records, decompressionBound(p));
   return buildRecordBatch({ records: set.records, compression: set.compression });
 }
 
@@ -165,7 +170,7 @@ function fixMaxTimestamps(p: PartitionState, batches: BatchPosition[], records: 
     try {
       const parsed = parseRecordBatch(records, position, {
         verifyCrc: true,
-        maxDecompressedBytes: Math.max(p.log.config["max.message.bytes"] * 64, 64 * 1024 * 1024),
+        maxDecompressedBytes: decompressionBound(p),
       });
       let max = -1n;
       for (const r of parsed.records) if (r.timestamp > max) max = r.timestamp;
