@@ -144,3 +144,37 @@ test("property: v2 batches converted down read back as the same records", () => 
     { numRuns: 200 },
   );
 });
+
+test("fuzz: corrupted legacy message sets either read or fail with a RecordsError, never anything else", () => {
+  const inner = Buffer.concat([0, 1].map((i) => encodeMessage(BigInt(i), 1, 0, 5n, b(`k${i}`), b(`value-${i}`))));
+  const seeds = [
+    Buffer.concat([encodeMessage(0n, 0, 0, -1n, b("a"), b("b")), encodeMessage(1n, 0, 0, -1n, null, b("c"))]),
+    encodeWrapperMessage(1n, 1, 1, 5n, inner),
+    encodeWrapperMessage(1n, 1, 2, 5n, inner),
+    encodeWrapperMessage(1n, 1, 3, 5n, inner),
+  ];
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...seeds),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      fc.nat(),
+      (seed, flips, cut) => {
+        const bytes = Buffer.from(seed);
+        for (const [at, value] of flips) bytes[at % bytes.length] = value;
+        // Also with the first message's CRC made right again, so the checks past the CRC are reached.
+        const recrc = Buffer.from(bytes);
+        const size = recrc.length >= 16 ? recrc.readInt32BE(8) : -1;
+        if (size >= 4 && 12 + size <= recrc.length) recrc.writeUInt32BE(crc32Ieee(recrc.subarray(16, 12 + size)), 12);
+        for (const input of [bytes, recrc, bytes.subarray(0, cut % (bytes.length + 1))]) {
+          try {
+            readLegacyMessageSet(input, 1 << 20);
+            readLegacyMessages(input, 1 << 20);
+          } catch (e) {
+            assert.ok(e instanceof RecordsError, `unexpected ${(e as Error)?.name}: ${(e as Error)?.message}`);
+          }
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
