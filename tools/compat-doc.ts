@@ -39,8 +39,9 @@ layer's API table; CI fails when it is stale. Do not edit by hand.
   message sets of formats v0/v1 (sarama's default config, kafka-python with an old
   \`api_version\`): they are converted up to v2, CRCs checked, as Kafka 3.x does. Fetch v0–v1
   answers in format v0 and v2–v3 in format v1, converted down (control records and headers
-  dropped; \`message.downconversion.enable=false\` answers UNSUPPORTED_VERSION instead). A batch's maxTimestamp below its first timestamp (sarama 1.22 writes -1) is recomputed
-  from its records.
+  dropped); with \`message.downconversion.enable=false\` they get UNSUPPORTED_VERSION instead.
+  A batch's maxTimestamp below its first timestamp (sarama 1.22 writes -1) is recomputed from its
+  records.
 
 | key | API | protocol layer versions | flexible from | broker serves |
 | ---: | --- | --- | --- | --- |
