@@ -14,8 +14,9 @@ import { buildRecordBatch } from "@sluice/protocol/records/record-batch.ts";
 import { copyCrashImage } from "../../../../tests/helpers/crash-image.ts";
 import type { RunningBroker } from "../../src/index.ts";
 import { Produce } from "../apis.ts";
-import { AddPartitionsToTxn, EndTxn, InitProducerId } from "../group/group-apis.ts";
+import { InitProducerId } from "../group/group-apis.ts";
 import { createTopic, fetchOne, testBroker, WireClient } from "../helpers.ts";
+import { addPartitions, endTxn, initTxn } from "./txn-calls.ts";
 
 const dirs: string[] = [];
 const brokers: RunningBroker[] = [];
@@ -81,19 +82,8 @@ test("after a crash, producer state comes from the last snapshot plus the log ta
   ({ b, c } = await start(dir));
   const bRes = await send(c, "idem", batch(["b0"], pid, 2));
   assert.equal(bRes.errorCode, ErrorCode.NONE);
-  const init = await c.call(InitProducerId, 4, {
-    transactionalId: "open-at-crash",
-    transactionTimeoutMs: 600_000,
-    producerId: -1n,
-    producerEpoch: -1,
-  });
-  const add = await c.call(AddPartitionsToTxn, 3, {
-    v3AndBelowTransactionalId: "open-at-crash",
-    v3AndBelowProducerId: init.producerId,
-    v3AndBelowProducerEpoch: init.producerEpoch,
-    v3AndBelowTopics: [{ name: "txn", partitions: [0] }],
-  });
-  assert.equal(add.resultsByTopicV3AndBelow[0]?.resultsByPartition[0]?.partitionErrorCode, ErrorCode.NONE);
+  const init = await initTxn(c, "open-at-crash", 600_000);
+  assert.deepEqual(await addPartitions(c, "open-at-crash", init, "txn", [0]), [ErrorCode.NONE]);
   await send(c, "txn", batch(["plain"], -1n, -1));
   const t = await send(c, "txn", batch(["open"], init.producerId, 0, true), "open-at-crash");
   assert.equal(t.errorCode, ErrorCode.NONE);
@@ -168,19 +158,8 @@ test("a transaction marker that is the first producer-state change in a new segm
   dirs.push(dir, crashed);
   const { c } = await start(dir);
   await createTopic(c, "marked", 1, { "segment.bytes": "2048" });
-  const init = await c.call(InitProducerId, 4, {
-    transactionalId: "marker-roll",
-    transactionTimeoutMs: 600_000,
-    producerId: -1n,
-    producerEpoch: -1,
-  });
-  const add = await c.call(AddPartitionsToTxn, 3, {
-    v3AndBelowTransactionalId: "marker-roll",
-    v3AndBelowProducerId: init.producerId,
-    v3AndBelowProducerEpoch: init.producerEpoch,
-    v3AndBelowTopics: [{ name: "marked", partitions: [0] }],
-  });
-  assert.equal(add.resultsByTopicV3AndBelow[0]?.resultsByPartition[0]?.partitionErrorCode, ErrorCode.NONE);
+  const init = await initTxn(c, "marker-roll", 600_000);
+  assert.deepEqual(await addPartitions(c, "marker-roll", init, "marked", [0]), [ErrorCode.NONE]);
   const value = "x".repeat(600);
   const t = await send(c, "marked", batch([value], init.producerId, 0, true), "marker-roll");
   assert.equal(t.errorCode, ErrorCode.NONE);
@@ -196,13 +175,7 @@ test("a transaction marker that is the first producer-state change in a new segm
     segments().every((base) => base <= last),
     "no segment starts after the plain batches",
   );
-  const ended = await c.call(EndTxn, 3, {
-    transactionalId: "marker-roll",
-    producerId: init.producerId,
-    producerEpoch: init.producerEpoch,
-    committed: true,
-  });
-  assert.equal(ended.errorCode, ErrorCode.NONE);
+  assert.equal(await endTxn(c, "marker-roll", init, true), ErrorCode.NONE);
   const markerOffset = last + 1n;
   const snapshotNamed = `${String(markerOffset + 1n).padStart(20, "0")}.snapshot`;
   for (let i = 0; i < 100 && !readdirSync(join(dir, "marked-0")).includes(snapshotNamed); i++)

@@ -19,10 +19,8 @@ import { serialAppend } from "../../src/topics.ts";
 import { Produce } from "../apis.ts";
 import {
   AddOffsetsToTxn,
-  AddPartitionsToTxn,
   DescribeProducers,
   DescribeTransactions,
-  EndTxn,
   FindCoordinator,
   InitProducerId,
   ListTransactions,
@@ -31,6 +29,7 @@ import {
   TxnOffsetCommit,
 } from "../group/group-apis.ts";
 import { createTopic, fetchOne, sleep, testBroker, WireClient } from "../helpers.ts";
+import { addPartitions, endTxn, initTxn } from "./txn-calls.ts";
 
 interface BatchOpts {
   producerId: bigint;
@@ -69,48 +68,46 @@ async function produceTo(
   return r.responses[0]!.partitionResponses[0]!;
 }
 
-async function initTxn(c: WireClient, transactionalId: string, timeoutMs = 60_000) {
-  const r = await c.call(InitProducerId, 4, {
-    transactionalId,
-    transactionTimeoutMs: timeoutMs,
-    producerId: -1n,
-    producerEpoch: -1,
-  });
-  assert.equal(r.errorCode, ErrorCode.NONE);
-  return { producerId: r.producerId, producerEpoch: r.producerEpoch };
-}
-
-async function addPartitions(
+/** AddOffsetsToTxn v3 of the group to the producer's transaction: its error code. */
+async function addOffsets(
   c: WireClient,
   transactionalId: string,
   p: { producerId: bigint; producerEpoch: number },
-  topic: string,
-  partitions: number[],
+  groupId: string,
 ) {
-  const r = await c.call(AddPartitionsToTxn, 3, {
-    v3AndBelowTransactionalId: transactionalId,
-    v3AndBelowProducerId: p.producerId,
-    v3AndBelowProducerEpoch: p.producerEpoch,
-    v3AndBelowTopics: [{ name: topic, partitions }],
-  });
-  return r.resultsByTopicV3AndBelow.flatMap((t) => t.resultsByPartition.map((x) => x.partitionErrorCode));
-}
-
-const endTxn = async (
-  c: WireClient,
-  transactionalId: string,
-  p: { producerId: bigint; producerEpoch: number },
-  committed: boolean,
-  version = 3,
-) =>
-  (
-    await c.call(EndTxn, version, {
+  return (
+    await c.call(AddOffsetsToTxn, 3, {
       transactionalId,
       producerId: p.producerId,
       producerEpoch: p.producerEpoch,
-      committed,
+      groupId,
     })
   ).errorCode;
+}
+
+/** TxnOffsetCommit v3 of one partition of topic "tx" (no group membership): the response. */
+function txnOffsetCommit(
+  c: WireClient,
+  transactionalId: string,
+  groupId: string,
+  p: { producerId: bigint; producerEpoch: number },
+  partitionIndex: number,
+  committedOffset: bigint,
+  committedMetadata = "",
+) {
+  return c.call(TxnOffsetCommit, 3, {
+    transactionalId,
+    groupId,
+    producerId: p.producerId,
+    producerEpoch: p.producerEpoch,
+    generationId: -1,
+    memberId: "",
+    groupInstanceId: null,
+    topics: [
+      { name: "tx", partitions: [{ partitionIndex, committedOffset, committedLeaderEpoch: -1, committedMetadata }] },
+    ],
+  });
+}
 
 function values(records: Uint8Array | null): { offset: bigint; value: string | null; control: boolean }[] {
   if (!records || records.length === 0) return [];
@@ -330,30 +327,10 @@ describe("idempotence and transactions over the wire", () => {
     });
     const p = await initTxn(c, "offsets-txn");
     const txnCommit = (committedMetadata: string) =>
-      c.call(TxnOffsetCommit, 3, {
-        transactionalId: "offsets-txn",
-        groupId: group,
-        producerId: p.producerId,
-        producerEpoch: p.producerEpoch,
-        generationId: -1,
-        memberId: "",
-        groupInstanceId: null,
-        topics: [
-          {
-            name: "tx",
-            partitions: [{ partitionIndex: 0, committedOffset: 9n, committedLeaderEpoch: -1, committedMetadata }],
-          },
-        ],
-      });
+      txnOffsetCommit(c, "offsets-txn", group, p, 0, 9n, committedMetadata);
     const notAdded = await txnCommit("");
     assert.equal(notAdded.topics[0]?.partitions[0]?.errorCode, ErrorCode.INVALID_TXN_STATE, "AddOffsetsToTxn first");
-    const added = await c.call(AddOffsetsToTxn, 3, {
-      transactionalId: "offsets-txn",
-      producerId: p.producerId,
-      producerEpoch: p.producerEpoch,
-      groupId: group,
-    });
-    assert.equal(added.errorCode, ErrorCode.NONE);
+    assert.equal(await addOffsets(c, "offsets-txn", p, group), ErrorCode.NONE);
     const tc = await txnCommit("in-txn");
     assert.equal(tc.topics[0]?.partitions[0]?.errorCode, ErrorCode.NONE);
     const fetch = async (requireStable: boolean, version = 7) => {
@@ -389,13 +366,7 @@ describe("idempotence and transactions over the wire", () => {
     let other = 0;
     while (partitionFor(`txn-race-other-${other}`, n) !== index) other++;
     const p = await initTxn(c, "race-txn");
-    const added = await c.call(AddOffsetsToTxn, 3, {
-      transactionalId: "race-txn",
-      producerId: p.producerId,
-      producerEpoch: p.producerEpoch,
-      groupId: group,
-    });
-    assert.equal(added.errorCode, ErrorCode.NONE);
+    assert.equal(await addOffsets(c, "race-txn", p, group), ErrorCode.NONE);
     const offsetsPartition = b.broker.context!.topics.partition(OFFSETS_TOPIC, index)!;
     // Hold the group's __consumer_offsets partition: a plain commit of another group takes the
     // partition's write queue and waits; the transactional commit queues behind it; then EndTxn
@@ -418,25 +389,9 @@ describe("idempotence and transactions over the wire", () => {
       const store = offsetsStore(b.broker.context!);
       await until(() => store.queueDepth(index).appending, "the plain commit is being appended");
       let txnDone = false;
-      const txnCommit = c3
-        .call(TxnOffsetCommit, 3, {
-          transactionalId: "race-txn",
-          groupId: group,
-          producerId: p.producerId,
-          producerEpoch: p.producerEpoch,
-          generationId: -1,
-          memberId: "",
-          groupInstanceId: null,
-          topics: [
-            {
-              name: "tx",
-              partitions: [{ partitionIndex: 1, committedOffset: 5n, committedLeaderEpoch: -1, committedMetadata: "" }],
-            },
-          ],
-        })
-        .finally(() => {
-          txnDone = true;
-        });
+      const txnCommit = txnOffsetCommit(c3, "race-txn", group, p, 1, 5n).finally(() => {
+        txnDone = true;
+      });
       await until(() => store.queueDepth(index).waiting === 1, "the transactional commit waits behind it");
       const ended = endTxn(c, "race-txn", p, true);
       // PrepareCommit is recorded right before the markers are queued.
