@@ -5,13 +5,9 @@
 // OffsetCommit v2, so every record goes through the broker's format conversions both ways.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.ts";
-import { buildGoProgram, hasGoPackage, runGoScenario } from "../helpers/go.ts";
+import { goInterop, hasGoPackage } from "../helpers/go.ts";
 
 const SOURCE = fileURLToPath(new URL("./kafka-go/main.go", import.meta.url));
 const skip =
@@ -19,22 +15,12 @@ const skip =
   "golang-go and golang-github-segmentio-kafka-go-dev are not installed (CI installs them with apt-get)";
 
 describe("kafka-go", { skip }, () => {
-  let broker: BrokerProcess;
-  let dir: string;
-  let binary: string;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "sluice-kafka-go-"));
-    binary = join(dir, "kafka-go-interop");
-    await buildGoProgram(SOURCE, binary, join(dir, "cache"));
-    broker = await startBrokerProcess();
-  });
-  after(async () => {
-    await broker?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const go = goInterop(SOURCE, "kafka-go");
+  before(() => go.start());
+  after(() => go.stop());
 
   test("the Writer with every codec it has (none, gzip, snappy, lz4); a partition Reader reads keys, values and times back byte-exact", async () => {
-    const out = (await runGoScenario(binary, broker.bootstrap, "produce-consume")) as {
+    const out = (await go.scenario("produce-consume")) as {
       got: { offset: number; key: string; value: string; time: number }[];
     };
     const codecs = ["none", "gzip", "snappy", "lz4"];
@@ -56,7 +42,7 @@ describe("kafka-go", { skip }, () => {
   });
 
   test("two group Readers consume everything and commit it; a new member of the group resumes after the commits", async () => {
-    const out = await runGoScenario(binary, broker.bootstrap, "group");
+    const out = await go.scenario("group");
     assert.deepEqual(out, { seen: Array.from({ length: 40 }, (_, i) => `g${i}`).sort(), resumed: "late" });
   });
 });

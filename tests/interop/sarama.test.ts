@@ -7,13 +7,9 @@
 // DescribeGroups, OffsetFetch).
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.ts";
-import { buildGoProgram, hasGoPackage, runGoScenario } from "../helpers/go.ts";
+import { goInterop, hasGoPackage } from "../helpers/go.ts";
 
 const SOURCE = fileURLToPath(new URL("./sarama/main.go", import.meta.url));
 const skip =
@@ -21,24 +17,12 @@ const skip =
   "golang-go and golang-github-shopify-sarama-dev are not installed (CI installs them with apt-get)";
 
 describe("sarama", { skip }, () => {
-  let broker: BrokerProcess;
-  let dir: string;
-  let binary: string;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "sluice-sarama-"));
-    binary = join(dir, "sarama-interop");
-    await buildGoProgram(SOURCE, binary, join(dir, "cache"));
-    broker = await startBrokerProcess();
-  });
-  after(async () => {
-    await broker?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const scenario = (name: string) => runGoScenario(binary, broker.bootstrap, name);
+  const go = goInterop(SOURCE, "sarama");
+  before(() => go.start());
+  after(() => go.stop());
 
   test("ClusterAdmin creates, describes, grows and deletes a topic; a duplicate is refused", async () => {
-    const out = await scenario("admin");
+    const out = await go.scenario("admin");
     assert.match(String(out.dup), /already exists/);
     delete out.dup;
     assert.deepEqual(out, {
@@ -50,7 +34,7 @@ describe("sarama", { skip }, () => {
   });
 
   test("SyncProducer (idempotent, then every codec) with keys, headers and timestamps; the partition consumer reads it all back byte-exact", async () => {
-    const out = (await scenario("produce-consume")) as {
+    const out = (await go.scenario("produce-consume")) as {
       sent: { offset: number; value: string }[];
       got: { offset: number; key: string; value: string; header: string; timestamp: number }[];
     };
@@ -74,11 +58,11 @@ describe("sarama", { skip }, () => {
   });
 
   test("GetOffset: newest, oldest, and by timestamp (sarama writes maxTimestamp -1; the broker recomputes it)", async () => {
-    assert.deepEqual(await scenario("offsets"), { newest: 8, oldest: 0, at: 5, after: -1 });
+    assert.deepEqual(await go.scenario("offsets"), { newest: 8, oldest: 0, at: 5, after: -1 });
   });
 
   test("sarama's default config (Kafka 0.8.2: message format v0, Produce v0, Fetch v0) and Kafka 0.10.0 (format v1 with timestamps, Fetch v2) produce and read back through the broker's format conversions", async () => {
-    const out = (await scenario("legacy")) as Record<
+    const out = (await go.scenario("legacy")) as Record<
       string,
       number[] | { offset: number; key: string; value: string; timestamp: number }[]
     >;
@@ -109,7 +93,7 @@ describe("sarama", { skip }, () => {
   });
 
   test("two ConsumerGroup members share the partitions and commit what they marked; the admin lists and describes the group", async () => {
-    const out = await scenario("group");
+    const out = await go.scenario("group");
     assert.deepEqual(out, {
       seen: Array.from({ length: 40 }, (_, i) => `g${i}`).sort(),
       split: [2, 2],

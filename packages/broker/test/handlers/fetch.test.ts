@@ -196,14 +196,7 @@ describe("Fetch", () => {
     await createTopic(c, "no-down", 1, { "message.downconversion.enable": "false" });
     await produce(c, "no-down", 0, batch(["x"]));
     for (const v of [0, 3, 4]) {
-      const res = await c.call(Fetch, v, {
-        replicaId: -1,
-        maxWaitMs: 0,
-        minBytes: 1,
-        maxBytes: 1 << 20,
-        topics: [{ topic: "no-down", partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
-      });
-      const p = res.responses[0]!.partitions[0]!;
+      const p = (await fetchOne(c, "no-down", 0, 0n, { version: v })).responses[0]!.partitions[0]!;
       assert.equal(p.errorCode, v <= 3 ? ErrorCode.UNSUPPORTED_VERSION : ErrorCode.NONE, `v${v}`);
       assert.deepEqual(valuesOf(v, p.records), v <= 3 ? [] : ["x"]);
     }

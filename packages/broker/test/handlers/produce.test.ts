@@ -12,7 +12,7 @@ import {
 } from "@sluice/protocol/records/legacy.ts";
 import { buildRecordBatch, decodeRecords } from "@sluice/protocol/records/record-batch.ts";
 import type { RunningBroker } from "../../src/index.ts";
-import { ApiVersions, Fetch, Produce } from "../apis.ts";
+import { ApiVersions, Produce } from "../apis.ts";
 import { batch, createTopic, fetchOne, produce, testBroker, WireClient } from "../helpers.ts";
 
 const T = 1_650_000_000_000n;
@@ -155,14 +155,7 @@ describe("Produce", () => {
       [1, 0],
       [3, 1],
     ] as const) {
-      const res = await c.call(Fetch, version, {
-        replicaId: -1,
-        maxWaitMs: 0,
-        minBytes: 0,
-        maxBytes: 1 << 20,
-        topics: [{ topic: "legacy", partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 }] }],
-      });
-      const records = res.responses[0]!.partitions[0]!.records!;
+      const records = (await fetchOne(c, "legacy", 0, 0n, { version })).responses[0]!.partitions[0]!.records!;
       assert.ok(isLegacyMessageSet(records), `Fetch v${version} answers with legacy messages`);
       const read = readLegacyMessages(records);
       assert.deepEqual(
