@@ -72,19 +72,11 @@ export function readLegacyMessageSet(
   const records: RecordInput[] = [];
   let magic: 0 | 1 | null = null;
   let compression: CompressionCodec = 0;
-  readSet(buf, false, (m) => {
+  forEachMessage(buf, maxDecompressedBytes, (m, codec) => {
     if (magic === null) magic = m.magic;
     else if (m.magic !== magic) throw new RecordsError("CORRUPT_RECORD", "a message set mixes magic v0 and v1");
-    if (m.codec === 0) {
-      records.push(m.record);
-      return;
-    }
-    compression = m.codec;
-    const inner = decompressSync(m.codec, m.record.value ?? new Uint8Array(0), maxDecompressedBytes);
-    readSet(inner, true, (im) => {
-      if (im.magic !== m.magic) throw new RecordsError("CORRUPT_RECORD", "an inner message has another magic");
-      records.push(im.record);
-    });
+    if (codec !== 0) compression = codec;
+    records.push(m.record);
   });
   if (magic === null) throw new RecordsError("CORRUPT_RECORD", "an empty message set");
   return { magic, compression, records };
@@ -107,33 +99,46 @@ export interface LegacyMessageRead {
 
 /**
  * Every message of a legacy message set with its absolute offset, wrappers unpacked (for clients
- * of old Fetch versions, tools and tests). A v1 wrapper's inner offsets are relative: the last one
- * has the wrapper's offset.
+ * of old Fetch versions, tools and tests).
  */
 export function readLegacyMessages(
   buf: Uint8Array,
   maxDecompressedBytes = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ): LegacyMessageRead[] {
   const out: LegacyMessageRead[] = [];
-  const add = (m: LegacyMessage, offset: bigint): void => {
+  forEachMessage(buf, maxDecompressedBytes, (m) => {
     out.push({
-      offset,
+      offset: m.offset,
       magic: m.magic,
       timestamp: m.record.timestamp ?? -1n,
       key: m.record.key ?? null,
       value: m.record.value,
     });
-  };
+  });
+  return out;
+}
+
+/**
+ * Visits every plain message of a set, a compressed wrapper's inner messages in its place (with
+ * the wrapper's codec; the inner ones must have the wrapper's magic). Offsets are absolute: a v1
+ * wrapper's inner offsets are relative, the last one having the wrapper's offset.
+ */
+function forEachMessage(
+  buf: Uint8Array,
+  maxDecompressedBytes: number,
+  visit: (m: LegacyMessage, wrapperCodec: CompressionCodec) => void,
+): void {
   readSet(buf, false, (m) => {
-    if (m.codec === 0) return add(m, m.offset);
+    if (m.codec === 0) return visit(m, 0);
     const inner: LegacyMessage[] = [];
     readSet(decompressSync(m.codec, m.record.value ?? new Uint8Array(0), maxDecompressedBytes), true, (im) => {
+      if (im.magic !== m.magic) throw new RecordsError("CORRUPT_RECORD", "an inner message has another magic");
       inner.push(im);
     });
     const last = inner.at(-1)?.offset ?? 0n;
-    for (const im of inner) add(im, m.magic === 1 ? m.offset - (last - im.offset) : im.offset);
+    for (const im of inner)
+      visit({ ...im, offset: m.magic === 1 ? m.offset - (last - im.offset) : im.offset }, m.codec);
   });
-  return out;
 }
 
 function readSet(buf: Uint8Array, inner: boolean, onMessage: (m: LegacyMessage) => void): void {
